@@ -1,0 +1,87 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import serializers
+
+from clarion.conf import clarion_settings
+from clarion.notifications.models import NotificationType, RecipientType
+from clarion.notifications.payloads import annotated_payload, notification_payload
+from clarion.notifications.services import create_notification
+
+
+class NotificationSerializer(serializers.Serializer):
+    """Output: the same payload the socket sends (one builder for both)."""
+
+    id = serializers.IntegerField(read_only=True)
+    title = serializers.CharField(read_only=True)
+    message = serializers.CharField(read_only=True)
+    notification_type = serializers.ChoiceField(choices=NotificationType.choices, read_only=True)
+    recipient_type = serializers.ChoiceField(choices=RecipientType.choices, read_only=True)
+    recipient_id = serializers.CharField(read_only=True)
+    created_at = serializers.DateTimeField(read_only=True)
+    created_by = serializers.IntegerField(read_only=True, allow_null=True)
+    is_read = serializers.BooleanField(read_only=True)
+    link = serializers.CharField(read_only=True)
+    data = serializers.DictField(read_only=True)
+    cursor = serializers.CharField(read_only=True, allow_null=True, help_text="Resume position for ?cursor= on the socket; null until published.")
+
+    def to_representation(self, instance):
+        if hasattr(instance, "is_read"):
+            return annotated_payload(instance)
+        return notification_payload(instance, is_read=False)
+
+
+class NotificationCreateSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    message = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
+    notification_type = serializers.ChoiceField(choices=NotificationType.choices, default=NotificationType.INFO)
+    recipient_type = serializers.ChoiceField(choices=RecipientType.choices)
+    recipient_id = serializers.CharField(
+        max_length=64, allow_blank=True, required=False, default="",
+        help_text="A user id for 'user', a role name for 'role', empty for 'all'.",
+    )
+    link = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
+    data = serializers.DictField(required=False, default=dict)
+
+    def create(self, validated_data):
+        try:
+            return create_notification(
+                validated_data["recipient_type"],
+                validated_data.get("recipient_id") or None,
+                title=validated_data["title"],
+                message=validated_data.get("message", ""),
+                notification_type=validated_data["notification_type"],
+                link=validated_data.get("link", ""),
+                data=validated_data.get("data") or None,
+                created_by=self.context["request"].user,
+            )
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+
+    def to_representation(self, instance):
+        return NotificationSerializer(instance).data
+
+
+class ReadResultSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField())
+    unread_count = serializers.IntegerField()
+
+
+class UnreadCountSerializer(serializers.Serializer):
+    unread_count = serializers.IntegerField()
+
+
+class TicketSerializer(serializers.Serializer):
+    ticket = serializers.CharField()
+    expires_in = serializers.IntegerField(help_text="Seconds the ticket stays valid; it works once.")
+
+
+class MeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    role = serializers.CharField(allow_null=True)
+    roles = serializers.ListField(child=serializers.CharField(), help_text="All roles this site knows.")
+    can_send = serializers.BooleanField()
+
+    @staticmethod
+    def for_user(user, role, can_send):
+        return {"id": user.pk, "username": user.get_username(), "role": role,
+                "roles": list(clarion_settings.ROLES), "can_send": can_send}

@@ -1,0 +1,22 @@
+"""URL patterns a host site includes: ``path("", include("clarion.api.urls"))``."""
+
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
+
+from clarion.api.views import MeView, NotificationViewSet, TicketView
+
+router = SimpleRouter()
+router.register("notifications", NotificationViewSet, basename="notification")
+
+urlpatterns = [
+    path("api/auth/token/", TokenObtainPairView.as_view(), name="clarion-token"),
+    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="clarion-token-refresh"),
+    path("api/auth/ticket/", TicketView.as_view(), name="clarion-ticket"),
+    path("api/me/", MeView.as_view(), name="clarion-me"),
+    path("api/", include(router.urls)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="clarion-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="clarion-schema"), name="clarion-redoc"),
+]

@@ -1,0 +1,98 @@
+"""Thin views: validate, call a service, serialize. Writes push live after commit."""
+
+from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from clarion.api.pagination import NewestFirst
+from clarion.api.permissions import CanSendNotifications
+from clarion.api.serializers import (
+    MeSerializer,
+    NotificationCreateSerializer,
+    NotificationSerializer,
+    ReadResultSerializer,
+    TicketSerializer,
+    UnreadCountSerializer,
+)
+from clarion.auth.tickets import issue_ticket
+from clarion.notifications import queries, services
+from clarion.roles import is_notification_admin, role_of
+
+
+class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
+                          viewsets.GenericViewSet):
+    """The caller's notifications: personal, their role's and everyone's."""
+
+    permission_classes = [IsAuthenticated, CanSendNotifications]
+    pagination_class = NewestFirst
+
+    def get_serializer_class(self):
+        return NotificationCreateSerializer if self.action == "create" else NotificationSerializer
+
+    @property
+    def role(self):
+        if not hasattr(self, "_role"):
+            self._role = role_of(self.request.user)
+        return self._role
+
+    def get_queryset(self):
+        queryset = queries.visible_to(self.request.user.pk, self.role)
+        if self.action == "list" and self.request.query_params.get("unread", "").lower() in ("true", "1", "yes"):
+            queryset = queryset.filter(is_read=False)
+        return queryset
+
+    @extend_schema(parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only unread notifications.")])
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer})
+    def create(self, request, *args, **kwargs):
+        return super().create(request, *args, **kwargs)
+
+    @extend_schema(request=None, responses={200: ReadResultSerializer, 404: None})
+    @action(detail=True, methods=["post"])
+    def read(self, request, pk=None):
+        try:
+            notification_id = int(pk)
+        except (TypeError, ValueError):
+            raise Http404 from None
+        read_ids, _ = services.mark_as_read(request.user.pk, self.role, [notification_id])
+        if not read_ids:
+            raise Http404
+        return Response({"ids": read_ids, "unread_count": queries.unread_count(request.user.pk, self.role)})
+
+    @extend_schema(request=None, responses={200: ReadResultSerializer})
+    @action(detail=False, methods=["post"], url_path="read-all")
+    def read_all(self, request):
+        ids = services.mark_all_as_read(request.user.pk, self.role)
+        return Response({"ids": ids, "unread_count": queries.unread_count(request.user.pk, self.role)})
+
+    @extend_schema(responses={200: UnreadCountSerializer})
+    @action(detail=False, methods=["get"], url_path="unread-count")
+    def unread_count(self, request):
+        return Response({"unread_count": queries.unread_count(request.user.pk, self.role)})
+
+
+class TicketView(APIView):
+    """A single-use connect ticket: open the socket with ?ticket= instead of a JWT in the URL."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(request=None, responses={201: TicketSerializer})
+    def post(self, request):
+        ticket, ttl = issue_ticket(request.user, request.headers.get("Origin", ""))
+        return Response({"ticket": ticket, "expires_in": ttl}, status=status.HTTP_201_CREATED)
+
+
+class MeView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MeSerializer})
+    def get(self, request):
+        user = request.user
+        return Response(MeSerializer.for_user(user, role_of(user), is_notification_admin(user)))

@@ -1,0 +1,90 @@
+"""ASGI wrappers for sockets, composed outside-in: OriginGuard(JWTAuthMiddleware(router)).
+
+The origin guard refuses at the handshake (HTTP 403). Authentication never refuses the
+handshake: it records the outcome in the scope, and the consumer accepts and closes with
+4401, because a browser cannot read an HTTP status from a failed WebSocket handshake but
+can read a close code.
+"""
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.security.websocket import WebsocketDenier
+from django.contrib.auth.models import AnonymousUser
+
+from clarion.auth.origins import origin_allowed
+from clarion.auth.tickets import redeem_ticket
+from clarion.auth.tokens import AuthenticationFailed, user_for_access_token
+from clarion.roles import role_of
+
+
+def _header(scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
+def _query(scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"").decode("latin-1")
+    return {key: values[0] for key, values in parse_qs(raw).items()}
+
+
+def bearer_token(scope) -> str | None:
+    header = _header(scope, b"authorization")
+    if header and header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
+
+
+class OriginGuard:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket" and not self._allowed(scope):
+            return await WebsocketDenier()(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    @staticmethod
+    def _allowed(scope) -> bool:
+        origin = _header(scope, b"origin")
+        if origin is None:
+            return bearer_token(scope) is not None
+        return origin_allowed(origin, host_header=_header(scope, b"host"), scope_scheme=scope.get("scheme", "ws"))
+
+
+class JWTAuthMiddleware:
+    """Puts ``user`` (AnonymousUser on failure) and ``clarion_role`` into the scope."""
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "websocket":
+            scope = dict(scope)
+            user, role = await self._authenticate(scope)
+            scope["user"] = user
+            scope["clarion_role"] = role
+        return await self.app(scope, receive, send)
+
+    @database_sync_to_async
+    def _authenticate(self, scope):
+        query = _query(scope)
+        try:
+            token = bearer_token(scope)
+            if token is not None:
+                user = user_for_access_token(token)
+            elif "ticket" in query:
+                user = redeem_ticket(query["ticket"], _header(scope, b"origin"))
+            elif "token" in query:
+                user = user_for_access_token(query["token"])
+            else:
+                raise AuthenticationFailed()
+        except AuthenticationFailed:
+            return AnonymousUser(), None
+        return user, role_of(user)
+
+
+def ClarionAuthStack(app):
+    return OriginGuard(JWTAuthMiddleware(app))

@@ -1,0 +1,1 @@
+"""The ``clarion`` command: one module per subcommand, each with ``register`` and ``run``."""

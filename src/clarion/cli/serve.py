@@ -1,0 +1,46 @@
+"""clarion serve: run the ASGI server (uvicorn; see docs/decisions/0001-asgi-server.md)."""
+
+import sys
+
+from clarion.cli.setup import django_setup
+
+
+def register(subparsers):
+    parser = subparsers.add_parser("serve", help="run the server", description="Run the Clarion server.")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
+    parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    parser.set_defaults(run=run)
+
+
+def run(args):
+    django_setup()
+    import uvicorn
+    from django.conf import settings
+
+    from clarion.conf import clarion_settings
+
+    shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
+    database = settings.DATABASES["default"]
+    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    print(f"Clarion is running at http://{shown_host}:{args.port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]}"
+          f" {database['NAME']}, channel layer: {layer}; Ctrl+C to stop)", flush=True)
+    config = uvicorn.Config(
+        "clarion.server.asgi:application",
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        lifespan="off",
+        ws="websockets-sansio",
+        ws_max_size=clarion_settings.MAX_FRAME_BYTES,
+        # permessage-deflate off until the speed issue measures it (CPU, memory, bombs).
+        ws_per_message_deflate=False,
+        proxy_headers=False,
+    )
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except OSError as exc:
+        print(f"clarion serve: error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 1
+    return 0

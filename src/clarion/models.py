@@ -1,0 +1,22 @@
+"""Django model registry for the ``clarion`` app; each model lives beside the code that owns it."""
+
+from django.conf import settings
+from django.db import models
+
+from clarion.auth.models import ConnectTicket
+from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, StreamHead
+
+__all__ = ["RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead"]
+
+
+class RoleAssignment(models.Model):
+    """The role of a user, for sites whose user model has none (the default role resolver)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="clarion_role")
+    role = models.CharField(max_length=64)
+
+    class Meta:
+        app_label = "clarion"
+
+    def __str__(self):
+        return f"{self.user_id}: {self.role}"

@@ -1,0 +1,84 @@
+"""Notifications and per-user read state.
+
+One row per notification whatever its audience: a broadcast to 100,000 users is one insert.
+Read state is stored per reader, lazily: a ReadWatermark says "everything up to seq W is
+read" (mark-all-as-read is one upsert) and NotificationRead rows record single reads above it.
+"""
+
+from django.conf import settings
+from django.db import models
+
+
+class NotificationType(models.TextChoices):
+    INFO = "info"
+    SUCCESS = "success"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class RecipientType(models.TextChoices):
+    USER = "user"
+    ROLE = "role"
+    ALL = "all"
+
+
+class Notification(models.Model):
+    title = models.CharField(max_length=200)
+    message = models.TextField(max_length=5000)
+    notification_type = models.CharField(max_length=16, choices=NotificationType.choices, default=NotificationType.INFO)
+    recipient_type = models.CharField(max_length=8, choices=RecipientType.choices)
+    # User id (as text) or role name; empty for all users.
+    recipient_id = models.CharField(max_length=64, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    link = models.CharField(max_length=500, blank=True, default="")
+    data = models.JSONField(default=dict, blank=True)
+    # Position in the commit-ordered log, assigned after commit by clarion.realtime.publish
+    # under a global lock; NULL until then. Resume cursors and read watermarks use it, never
+    # the primary key, because PostgreSQL commits ids out of order.
+    seq = models.BigIntegerField(null=True, blank=True, unique=True)
+
+    class Meta:
+        app_label = "clarion"
+        indexes = [
+            models.Index(fields=["recipient_type", "recipient_id", "seq"], name="clarion_notif_audience_seq"),
+            models.Index(fields=["recipient_type", "recipient_id", "id"], name="clarion_notif_audience_id"),
+            models.Index(
+                fields=["id"], name="clarion_notif_unpublished", condition=models.Q(seq__isnull=True)
+            ),
+        ]
+
+    def __str__(self):
+        return f"#{self.pk} {self.title!r} -> {self.recipient_type}:{self.recipient_id}"
+
+
+class NotificationRead(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="reads")
+    read_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "clarion"
+        constraints = [models.UniqueConstraint(fields=["user", "notification"], name="clarion_read_once")]
+
+
+class ReadWatermark(models.Model):
+    """Every notification visible to ``user`` with seq <= ``seq`` counts as read."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    seq = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "clarion"
+
+
+class StreamHead(models.Model):
+    """The last seq handed out; one row per log, updated only under the publish lock."""
+
+    name = models.CharField(max_length=32, primary_key=True)
+    position = models.BigIntegerField(default=0)
+
+    class Meta:
+        app_label = "clarion"

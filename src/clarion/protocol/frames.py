@@ -1,0 +1,130 @@
+"""Frames: every frame, both ways, is a JSON object with a ``type``; server payloads sit under ``data``.
+
+Client frames are parsed into one small class per type (``decode_client_frame``), so that
+handlers receive validated values and every rejection carries an :class:`ErrorCode`.
+Server frames are plain dicts built by ``server_frame`` and encoded once by ``encode_frame``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from clarion.protocol.codes import ErrorCode
+
+try:  # orjson is several times faster at the one hot spot (encoding a push once per publish)
+    import orjson
+
+    def _dumps(obj: Any) -> str:
+        return orjson.dumps(obj).decode()
+
+except ImportError:  # pragma: no cover - the protocol stays usable with the stdlib alone
+
+    def _dumps(obj: Any) -> str:
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+MAX_IDS_PER_FRAME = 1000
+
+
+class ServerFrameType(StrEnum):
+    RECENT_NOTIFICATIONS = "recent_notifications"
+    NOTIFICATION = "notification"
+    NOTIFICATIONS_READ = "notifications_read"
+    PONG = "pong"
+    ERROR = "error"
+
+
+class ProtocolError(Exception):
+    """A client frame the server refuses; becomes an ``error`` frame, the socket stays open."""
+
+    def __init__(self, code: ErrorCode, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+    def to_frame(self) -> dict:
+        return server_frame(ServerFrameType.ERROR, {"code": str(self.code), "message": self.message})
+
+
+@dataclass(frozen=True)
+class ClientFrame:
+    type: ClassVar[str]
+
+    @classmethod
+    def from_data(cls, data: Any) -> "ClientFrame":
+        return cls()
+
+
+@dataclass(frozen=True)
+class Ping(ClientFrame):
+    type: ClassVar[str] = "ping"
+
+
+@dataclass(frozen=True)
+class MarkAllAsRead(ClientFrame):
+    type: ClassVar[str] = "mark_all_as_read"
+
+
+@dataclass(frozen=True)
+class MarkAsRead(ClientFrame):
+    type: ClassVar[str] = "mark_as_read"
+    ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_data(cls, data: Any) -> "MarkAsRead":
+        if not isinstance(data, dict) or "ids" not in data:
+            raise ProtocolError(ErrorCode.INVALID_DATA, 'mark_as_read needs data {"ids": [<notification id>, ...]}')
+        ids = data["ids"]
+        if not isinstance(ids, list) or not ids:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must be a non-empty list of integers, got {_kind(ids)}")
+        if len(ids) > MAX_IDS_PER_FRAME:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids holds at most {MAX_IDS_PER_FRAME} ids, got {len(ids)}")
+        for value in ids:
+            # bool is an int subclass in Python; JSON true is not an id.
+            if type(value) is not int or not 0 < value < 2**63:
+                raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must hold positive integers, got {_kind(value)}")
+        return cls(ids=tuple(dict.fromkeys(ids)))
+
+
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = {cls.type: cls for cls in (Ping, MarkAsRead, MarkAllAsRead)}
+
+
+def _kind(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, (int, float, str, bool)) or value is None else type(value).__name__
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def decode_client_frame(text: str, frames: dict[str, type[ClientFrame]] = CLIENT_FRAMES) -> ClientFrame:
+    """Parse one text frame; raise :class:`ProtocolError` with the reason when it is refused."""
+    try:
+        obj = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, RecursionError):
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, f"frame must be a JSON object, got {_kind(obj)}")
+    frame_type = obj.get("type")
+    if not isinstance(frame_type, str):
+        raise ProtocolError(ErrorCode.INVALID_FRAME, 'frame must have a string "type"')
+    frame_class = frames.get(frame_type)
+    if frame_class is None:
+        known = ", ".join(sorted(frames))
+        raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown frame type {_kind(frame_type)}; expected one of: {known}")
+    return frame_class.from_data(obj.get("data"))
+
+
+def server_frame(frame_type: str, data: Any = None) -> dict:
+    frame: dict[str, Any] = {"type": str(frame_type)}
+    if data is not None:
+        frame["data"] = data
+    return frame
+
+
+def encode_frame(frame: dict) -> str:
+    return _dumps(frame)

@@ -1,0 +1,109 @@
+"""WebSocket mechanics shared by every Clarion endpoint, written once.
+
+A subclass declares its ``endpoint`` name and a ``handlers`` table mapping client frame
+classes to method names, and implements ``connect``. The base enforces the frame size
+limit (1009), refuses binary frames (1003), decodes and validates JSON, dispatches, and
+turns every refusal into an ``error`` frame: a bad frame never costs the socket or the worker.
+"""
+
+import logging
+
+from channels.generic.websocket import AsyncWebsocketConsumer
+
+from clarion.conf import clarion_settings
+from clarion.observability import metrics
+from clarion.protocol import (
+    CloseCode,
+    ErrorCode,
+    ProtocolError,
+    decode_client_frame,
+    encode_frame,
+    server_frame,
+)
+from clarion.protocol.frames import CLIENT_FRAMES, ServerFrameType
+
+logger = logging.getLogger("clarion.consumers")
+
+
+class ClarionConsumer(AsyncWebsocketConsumer):
+    endpoint = "base"
+    # client frame class -> name of the coroutine method handling it
+    handlers: dict = {}
+    client_frames = CLIENT_FRAMES
+
+    _joined: tuple = ()
+    _counted = False
+
+    # -- connection lifecycle -------------------------------------------------------
+
+    async def refuse(self, code: CloseCode) -> None:
+        """Accept, then close with a code the client can read (a refused handshake has none)."""
+        metrics.REFUSED.labels(endpoint=self.endpoint, code=str(int(code))).inc()
+        await self.accept()
+        await self.close(code=int(code))
+
+    async def open(self) -> None:
+        await self.accept()
+        metrics.CONNECTIONS.labels(endpoint=self.endpoint).inc()
+        self._counted = True
+
+    async def join(self, group_names) -> None:
+        for name in group_names:
+            await self.channel_layer.group_add(name, self.channel_name)
+        self._joined = tuple(self._joined) + tuple(group_names)
+
+    async def disconnect(self, code):
+        if self._counted:
+            metrics.CONNECTIONS.labels(endpoint=self.endpoint).dec()
+            self._counted = False
+        for name in self._joined:
+            try:
+                await self.channel_layer.group_discard(name, self.channel_name)
+            except Exception:  # the layer may be down; its own expiry cleans up
+                logger.warning("could not leave group %s", name, exc_info=True)
+        self._joined = ()
+
+    # -- inbound frames -------------------------------------------------------------
+
+    async def receive(self, text_data=None, bytes_data=None):
+        if bytes_data is not None:
+            await self.close(code=int(CloseCode.UNSUPPORTED_DATA))
+            return
+        limit = clarion_settings.MAX_FRAME_BYTES
+        if len(text_data) > limit or len(text_data.encode()) > limit:
+            await self.close(code=int(CloseCode.MESSAGE_TOO_BIG))
+            return
+        metrics.FRAMES_IN.labels(endpoint=self.endpoint).inc()
+        try:
+            frame = decode_client_frame(text_data, self.client_frames)
+            method_name = self.handlers.get(type(frame))
+            if method_name is None:
+                raise ProtocolError(ErrorCode.UNKNOWN_TYPE, f"{frame.type!r} is not accepted on {self.endpoint}")
+            await getattr(self, method_name)(frame)
+        except ProtocolError as error:
+            await self.send_error(error)
+        except Exception:
+            logger.exception("handler failed on %s", self.endpoint)
+            await self.send_error(ProtocolError(ErrorCode.INTERNAL_ERROR, "the server could not handle this frame"))
+
+    # -- outbound frames ------------------------------------------------------------
+
+    async def send_frame(self, frame_type: str, data=None) -> None:
+        await self.send_text(encode_frame(server_frame(frame_type, data)))
+
+    async def send_text(self, text: str) -> None:
+        metrics.FRAMES_OUT.labels(endpoint=self.endpoint).inc()
+        await self.send(text_data=text)
+
+    async def send_error(self, error: ProtocolError) -> None:
+        metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code=str(error.code)).inc()
+        await self.send_frame(ServerFrameType.ERROR, {"code": str(error.code), "message": error.message})
+
+
+class UnknownStreamConsumer(ClarionConsumer):
+    """Any /ws/ path without a route: closed with 4404 instead of an HTTP 500."""
+
+    endpoint = "unknown"
+
+    async def connect(self):
+        await self.refuse(CloseCode.NOT_FOUND)

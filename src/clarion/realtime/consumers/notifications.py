@@ -1,0 +1,124 @@
+"""/ws/notifications/: a user's notifications, live, with resume by cursor.
+
+Thin by design: queries and writes live in clarion.notifications, group names in
+clarion.realtime.groups. Why subscribe before reading: see clarion.realtime.publish.
+"""
+
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+
+from clarion.conf import clarion_settings
+from clarion.notifications import queries, services
+from clarion.notifications.payloads import annotated_payload
+from clarion.protocol import (
+    CloseCode,
+    ErrorCode,
+    InvalidCursor,
+    MarkAllAsRead,
+    MarkAsRead,
+    Ping,
+    ProtocolError,
+    decode_cursor,
+    encode_cursor,
+)
+from clarion.protocol.frames import ServerFrameType
+from clarion.realtime import groups, relay
+from clarion.realtime.consumers.base import ClarionConsumer
+
+
+def _snapshot_payloads(user_id, role, after):
+    snap = queries.snapshot(
+        user_id,
+        role,
+        after=after,
+        recent_limit=clarion_settings.RECENT_LIMIT,
+        resume_limit=clarion_settings.RESUME_LIMIT,
+    )
+    recent = [annotated_payload(n) for n in snap.recent]
+    missed = None if snap.missed is None else [annotated_payload(n) for n in snap.missed]
+    return snap, recent, missed
+
+
+class NotificationsConsumer(ClarionConsumer):
+    endpoint = "notifications"
+    handlers = {Ping: "on_ping", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read"}
+
+    last_seq = 0
+
+    async def connect(self):
+        user = self.scope.get("user")
+        if user is None or not user.is_authenticated:
+            return await self.refuse(CloseCode.UNAUTHORIZED)
+        relay.ensure_started()
+        self.user_id = user.pk
+        self.role = self.scope.get("clarion_role")
+
+        after, cursor_error = None, None
+        raw_cursor = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("cursor", [None])[0]
+        if raw_cursor is not None:
+            try:
+                after = decode_cursor(raw_cursor)
+            except InvalidCursor as exc:
+                cursor_error = ProtocolError(ErrorCode.INVALID_CURSOR, f"{exc}; sending a fresh snapshot instead")
+
+        # Subscribe first, read second: anything published after the read arrives live, and
+        # anything at or below the head we read is dropped as already sent (see on seq below).
+        await self.join(groups.groups_of_user(self.user_id, self.role))
+        await self.open()
+        snap, recent, missed = await database_sync_to_async(_snapshot_payloads)(self.user_id, self.role, after)
+        self.last_seq = snap.head
+
+        if cursor_error is not None:
+            await self.send_error(cursor_error)
+        if snap.cursor_expired:
+            await self.send_error(
+                ProtocolError(
+                    ErrorCode.CURSOR_EXPIRED,
+                    f"more than {clarion_settings.RESUME_LIMIT} notifications were missed; "
+                    "sending a fresh snapshot (page older ones from GET /api/notifications/)",
+                )
+            )
+        if missed is None:
+            await self.send_frame(
+                ServerFrameType.RECENT_NOTIFICATIONS,
+                {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)},
+            )
+            return
+        await self.send_frame(
+            ServerFrameType.RECENT_NOTIFICATIONS,
+            {
+                "notifications": [],
+                "unread_count": snap.unread_count,
+                "cursor": raw_cursor if missed else encode_cursor(snap.head),
+                "resumed": True,
+            },
+        )
+        for payload in missed:
+            await self.send_frame(ServerFrameType.NOTIFICATION, payload)
+
+    # -- channel-layer events (Channels maps "notification.created" to this name) ---
+
+    async def notification_created(self, event):
+        # Publishes leave in seq order; a seq at or below what the snapshot covered was
+        # already sent (or was not this user's to see), so it is skipped, never repeated.
+        if event["seq"] <= self.last_seq:
+            return
+        self.last_seq = event["seq"]
+        await self.send_text(event["frame"])
+
+    async def notifications_read(self, event):
+        await self.send_text(event["frame"])
+
+    # -- client frames --------------------------------------------------------------
+
+    async def on_ping(self, frame):
+        await self.send_frame(ServerFrameType.PONG)
+
+    async def on_mark_as_read(self, frame: MarkAsRead):
+        _, not_found = await database_sync_to_async(services.mark_as_read)(self.user_id, self.role, frame.ids)
+        if not_found:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
+
+    async def on_mark_all_as_read(self, frame):
+        await database_sync_to_async(services.mark_all_as_read)(self.user_id, self.role)

@@ -1,0 +1,41 @@
+"""Channel-layer group names, built in one place.
+
+Channels accepts ASCII letters, digits, hyphens, underscores and periods, under 100
+characters; anything else is refused here, before it can reach the layer.
+"""
+
+import re
+
+from clarion.notifications.models import RecipientType
+
+ALL_USERS = "clarion.all"
+_ROLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def user_group(user_id: int) -> str:
+    return f"clarion.user.{int(user_id)}"
+
+
+def role_group(role: str) -> str:
+    if not _ROLE_NAME.match(role or ""):
+        raise ValueError(f"role name {role!r} must be 1-64 letters, digits, '-' or '_'")
+    return f"clarion.role.{role}"
+
+
+def is_valid_role_name(role: str) -> bool:
+    return bool(_ROLE_NAME.match(role or ""))
+
+
+def groups_of_user(user_id: int, role: str | None) -> list[str]:
+    groups = [user_group(user_id), ALL_USERS]
+    if role:
+        groups.append(role_group(role))
+    return groups
+
+
+def audience_group(recipient_type: str, recipient_id: str) -> str:
+    if recipient_type == RecipientType.USER:
+        return user_group(int(recipient_id))
+    if recipient_type == RecipientType.ROLE:
+        return role_group(recipient_id)
+    return ALL_USERS

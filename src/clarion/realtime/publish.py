@@ -1,0 +1,136 @@
+"""Publish after commit: give a committed notification its place in the log, then push it.
+
+Ordering (the resume guarantee rests on it): under one global lock we assign the next seq,
+commit it, then publish. So seqs become visible in commit order, and publishes leave in seq
+order; a socket that subscribes before reading the head position cannot miss a notification
+(docs/architecture.md walks through the argument). PostgreSQL ids alone cannot give this:
+concurrent transactions commit ids out of order.
+
+Nothing here raises into the caller. A failed or timed-out push is logged and counted; the
+notification is already stored, and clients recover it by cursor when they reconnect.
+"""
+
+import asyncio
+import logging
+import threading
+from contextlib import contextmanager
+
+from asgiref.sync import async_to_sync
+from channels.layers import InMemoryChannelLayer, get_channel_layer
+from django.db import connection, transaction
+
+from clarion.conf import clarion_settings
+from clarion.notifications.models import Notification, StreamHead
+from clarion.notifications.payloads import notification_payload
+from clarion.notifications.queries import LOG_NAME
+from clarion.observability import metrics
+from clarion.protocol import ServerFrameType, encode_frame, server_frame
+from clarion.realtime import events, groups, runtime
+
+logger = logging.getLogger("clarion.publish")
+
+# An arbitrary constant naming Clarion's advisory lock in PostgreSQL ("clar" in ASCII).
+_PG_LOCK_KEY = 0x636C6172
+_thread_lock = threading.Lock()
+
+
+@contextmanager
+def _log_lock():
+    """Serialize sequencing across processes (PostgreSQL) or threads (SQLite, one process)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [_PG_LOCK_KEY])
+        try:
+            yield
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_PG_LOCK_KEY])
+    else:
+        with _thread_lock:
+            yield
+
+
+def can_deliver_here() -> bool:
+    """An in-process layer only reaches sockets of this process; a CLI or script leaves the
+    push to the relay of the running server instead of sending it into the void."""
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    return runtime.is_serving() or not isinstance(layer, InMemoryChannelLayer)
+
+
+def publish_notification_on_commit(notification_id: int) -> None:
+    if can_deliver_here():
+        transaction.on_commit(lambda: sequence_and_publish(notification_id))
+
+
+def sequence_and_publish(notification_id: int) -> bool:
+    """Assign the next seq to a committed, unpublished notification and push it.
+
+    Returns whether this call published it (False: already published, or gone). Never raises.
+    """
+    try:
+        with _log_lock():
+            with transaction.atomic():
+                notification = Notification.objects.filter(pk=notification_id, seq__isnull=True).first()
+                if notification is None:
+                    return False
+                head = StreamHead.objects.select_for_update().get_or_create(name=LOG_NAME)[0]
+                head.position += 1
+                head.save(update_fields=["position"])
+                notification.seq = head.position
+                Notification.objects.filter(pk=notification_id).update(seq=notification.seq)
+            frame = encode_frame(
+                server_frame(ServerFrameType.NOTIFICATION, notification_payload(notification, is_read=False))
+            )
+            group = groups.audience_group(notification.recipient_type, notification.recipient_id)
+            _group_send(group, events.notification_created(notification.seq, frame))
+        return True
+    except Exception:
+        metrics.PUBLISH_FAILURES.labels(stage="sequence").inc()
+        logger.exception("could not sequence notification %s; the relay will retry", notification_id)
+        return False
+
+
+def publish_read_state(user_id: int, ids: list[int], unread_count: int, *, all_read: bool = False) -> None:
+    """Tell every socket of the user (all tabs, all processes) that these ids are read."""
+    data = {"ids": ids, "unread_count": unread_count}
+    if all_read:
+        data["all"] = True
+    frame = encode_frame(server_frame(ServerFrameType.NOTIFICATIONS_READ, data))
+    _group_send(groups.user_group(user_id), events.notifications_read(frame))
+
+
+async def apublish_read_state(user_id: int, ids: list[int], unread_count: int, *, all_read: bool = False) -> None:
+    data = {"ids": ids, "unread_count": unread_count}
+    if all_read:
+        data["all"] = True
+    frame = encode_frame(server_frame(ServerFrameType.NOTIFICATIONS_READ, data))
+    await _agroup_send(groups.user_group(user_id), events.notifications_read(frame))
+
+
+def _group_send(group: str, event: dict) -> bool:
+    if not can_deliver_here():
+        return False
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return async_to_sync(_agroup_send)(group, event)
+    # Called from a thread that runs an event loop: a caller bug, but never raise into it.
+    logger.error("publish to %s called from inside an event loop; use the async API", group)
+    metrics.PUBLISH_FAILURES.labels(stage="send").inc()
+    return False
+
+
+async def _agroup_send(group: str, event: dict) -> bool:
+    layer = get_channel_layer()
+    if layer is None:
+        return False
+    try:
+        await asyncio.wait_for(layer.group_send(group, event), timeout=clarion_settings.PUBLISH_TIMEOUT)
+    except Exception as exc:  # the realtime layer is down or slow: stored already, log and count
+        metrics.PUBLISH_FAILURES.labels(stage="send").inc()
+        logger.warning("push to %s failed (%s); clients will catch up by cursor", group, type(exc).__name__)
+        return False
+    metrics.PUBLISHED.labels(event=event["type"]).inc()
+    return True

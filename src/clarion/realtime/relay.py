@@ -1,0 +1,43 @@
+"""The outbox relay: publishes committed notifications that no one has published yet.
+
+They exist when the creating process could not push (a CLI on the embedded in-process layer,
+a crash between commit and push, a failed sequencing). Every serving process runs one; the
+publish lock makes sure each notification is sequenced and pushed exactly once.
+"""
+
+import asyncio
+import logging
+
+from asgiref.sync import sync_to_async
+
+from clarion.conf import clarion_settings
+from clarion.notifications.models import Notification
+from clarion.realtime.publish import sequence_and_publish
+
+logger = logging.getLogger("clarion.relay")
+
+_BATCH = 200
+_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+
+
+def publish_pending(limit: int = _BATCH) -> int:
+    """Sequence and push unpublished notifications, oldest first; returns how many."""
+    ids = list(Notification.objects.filter(seq__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
+    return sum(1 for notification_id in ids if sequence_and_publish(notification_id))
+
+
+async def _run() -> None:
+    while True:
+        try:
+            await sync_to_async(publish_pending)()
+        except Exception:  # the database may be down; the next sweep tries again
+            logger.warning("relay sweep failed; retrying", exc_info=True)
+        await asyncio.sleep(clarion_settings.RELAY_INTERVAL)
+
+
+def ensure_started() -> None:
+    """Start this event loop's relay if it is not running (idempotent, cheap)."""
+    loop = asyncio.get_running_loop()
+    task = _tasks.get(loop)
+    if task is None or task.done():
+        _tasks[loop] = loop.create_task(_run(), name="clarion-relay")

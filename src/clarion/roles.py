@@ -1,0 +1,41 @@
+"""Roles: which role a user holds, resolved through CLARION["ROLE_RESOLVER"].
+
+A host site whose user model carries its own notion of role points the setting at a
+callable of its own; the default reads the RoleAssignment row Clarion provides.
+"""
+
+from clarion.conf import clarion_settings
+
+
+def assigned_role(user):
+    """Default resolver: the role stored in Clarion's RoleAssignment, or None."""
+    from clarion.models import RoleAssignment
+
+    role = RoleAssignment.objects.filter(user_id=user.pk).values_list("role", flat=True).first()
+    return role
+
+
+def role_of(user):
+    """The user's role if it is one of CLARION["ROLES"], else None."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return None
+    role = clarion_settings.ROLE_RESOLVER(user)
+    return role if role in clarion_settings.ROLES else None
+
+
+def is_notification_admin(user) -> bool:
+    """May this user create notifications through the REST API?"""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.has_perm("clarion.add_notification"):
+        return True
+    return role_of(user) in clarion_settings.ADMIN_ROLES
+
+
+def set_role(user, role):
+    """Store a role with the default resolver's model (used by the CLI and demo data)."""
+    from clarion.models import RoleAssignment
+
+    if role not in clarion_settings.ROLES:
+        raise ValueError(f"unknown role {role!r}; expected one of: {', '.join(clarion_settings.ROLES)}")
+    RoleAssignment.objects.update_or_create(user=user, defaults={"role": role})

@@ -1,0 +1,1 @@
+"""The standalone Clarion server: a Django project that only wires the app up."""

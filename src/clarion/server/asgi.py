@@ -1,0 +1,14 @@
+"""ASGI entry point of the standalone server: HTTP to Django, /ws/ to Clarion's router."""
+
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "clarion.server.settings")
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+django_http = get_asgi_application()  # sets Django up before the routing imports models
+
+from clarion.realtime.routing import websocket_application  # noqa: E402
+
+application = ProtocolTypeRouter({"http": django_http, "websocket": websocket_application()})

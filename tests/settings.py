@@ -1,0 +1,36 @@
+"""Settings for the in-process test suite.
+
+CLARION_TEST_BACKEND picks the backend the suite runs against: "embedded" (SQLite and the
+in-process layer, the default) or "scaleout" (PostgreSQL and Redis). scripts/test.sh runs
+the suite once with each.
+"""
+
+import os
+
+os.environ.setdefault("CLARION_DATA_DIR", os.path.join(os.path.dirname(__file__), ".data"))
+os.environ.setdefault("CLARION_SECRET_KEY", "test-secret-key-not-for-production-0123456789")
+
+from clarion.server.settings import *  # noqa: E402,F401,F403
+
+BACKEND = os.environ.get("CLARION_TEST_BACKEND", "embedded")
+PG_URL = os.environ.get("CLARION_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("CLARION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+if BACKEND == "scaleout":
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(PG_URL)}
+    DATABASES["default"]["TEST"] = {"NAME": "clarion_unit_test"}
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": "clarion-unit"},
+        }
+    }
+else:
+    DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10000}}}
+
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+DEBUG = False

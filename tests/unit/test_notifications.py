@@ -1,0 +1,226 @@
+"""The Python API and the queries: who sees what, read state, publish after commit."""
+
+import asyncio
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+
+import clarion
+from clarion.notifications import queries, services
+from clarion.notifications.models import Notification
+from clarion.observability import metrics
+from clarion.realtime import groups, relay, runtime
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def serving():
+    runtime.mark_serving()
+
+
+def listen(group):
+    """A bare channel subscribed to ``group``; returns a function fetching what arrived."""
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(group, channel)
+
+    async def drain():
+        received = []
+        while True:
+            try:
+                received.append(await asyncio.wait_for(layer.receive(channel), timeout=0.3))
+            except asyncio.TimeoutError:
+                return received
+
+    return lambda: async_to_sync(drain)()
+
+
+def titles(qs):
+    return sorted(n.title for n in qs)
+
+
+def test_each_user_sees_personal_role_and_all_but_nothing_else(people):
+    clarion.send_notification_to_user(people["alice"], "for alice")
+    clarion.send_notification_to_user(people["bob"], "for bob")
+    clarion.send_notification_to_role("student", "for students")
+    clarion.send_notification_to_role("advisor", "for advisors")
+    clarion.send_notification_to_all("for everyone")
+    alice, carol = people["alice"], people["carol"]
+    assert titles(queries.visible_to(alice.pk, "student")) == ["for alice", "for everyone", "for students"]
+    assert titles(queries.visible_to(carol.pk, "advisor")) == ["for advisors", "for everyone"]
+
+
+def test_a_broadcast_is_one_row_whatever_the_audience(people, make_user):
+    for i in range(30):
+        make_user(f"student{i}", "student")
+    with CaptureQueriesContext(connection) as captured:
+        clarion.send_notification_to_all("one row")
+    inserts = [q for q in captured.captured_queries
+               if q["sql"].startswith("INSERT") and '"clarion_notification' in q["sql"]]
+    assert len(inserts) == 1
+    assert Notification.objects.count() == 1
+
+
+def test_unread_counts_follow_single_and_all_reads(people):
+    alice, bob = people["alice"], people["bob"]
+    a = clarion.send_notification_to_user(alice, "a")
+    clarion.send_notification_to_role("student", "b")
+    c = clarion.send_notification_to_all("c")
+    assert queries.unread_count(alice.pk, "student") == 3
+    read, missing = services.mark_as_read(alice.pk, "student", [a.pk, c.pk])
+    assert (read, missing) == ([a.pk, c.pk], [])
+    assert queries.unread_count(alice.pk, "student") == 1
+    assert queries.unread_count(bob.pk, "student") == 2  # alice's reads of shared ones are hers alone
+    services.mark_all_as_read(alice.pk, "student")
+    assert queries.unread_count(alice.pk, "student") == 0
+    clarion.send_notification_to_all("d")
+    assert queries.unread_count(alice.pk, "student") == 1
+    assert [n.is_read for n in queries.visible_to(alice.pk, "student").order_by("id")] == [True, True, True, False]
+
+
+def test_marking_another_users_notification_reports_not_found(people):
+    secret = clarion.send_notification_to_user(people["bob"], "bob only")
+    advisors = clarion.send_notification_to_role("advisor", "advisors only")
+    read, missing = services.mark_as_read(people["alice"].pk, "student", [secret.pk, advisors.pk, 424242])
+    assert read == [] and missing == [secret.pk, advisors.pk, 424242]
+    assert queries.unread_count(people["bob"].pk, "student") == 1
+
+
+def test_push_happens_after_commit_and_never_on_rollback(people):
+    received = listen(groups.user_group(people["alice"].pk))
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            clarion.send_notification_to_user(people["alice"], "ghost")
+            raise RuntimeError("business logic failed")
+    assert received() == []
+    assert not Notification.objects.filter(title="ghost").exists()
+
+    with transaction.atomic():
+        clarion.send_notification_to_user(people["alice"], "real")
+        assert received() == []  # not before the commit
+    events = received()
+    assert [e["type"] for e in events] == ["notification.created"]
+    assert '"title":"real"' in events[0]["frame"]
+
+
+def test_role_and_all_pushes_reach_their_groups_only(people):
+    students = listen(groups.role_group("student"))
+    advisors = listen(groups.role_group("advisor"))
+    everyone = listen(groups.ALL_USERS)
+    clarion.send_notification_to_role("student", "s")
+    clarion.send_notification_to_all("e")
+    assert len(students()) == 1 and advisors() == [] and len(everyone()) == 1
+
+
+def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, caplog):
+    class BrokenLayer:
+        async def group_send(self, group, message):
+            raise ConnectionError("redis is down")
+
+    monkeypatch.setattr("clarion.realtime.publish.get_channel_layer", lambda: BrokenLayer())
+    before = metrics.PUBLISH_FAILURES.labels(stage="send")._value.get()
+    notification = clarion.send_notification_to_user(people["alice"], "stored anyway")
+    assert Notification.objects.get(pk=notification.pk).seq is not None  # in the log, resumable
+    assert metrics.PUBLISH_FAILURES.labels(stage="send")._value.get() == before + 1
+    assert "clients will catch up" in caplog.text
+
+
+def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people, monkeypatch):
+    monkeypatch.setattr("clarion.realtime.runtime._serving", False)
+    received = listen(groups.user_group(people["alice"].pk))
+    notification = clarion.send_notification_to_user(people["alice"], "from a script")
+    assert Notification.objects.get(pk=notification.pk).seq is None
+    assert received() == []
+    monkeypatch.setattr("clarion.realtime.runtime._serving", True)
+    assert relay.publish_pending() == 1
+    assert Notification.objects.get(pk=notification.pk).seq is not None
+    assert len(received()) == 1
+    assert relay.publish_pending() == 0  # exactly once
+
+
+def test_broadcast_notification_pushes_a_saved_notification_once(people):
+    received = listen(groups.ALL_USERS)
+    notification = Notification.objects.create(title="made elsewhere", recipient_type="all")
+    clarion.broadcast_notification(notification)
+    clarion.broadcast_notification(notification)
+    assert len(received()) == 1
+    with pytest.raises(ValueError):
+        clarion.broadcast_notification(Notification(title="unsaved", recipient_type="all"))
+
+
+@pytest.mark.parametrize(
+    "call, field",
+    [
+        (lambda p: clarion.send_notification_to_user(987654, "x"), "recipient_id"),
+        (lambda p: clarion.send_notification_to_role("janitor", "x"), "recipient_id"),
+        (lambda p: clarion.send_notification_to_all(""), "title"),
+        (lambda p: clarion.send_notification_to_all("x", notification_type="panic"), "notification_type"),
+        (lambda p: clarion.send_notification_to_all("x", data=["not", "a", "dict"]), "data"),
+        (lambda p: clarion.send_notification_to_all("x", data={"blob": "y" * 20000}), "data"),
+        (lambda p: clarion.send_notification_to_all("x", data={"nan": float("nan")}), "data"),
+    ],
+)
+def test_invalid_input_is_refused_with_a_field_error(people, call, field):
+    with pytest.raises(ValidationError) as caught:
+        call(people)
+    assert field in caught.value.message_dict
+    assert Notification.objects.count() == 0
+
+
+async def test_async_twins_store_and_push(people):
+    from channels.db import database_sync_to_async
+
+    alice = people["alice"]
+    notification = await clarion.asend_notification_to_user(alice, "async hello")
+    role_one = await clarion.asend_notification_to_role("student", "async role")
+    all_one = await clarion.asend_notification_to_all("async all")
+    seqs = await database_sync_to_async(
+        lambda: list(Notification.objects.order_by("id").values_list("seq", flat=True))
+    )()
+    assert [n.title for n in (notification, role_one, all_one)] == ["async hello", "async role", "async all"]
+    assert seqs == [1, 2, 3]
+
+
+@pytest.mark.scaleout
+def test_ids_committed_out_of_order_do_not_open_a_gap_in_resume(people):
+    """PostgreSQL hands out ids at insert but commits in any order. Seqs are assigned at
+    commit, so a cursor taken between two commits still leads to the later-committed row."""
+    import threading
+
+    from django.db import connections
+
+    a_inserted, b_committed = threading.Event(), threading.Event()
+    ids = {}
+
+    def slow_writer():
+        try:
+            with transaction.atomic():
+                ids["a"] = clarion.send_notification_to_all("inserted first, committed last").pk
+                a_inserted.set()
+                assert b_committed.wait(10)
+        finally:
+            connections.close_all()
+
+    def fast_writer():
+        try:
+            assert a_inserted.wait(10)
+            ids["b"] = clarion.send_notification_to_all("inserted second, committed first").pk
+            b_committed.set()
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=slow_writer), threading.Thread(target=fast_writer)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(15)
+    a, b = Notification.objects.get(pk=ids["a"]), Notification.objects.get(pk=ids["b"])
+    assert a.pk < b.pk and a.seq > b.seq
+    # A client that saw b (and nothing after) resumes from b's cursor and gets a.
+    snap = queries.snapshot(people["alice"].pk, "student", after=b.seq, recent_limit=20, resume_limit=100)
+    assert [n.pk for n in snap.missed] == [a.pk]

@@ -4,6 +4,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import async_to_sync
+from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -23,21 +24,44 @@ def serving():
     runtime.mark_serving()
 
 
-def listen(group):
-    """A bare channel subscribed to ``group``; returns a function fetching what arrived."""
+@pytest.fixture
+async def listen():
+    """Subscribe a bare channel to a group; returns a coroutine function fetching what arrived.
+
+    A background task keeps receiving, because cancelling a receive on the Redis pub/sub
+    layer unsubscribes the channel. Synchronous calls go through ``in_thread`` so that
+    their publishes run on this test's event loop, as they do under the server.
+    """
     layer = get_channel_layer()
-    channel = async_to_sync(layer.new_channel)()
-    async_to_sync(layer.group_add)(group, channel)
+    pumps = []
 
-    async def drain():
-        received = []
-        while True:
-            try:
-                received.append(await asyncio.wait_for(layer.receive(channel), timeout=0.3))
-            except asyncio.TimeoutError:
-                return received
+    async def subscribe(group):
+        channel = await layer.new_channel()
+        await layer.group_add(group, channel)
+        arrived = []
 
-    return lambda: async_to_sync(drain)()
+        async def pump():
+            while True:
+                arrived.append(await layer.receive(channel))
+
+        pumps.append(asyncio.create_task(pump()))
+
+        async def drain():
+            await asyncio.sleep(0.3)
+            taken = list(arrived)
+            arrived.clear()
+            return taken
+
+        return drain
+
+    yield subscribe
+    for task in pumps:
+        task.cancel()
+    await asyncio.gather(*pumps, return_exceptions=True)
+
+
+def in_thread(function):
+    return database_sync_to_async(function)
 
 
 def titles(qs):
@@ -91,30 +115,37 @@ def test_marking_another_users_notification_reports_not_found(people):
     assert queries.unread_count(people["bob"].pk, "student") == 1
 
 
-def test_push_happens_after_commit_and_never_on_rollback(people):
-    received = listen(groups.user_group(people["alice"].pk))
-    with pytest.raises(RuntimeError):
-        with transaction.atomic():
-            clarion.send_notification_to_user(people["alice"], "ghost")
-            raise RuntimeError("business logic failed")
-    assert received() == []
-    assert not Notification.objects.filter(title="ghost").exists()
+async def test_push_happens_after_commit_and_never_on_rollback(people, listen):
+    received = await listen(groups.user_group(people["alice"].pk))
 
-    with transaction.atomic():
-        clarion.send_notification_to_user(people["alice"], "real")
-        assert received() == []  # not before the commit
-    events = received()
+    def rolled_back():
+        with pytest.raises(RuntimeError):
+            with transaction.atomic():
+                clarion.send_notification_to_user(people["alice"], "ghost")
+                raise RuntimeError("business logic failed")
+
+    await in_thread(rolled_back)()
+    assert await received() == []
+    assert not await in_thread(Notification.objects.filter(title="ghost").exists)()
+
+    def committed():
+        with transaction.atomic():
+            clarion.send_notification_to_user(people["alice"], "real")
+            assert async_to_sync(received)() == []  # nothing before the commit
+
+    await in_thread(committed)()
+    events = await received()
     assert [e["type"] for e in events] == ["notification.created"]
     assert '"title":"real"' in events[0]["frame"]
 
 
-def test_role_and_all_pushes_reach_their_groups_only(people):
-    students = listen(groups.role_group("student"))
-    advisors = listen(groups.role_group("advisor"))
-    everyone = listen(groups.ALL_USERS)
-    clarion.send_notification_to_role("student", "s")
-    clarion.send_notification_to_all("e")
-    assert len(students()) == 1 and advisors() == [] and len(everyone()) == 1
+async def test_role_and_all_pushes_reach_their_groups_only(people, listen):
+    students = await listen(groups.role_group("student"))
+    advisors = await listen(groups.role_group("advisor"))
+    everyone = await listen(groups.ALL_USERS)
+    await in_thread(clarion.send_notification_to_role)("student", "s")
+    await in_thread(clarion.send_notification_to_all)("e")
+    assert len(await students()) == 1 and await advisors() == [] and len(await everyone()) == 1
 
 
 def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, caplog):
@@ -130,25 +161,41 @@ def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, c
     assert "clients will catch up" in caplog.text
 
 
-def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people, monkeypatch):
+async def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people, monkeypatch, listen):
+    received = await listen(groups.user_group(people["alice"].pk))
+
+    def seq_of(pk):
+        return Notification.objects.get(pk=pk).seq
+
+    from clarion.realtime import publish
+
+    monkeypatch.setattr(publish, "can_deliver_here", lambda: False)  # as in a CLI on the in-process layer
+    notification = await in_thread(clarion.send_notification_to_user)(people["alice"], "from a script")
+    assert await in_thread(seq_of)(notification.pk) is None
+    assert await received() == []
+    monkeypatch.undo()
+    assert await in_thread(relay.publish_pending)() == 1
+    assert await in_thread(seq_of)(notification.pk) is not None
+    assert len(await received()) == 1
+    assert await in_thread(relay.publish_pending)() == 0  # exactly once
+
+
+def test_only_a_serving_process_delivers_through_an_in_process_layer(monkeypatch, settings):
+    from clarion.realtime import publish
+
     monkeypatch.setattr("clarion.realtime.runtime._serving", False)
-    received = listen(groups.user_group(people["alice"].pk))
-    notification = clarion.send_notification_to_user(people["alice"], "from a script")
-    assert Notification.objects.get(pk=notification.pk).seq is None
-    assert received() == []
+    in_memory = isinstance(get_channel_layer(), publish.InMemoryChannelLayer)
+    assert publish.can_deliver_here() is (not in_memory)
     monkeypatch.setattr("clarion.realtime.runtime._serving", True)
-    assert relay.publish_pending() == 1
-    assert Notification.objects.get(pk=notification.pk).seq is not None
-    assert len(received()) == 1
-    assert relay.publish_pending() == 0  # exactly once
+    assert publish.can_deliver_here() is True
 
 
-def test_broadcast_notification_pushes_a_saved_notification_once(people):
-    received = listen(groups.ALL_USERS)
-    notification = Notification.objects.create(title="made elsewhere", recipient_type="all")
-    clarion.broadcast_notification(notification)
-    clarion.broadcast_notification(notification)
-    assert len(received()) == 1
+async def test_broadcast_notification_pushes_a_saved_notification_once(people, listen):
+    received = await listen(groups.ALL_USERS)
+    notification = await in_thread(Notification.objects.create)(title="made elsewhere", recipient_type="all")
+    await clarion.abroadcast_notification(notification)
+    await in_thread(clarion.broadcast_notification)(notification)
+    assert len(await received()) == 1
     with pytest.raises(ValueError):
         clarion.broadcast_notification(Notification(title="unsaved", recipient_type="all"))
 

@@ -84,3 +84,20 @@ def test_terminal_close_codes_are_not_retried():
     assert should_reconnect(CloseCode.SERVICE_RESTART)
     assert should_reconnect(CloseCode.GOING_AWAY)
     assert should_reconnect(None)
+
+
+def test_group_names_are_valid_for_any_primary_key_and_role():
+    import re
+    import uuid
+
+    from clarion.realtime.groups import role_group, user_group
+
+    valid = re.compile(r"^[a-zA-Z0-9._-]{1,99}$")  # what Channels accepts
+    key = uuid.uuid4()
+    assert user_group(key) == f"clarion.user.{key}"
+    assert user_group(7) == "clarion.user.7"
+    for odd in ("a b", "é" * 90, "x" * 200, "../..", ""):
+        assert valid.match(user_group(odd))
+    assert user_group("a b") != user_group("a_b")
+    with pytest.raises(ValueError):
+        role_group("advisor; DROP")

@@ -13,7 +13,7 @@ from clarion.notifications.models import Notification, NotificationRead, ReadWat
 LOG_NAME = "notifications"
 
 
-def audience_filter(user_id: int, role: str | None) -> Q:
+def audience_filter(user_id, role: str | None) -> Q:
     audience = Q(recipient_type=RecipientType.USER, recipient_id=str(user_id)) | Q(recipient_type=RecipientType.ALL)
     if role:
         audience |= Q(recipient_type=RecipientType.ROLE, recipient_id=role)

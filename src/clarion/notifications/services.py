@@ -51,13 +51,15 @@ def _check_common(title, message, notification_type, link, data):
 def resolve_recipient(recipient_type: str, recipient) -> str:
     """Validate a recipient and return its stored recipient_id; raise ValidationError if unknown."""
     if recipient_type == RecipientType.USER:
-        user_id = getattr(recipient, "pk", recipient)
+        User = get_user_model()
+        raw = getattr(recipient, "pk", recipient)
         try:
-            user_id = int(user_id)
-        except (TypeError, ValueError):
-            raise ValidationError({"recipient_id": f"expected a user id, got {recipient!r}"}) from None
-        if not get_user_model().objects.filter(pk=user_id).exists():
-            raise ValidationError({"recipient_id": f"no user with id {user_id}"})
+            # The host's primary key type decides (integer by default, UUID on some sites).
+            user_id = User._meta.pk.to_python(raw)
+        except ValidationError:
+            raise ValidationError({"recipient_id": f"expected a user id, got {raw!r}"}) from None
+        if user_id is None or not User.objects.filter(pk=user_id).exists():
+            raise ValidationError({"recipient_id": f"no user with id {raw}"})
         return str(user_id)
     if recipient_type == RecipientType.ROLE:
         if recipient not in clarion_settings.ROLES:

@@ -4,16 +4,23 @@ Channels accepts ASCII letters, digits, hyphens, underscores and periods, under 
 characters; anything else is refused here, before it can reach the layer.
 """
 
+import hashlib
 import re
 
 from clarion.notifications.models import RecipientType
 
 ALL_USERS = "clarion.all"
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
-def user_group(user_id: int) -> str:
-    return f"clarion.user.{int(user_id)}"
+def user_group(user_id) -> str:
+    """Integer and UUID primary keys are used as they are; any other key is hashed so that
+    a host site's exotic primary key can never produce an invalid or colliding group name."""
+    key = str(user_id)
+    if not _SAFE_KEY.match(key):
+        key = "h" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    return f"clarion.user.{key}"
 
 
 def role_group(role: str) -> str:
@@ -26,7 +33,7 @@ def is_valid_role_name(role: str) -> bool:
     return bool(_ROLE_NAME.match(role or ""))
 
 
-def groups_of_user(user_id: int, role: str | None) -> list[str]:
+def groups_of_user(user_id, role: str | None) -> list[str]:
     groups = [user_group(user_id), ALL_USERS]
     if role:
         groups.append(role_group(role))
@@ -35,7 +42,7 @@ def groups_of_user(user_id: int, role: str | None) -> list[str]:
 
 def audience_group(recipient_type: str, recipient_id: str) -> str:
     if recipient_type == RecipientType.USER:
-        return user_group(int(recipient_id))
+        return user_group(recipient_id)
     if recipient_type == RecipientType.ROLE:
         return role_group(recipient_id)
     return ALL_USERS

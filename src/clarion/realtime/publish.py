@@ -11,6 +11,7 @@ notification is already stored, and clients recover it by cursor when they recon
 """
 
 import asyncio
+import fcntl
 import logging
 import threading
 from contextlib import contextmanager
@@ -36,7 +37,7 @@ _thread_lock = threading.Lock()
 
 @contextmanager
 def _log_lock():
-    """Serialize sequencing across processes (PostgreSQL) or threads (SQLite, one process)."""
+    """Serialize sequencing and publishing across every process sharing the database."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_lock(%s)", [_PG_LOCK_KEY])
@@ -45,9 +46,20 @@ def _log_lock():
         finally:
             with connection.cursor() as cursor:
                 cursor.execute("SELECT pg_advisory_unlock(%s)", [_PG_LOCK_KEY])
-    else:
-        with _thread_lock:
+        return
+    with _thread_lock:
+        database = str(connection.settings_dict.get("NAME") or "")
+        if connection.vendor != "sqlite" or connection.is_in_memory_db():
             yield
+            return
+        # SQLite shared by several processes (a server and a cron sender on Redis, say):
+        # an exclusive lock on a file beside the database plays the advisory lock's part.
+        with open(f"{database}.clarion-lock", "a") as lock_file:
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
 
 
 def can_deliver_here() -> bool:

@@ -4,7 +4,6 @@ from channels.routing import URLRouter
 from django.urls import path, re_path
 
 from clarion.auth.middleware import ClarionAuthStack
-from clarion.realtime import runtime
 from clarion.realtime.consumers.base import UnknownStreamConsumer
 from clarion.realtime.consumers.notifications import NotificationsConsumer
 
@@ -15,6 +14,5 @@ websocket_urlpatterns = [
 
 def websocket_application(extra_patterns=()):
     """OriginGuard -> JWT auth -> router, with a 4404 catch-all for unknown /ws/ paths."""
-    runtime.mark_serving()
     patterns = [*websocket_urlpatterns, *extra_patterns, re_path(r"^ws/", UnknownStreamConsumer.as_asgi())]
     return ClarionAuthStack(URLRouter(patterns))

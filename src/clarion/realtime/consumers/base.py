@@ -12,6 +12,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from clarion.conf import clarion_settings
 from clarion.observability import metrics
+from clarion.realtime import runtime
 from clarion.protocol import (
     CloseCode,
     ErrorCode,
@@ -33,6 +34,12 @@ class ClarionConsumer(AsyncWebsocketConsumer):
 
     _joined: tuple = ()
     _counted = False
+
+    async def websocket_connect(self, message):
+        # A process holding sockets can deliver through an in-process layer; one that only
+        # imported the ASGI module (a script, a worker) cannot, and leaves that to the relay.
+        runtime.mark_serving()
+        await super().websocket_connect(message)
 
     # -- connection lifecycle -------------------------------------------------------
 

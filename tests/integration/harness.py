@@ -1,0 +1,172 @@
+"""Real server processes and real sockets for the integration tests.
+
+Servers are started with the ``clarion`` CLI exactly as a user starts them, on free ports,
+against the backend the suite runs on (embedded SQLite + in-process layer, or PostgreSQL +
+Redis). Every wait is bounded; a server that fails to start fails the test with its log.
+"""
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+SCALEOUT = os.environ.get("CLARION_TEST_BACKEND", "embedded") == "scaleout"
+PG_ADMIN_URL = os.environ.get("CLARION_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("CLARION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+DEMO_PASSWORD = "demo-password"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def clarion_command(*args) -> list[str]:
+    return [sys.executable, "-m", "clarion.cli.main", *args]
+
+
+def run_cli(env, *args, stdin=None, timeout=60) -> subprocess.CompletedProcess:
+    return subprocess.run(clarion_command(*args), env=env, input=stdin, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def recreate_database(name: str) -> str:
+    import psycopg
+
+    with psycopg.connect(PG_ADMIN_URL.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
+    """Environment for servers and CLI calls: a migrated, seeded backend of the suite's kind."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("CLARION_", "DJANGO_"))}
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    env.update({
+        "CLARION_DATA_DIR": str(data_dir),
+        "CLARION_SECRET_KEY": "integration-secret-key-0123456789-abcdefghijklmnop",
+        "CLARION_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+    })
+    if SCALEOUT:
+        env["DATABASE_URL"] = recreate_database(database_name)
+        env["REDIS_URL"] = REDIS_URL
+    for args in (("migrate",), ("seed-demo", "--force")):
+        result = run_cli(env, *args)
+        assert result.returncode == 0, result.stderr
+    return env
+
+
+class ServerProcess:
+    def __init__(self, env: dict, log_path: Path, port: int | None = None):
+        self.env = env
+        self.port = port or free_port()
+        self.log_path = log_path
+        self.process = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> "ServerProcess":
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(clarion_command("serve", "--port", str(self.port)), env=self.env,
+                                        stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(self.url + "/api/schema/", timeout=2):
+                    return self
+            except (OSError, urllib.error.URLError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+
+    def stop(self, sig=signal.SIGTERM, timeout: float = 15) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(5)
+
+    def log(self) -> str:
+        return self.log_path.read_text() if self.log_path.exists() else ""
+
+    # -- REST ----------------------------------------------------------------------
+
+    def request(self, method: str, path: str, body=None, token: str | None = None):
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, headers=headers, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def token(self, username: str, password: str = DEMO_PASSWORD) -> str:
+        status, body = self.request("POST", "/api/auth/token/", {"username": username, "password": password})
+        assert status == 200, body
+        return body["access"]
+
+    def notify(self, admin_token: str, **body) -> dict:
+        status, created = self.request("POST", "/api/notifications/", body, admin_token)
+        assert status == 201, created
+        return created
+
+    # -- sockets -------------------------------------------------------------------
+
+    def socket(self, token: str | None = None, *, cursor: str | None = None, path="/ws/notifications/",
+               origin: str | None = "same", headers=None):
+        query = []
+        if token:
+            query.append(f"token={token}")
+        if cursor:
+            query.append(f"cursor={cursor}")
+        url = f"{self.ws_url}{path}" + ("?" + "&".join(query) if query else "")
+        return connect(url, origin=self.url if origin == "same" else origin, additional_headers=headers,
+                       open_timeout=10, max_size=2**22)
+
+
+async def next_frame(ws, timeout: float = 5.0) -> dict:
+    return json.loads(await asyncio.wait_for(ws.recv(), timeout))
+
+
+async def frames_until_quiet(ws, quiet: float = 0.6) -> list[dict]:
+    frames = []
+    while True:
+        try:
+            frames.append(json.loads(await asyncio.wait_for(ws.recv(), quiet)))
+        except asyncio.TimeoutError:
+            return frames
+
+
+async def close_code(ws, timeout: float = 5.0) -> int | None:
+    try:
+        while True:
+            await asyncio.wait_for(ws.recv(), timeout)
+    except ConnectionClosed as closed:
+        return closed.rcvd.code if closed.rcvd else None

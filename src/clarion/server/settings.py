@@ -1,7 +1,7 @@
 """Settings of the standalone server; the only module that reads the environment.
 
-Zero configuration gives the embedded default: SQLite in CLARION_DATA_DIR (default: the
-current directory) and the in-process channel layer (one server process). REDIS_URL selects
+Zero configuration gives the embedded default: SQLite in CLARION_DATA_DIR (default:
+.clarion in the working directory) and the in-process channel layer (one server process). REDIS_URL selects
 the Redis channel layer and cache, so several processes share groups; DATABASE_URL names the
 database (sqlite:///path or postgres://...). See docs/configuration.md.
 """
@@ -22,7 +22,7 @@ def _env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
-DATA_DIR = Path(os.environ.get("CLARION_DATA_DIR", ".")).resolve()
+DATA_DIR = Path(os.environ.get("CLARION_DATA_DIR", ".clarion")).resolve()
 DEBUG = _env_bool("CLARION_DEBUG")
 
 

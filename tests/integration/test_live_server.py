@@ -152,3 +152,18 @@ async def test_mark_as_read_reaches_every_tab(server, tokens):
         for tab in (tab1, tab2):
             frame = await next_frame(tab)
             assert frame["type"] == "notifications_read" and frame["data"]["unread_count"] == 0
+
+
+async def test_notifications_sent_while_the_server_was_down_are_in_the_first_snapshot(server, backend):
+    """The relay starts with the server (ASGI lifespan), not with the first socket."""
+    server.stop()
+    try:
+        result = run_cli(backend, "send", "--user", "bob", "--title", "queued while down")
+        assert result.returncode == 0, result.stderr
+    finally:
+        server.start()
+    await asyncio.sleep(1.0)  # a few relay intervals
+    async with server.socket(server.token("bob")) as bob:
+        first = await next_frame(bob)
+        assert "queued while down" in [n["title"] for n in first["data"]["notifications"]]
+        assert [f for f in await frames_until_quiet(bob, 0.6) if f["type"] == "notification"] == []

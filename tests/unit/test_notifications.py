@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 
 import clarion
 from clarion.notifications import queries, services
-from clarion.notifications.models import Notification
+from clarion.notifications.models import Notification, StreamHead
 from clarion.observability import metrics
 from clarion.realtime import groups, relay, runtime
 
@@ -271,3 +271,23 @@ def test_ids_committed_out_of_order_do_not_open_a_gap_in_resume(people):
     # A client that saw b (and nothing after) resumes from b's cursor and gets a.
     snap = queries.snapshot(people["alice"].pk, "student", after=b.seq, recent_limit=20, resume_limit=100)
     assert [n.pk for n in snap.missed] == [a.pk]
+
+
+@pytest.mark.scaleout
+def test_unread_count_and_resume_use_indexes_not_table_scans(people):
+    """With a large history, counting and resuming must read index ranges, not the table."""
+    from django.db import connection as conn
+
+    others = [Notification(title=f"n{i}", recipient_type="user", recipient_id=str(10_000 + i % 500), seq=i + 1)
+              for i in range(30_000)]
+    Notification.objects.bulk_create(others, batch_size=5000)
+    StreamHead.objects.update_or_create(name=queries.LOG_NAME, defaults={"position": 30_000})
+    clarion.send_notification_to_all("everyone")
+    with conn.cursor() as cursor:
+        cursor.execute("ANALYZE clarion_notification")
+    alice = people["alice"]
+    count_plan = queries.unread(alice.pk, "student").explain()
+    resume_plan = queries.visible_to(alice.pk, "student").filter(seq__gt=29_000).order_by("seq")[:100].explain()
+    for plan in (count_plan, resume_plan):
+        assert "Seq Scan on clarion_notification" not in plan, plan
+    assert queries.unread_count(alice.pk, "student") == 1

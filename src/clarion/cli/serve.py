@@ -30,7 +30,7 @@ def run(args):
         host=args.host,
         port=args.port,
         log_level=args.log_level,
-        lifespan="off",
+        lifespan="on",
         ws="websockets-sansio",
         ws_max_size=clarion_settings.MAX_FRAME_BYTES,
         # permessage-deflate off until the speed issue measures it (CPU, memory, bombs).

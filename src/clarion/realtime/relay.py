@@ -41,3 +41,14 @@ def ensure_started() -> None:
     task = _tasks.get(loop)
     if task is None or task.done():
         _tasks[loop] = loop.create_task(_run(), name="clarion-relay")
+
+
+async def stop() -> None:
+    """Cancel this event loop's relay (at shutdown)."""
+    import contextlib
+
+    task = _tasks.pop(asyncio.get_running_loop(), None)
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

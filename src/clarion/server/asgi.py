@@ -9,6 +9,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 django_http = get_asgi_application()  # sets Django up before the routing imports models
 
+from clarion.realtime.lifespan import RealtimeLifespan  # noqa: E402
 from clarion.realtime.routing import websocket_application  # noqa: E402
 
-application = ProtocolTypeRouter({"http": django_http, "websocket": websocket_application()})
+application = RealtimeLifespan(ProtocolTypeRouter({"http": django_http, "websocket": websocket_application()}))

@@ -1,0 +1,27 @@
+"""ASGI lifespan for a serving process: start the outbox relay at boot, stop it at shutdown.
+
+Without it the relay starts with the first socket (consumers call ``relay.ensure_started``),
+which is enough for correctness; with it, notifications committed while the server was down
+are sequenced as soon as it is up, so the first client's snapshot already holds them.
+"""
+
+from clarion.realtime import relay, runtime
+
+
+class RealtimeLifespan:
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "lifespan":
+            return await self.app(scope, receive, send)
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                runtime.mark_serving()
+                relay.ensure_started()
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await relay.stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

@@ -5,6 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
 bash scripts/services.sh
+if [ ! -x /usr/bin/chromium ]; then  # browser tests drive Debian's Chromium through Playwright
+  apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
 status=0
 echo "== pass 1/2: embedded (SQLite, in-process channel layer)"
 CLARION_TEST_BACKEND=embedded .venv/bin/python -m pytest "$@" || status=$?

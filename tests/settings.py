@@ -21,15 +21,11 @@ if BACKEND == "scaleout":
 
     DATABASES = {"default": dj_database_url.parse(PG_URL)}
     DATABASES["default"]["TEST"] = {"NAME": "clarion_unit_test"}
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_TEST_URL], "prefix": "clarion-unit"},
-        }
-    }
+    CLARION = {**CLARION, "BROKER": "clarion.realtime.broker_redis.RedisBroker",  # noqa: F405
+               "BROKER_OPTIONS": {"url": REDIS_TEST_URL, "prefix": "clarion-unit"}}
 else:
     DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10000}}}
+    CLARION = {**CLARION, "BROKER": "clarion.realtime.broker_memory.MemoryBroker"}  # noqa: F405
 
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -35,6 +35,12 @@ DEFAULTS = {
     "TICKET_TTL": 30,
     # Largest accepted notification.data, in bytes of JSON.
     "MAX_DATA_BYTES": 8 * 1024,
+    # How hubs of different processes reach each other: the in-process broker (one server
+    # process) or "clarion.realtime.broker_redis.RedisBroker" with BROKER_OPTIONS {"url": ...}.
+    "BROKER": "clarion.realtime.broker_memory.MemoryBroker",
+    "BROKER_OPTIONS": {},
+    # Frames queued for a socket whose client stopped reading before it is cut off (4008).
+    "OUTBOX_LIMIT": 1000,
 }
 
 _IMPORT_STRINGS = {"ROLE_RESOLVER"}

@@ -1,11 +1,11 @@
 """The Python API and the queries: who sees what, read state, publish after commit."""
 
 import asyncio
+import json
 
 import pytest
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
@@ -24,40 +24,45 @@ def serving():
     runtime.mark_serving()
 
 
+class RecordingOutbox:
+    """Stands in for a socket's outbox: records the frames the hub hands it."""
+
+    closed = False
+
+    def __init__(self):
+        self.frames = []
+
+    def push(self, text):
+        self.frames.append(json.loads(text))
+
+    def discard(self):
+        self.closed = True
+
+
 @pytest.fixture
 async def listen():
-    """Subscribe a bare channel to a group; returns a coroutine function fetching what arrived.
+    """Subscribe a recording socket to a hub group; returns a coroutine function fetching
+    the frames that arrived. Synchronous calls go through ``in_thread`` so that their
+    publishes run on this test's event loop and its hub, as they do under the server."""
+    from clarion.realtime.hub import get_hub
 
-    A background task keeps receiving, because cancelling a receive on the Redis pub/sub
-    layer unsubscribes the channel. Synchronous calls go through ``in_thread`` so that
-    their publishes run on this test's event loop, as they do under the server.
-    """
-    layer = get_channel_layer()
-    pumps = []
+    hub = get_hub()
 
     async def subscribe(group):
-        channel = await layer.new_channel()
-        await layer.group_add(group, channel)
-        arrived = []
-
-        async def pump():
-            while True:
-                arrived.append(await layer.receive(channel))
-
-        pumps.append(asyncio.create_task(pump()))
+        outbox = RecordingOutbox()
+        subscription = hub.attach(outbox, on_resync=None)
+        await hub.join(subscription, [group])
+        hub.mark_ready(subscription, head=0)
 
         async def drain():
             await asyncio.sleep(0.3)
-            taken = list(arrived)
-            arrived.clear()
+            taken = list(outbox.frames)
+            outbox.frames.clear()
             return taken
 
         return drain
 
-    yield subscribe
-    for task in pumps:
-        task.cancel()
-    await asyncio.gather(*pumps, return_exceptions=True)
+    return subscribe
 
 
 def in_thread(function):
@@ -134,9 +139,8 @@ async def test_push_happens_after_commit_and_never_on_rollback(people, listen):
             assert async_to_sync(received)() == []  # nothing before the commit
 
     await in_thread(committed)()
-    events = await received()
-    assert [e["type"] for e in events] == ["notification.created"]
-    assert '"title":"real"' in events[0]["frame"]
+    frames = await received()
+    assert [(f["type"], f["data"]["title"]) for f in frames] == [("notification", "real")]
 
 
 async def test_role_and_all_pushes_reach_their_groups_only(people, listen):
@@ -149,11 +153,10 @@ async def test_role_and_all_pushes_reach_their_groups_only(people, listen):
 
 
 def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, caplog):
-    class BrokenLayer:
-        async def group_send(self, group, message):
-            raise ConnectionError("redis is down")
+    async def broker_down(group, event):
+        raise ConnectionError("redis is down")
 
-    monkeypatch.setattr("clarion.realtime.publish.get_channel_layer", lambda: BrokenLayer())
+    monkeypatch.setattr("clarion.realtime.publish._publish", broker_down)
     before = metrics.PUBLISH_FAILURES.labels(stage="send")._value.get()
     notification = clarion.send_notification_to_user(people["alice"], "stored anyway")
     assert Notification.objects.get(pk=notification.pk).seq is not None  # in the log, resumable
@@ -180,12 +183,11 @@ async def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people
     assert await in_thread(relay.publish_pending)() == 0  # exactly once
 
 
-def test_only_a_serving_process_delivers_through_an_in_process_layer(monkeypatch, settings):
-    from clarion.realtime import publish
+def test_only_a_serving_process_delivers_through_the_in_process_broker(monkeypatch):
+    from clarion.realtime import hub, publish
 
     monkeypatch.setattr("clarion.realtime.runtime._serving", False)
-    in_memory = isinstance(get_channel_layer(), publish.InMemoryChannelLayer)
-    assert publish.can_deliver_here() is (not in_memory)
+    assert publish.can_deliver_here() is (not hub.local_delivery_only())
     monkeypatch.setattr("clarion.realtime.runtime._serving", True)
     assert publish.can_deliver_here() is True
 

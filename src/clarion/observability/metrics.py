@@ -11,3 +11,5 @@ FRAMES_IN = Counter("clarion_frames_in_total", "Frames received from clients", [
 FRAMES_OUT = Counter("clarion_frames_out_total", "Frames sent to clients", ["endpoint"])
 REFUSED = Counter("clarion_refused_connections_total", "Sockets closed at connect", ["endpoint", "code"])
 PROTOCOL_ERRORS = Counter("clarion_protocol_errors_total", "Error frames sent", ["endpoint", "code"])
+DELIVERIES = Counter("clarion_deliveries_total", "Frames handed to local sockets by the fan-out hub")
+SLOW_CONSUMERS = Counter("clarion_slow_consumers_total", "Sockets cut off because their client stopped reading")

@@ -15,6 +15,7 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011
     SERVICE_RESTART = 1012  # graceful shutdown: reconnect (to another process)
     TRY_AGAIN_LATER = 1013  # a dependency (database) is down: reconnect with backoff
+    SLOW_CONSUMER = 4008  # the client stopped reading and its queue filled: reconnect and resume
     RATE_LIMITED = 4029
     UNAUTHORIZED = 4401  # no, bad or expired credentials: do not retry with the same token
     FORBIDDEN = 4403  # authenticated, but not allowed on this stream

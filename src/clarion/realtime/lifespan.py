@@ -5,7 +5,7 @@ which is enough for correctness; with it, notifications committed while the serv
 are sequenced as soon as it is up, so the first client's snapshot already holds them.
 """
 
-from clarion.realtime import relay, runtime
+from clarion.realtime import hub, relay, runtime
 
 
 class RealtimeLifespan:
@@ -19,9 +19,11 @@ class RealtimeLifespan:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 runtime.mark_serving()
+                hub.get_hub()  # the serving loop's hub exists before the first publish
                 relay.ensure_started()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await relay.stop()
+                await hub.close_hub()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

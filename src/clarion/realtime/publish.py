@@ -17,7 +17,6 @@ import threading
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import connection, transaction
 
 from clarion.conf import clarion_settings
@@ -26,7 +25,7 @@ from clarion.notifications.payloads import notification_payload
 from clarion.notifications.queries import LOG_NAME
 from clarion.observability import metrics
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
-from clarion.realtime import events, groups, runtime
+from clarion.realtime import events, groups, hub, runtime
 
 logger = logging.getLogger("clarion.publish")
 
@@ -63,12 +62,9 @@ def _log_lock():
 
 
 def can_deliver_here() -> bool:
-    """An in-process layer only reaches sockets of this process; a CLI or script leaves the
-    push to the relay of the running server instead of sending it into the void."""
-    layer = get_channel_layer()
-    if layer is None:
-        return False
-    return runtime.is_serving() or not isinstance(layer, InMemoryChannelLayer)
+    """The in-process broker only reaches sockets of this process; a CLI or script leaves
+    the push to the relay of the running server instead of sending it into the void."""
+    return runtime.is_serving() or not hub.local_delivery_only()
 
 
 def publish_notification_on_commit(notification_id: int) -> None:
@@ -135,14 +131,26 @@ def _group_send(group: str, event: dict) -> bool:
 
 
 async def _agroup_send(group: str, event: dict) -> bool:
-    layer = get_channel_layer()
-    if layer is None:
-        return False
     try:
-        await asyncio.wait_for(layer.group_send(group, event), timeout=clarion_settings.PUBLISH_TIMEOUT)
-    except Exception as exc:  # the realtime layer is down or slow: stored already, log and count
+        await asyncio.wait_for(_publish(group, event), timeout=clarion_settings.PUBLISH_TIMEOUT)
+    except Exception as exc:  # the broker is down or slow: stored already, log and count
         metrics.PUBLISH_FAILURES.labels(stage="send").inc()
         logger.warning("push to %s failed (%s); clients will catch up by cursor", group, type(exc).__name__)
         return False
     metrics.PUBLISHED.labels(event=event["type"]).inc()
     return True
+
+
+async def _publish(group: str, event: dict) -> None:
+    process_hub = hub.existing_hub()
+    if process_hub is not None:  # the serving loop: its hub reaches local sockets and the broker
+        await process_hub.publish(group, event)
+        return
+    if hub.local_delivery_only():
+        return  # in-process broker and no socket has ever joined here: nobody to reach
+    # A script, a CLI, a thread with its own loop: a one-off broker, closed before the loop goes.
+    broker = hub.make_broker()
+    try:
+        await broker.publish(group, event)
+    finally:
+        await broker.close()

@@ -90,18 +90,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# Clarion's sockets are fed by its own per-process hub, not by Channels' layers (see
+# docs/decisions/0005-fanout-hub.md); the layer stays configured for host code that uses it.
+CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if REDIS_URL:
-    # The pub/sub layer: no per-channel capacity (the core layer drops silently past 100) and
-    # no group expiry; docs/decisions/0002-redis-channel-layer.md has the measurements.
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
-        }
-    }
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 10000}}}
 
 AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -146,6 +139,10 @@ CLARION = {
     "ALLOWED_ORIGINS": _env_list("CLARION_ALLOWED_ORIGINS"),
     "MAX_FRAME_BYTES": int(os.environ.get("CLARION_MAX_FRAME_BYTES", 64 * 1024)),
 }
+if REDIS_URL:
+    # Several server processes: their hubs meet in Redis pub/sub.
+    CLARION["BROKER"] = "clarion.realtime.broker_redis.RedisBroker"
+    CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL}
 
 LOGGING = {
     "version": 1,

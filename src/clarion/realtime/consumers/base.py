@@ -6,6 +6,7 @@ limit (1009), refuses binary frames (1003), decodes and validates JSON, dispatch
 turns every refusal into an ``error`` frame: a bad frame never costs the socket or the worker.
 """
 
+import asyncio
 import logging
 
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -13,6 +14,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from clarion.conf import clarion_settings
 from clarion.observability import metrics
 from clarion.realtime import runtime
+from clarion.realtime.hub import get_hub
+from clarion.realtime.outbox import Outbox
 from clarion.protocol import (
     CloseCode,
     ErrorCode,
@@ -31,14 +34,18 @@ class ClarionConsumer(AsyncWebsocketConsumer):
     # client frame class -> name of the coroutine method handling it
     handlers: dict = {}
     client_frames = CLIENT_FRAMES
+    # No per-socket channel-layer channel: the process's hub delivers (clarion.realtime.hub).
+    channel_layer_alias = "__clarion_hub_only__"
 
-    _joined: tuple = ()
+    subscription = None
     _counted = False
 
     async def websocket_connect(self, message):
-        # A process holding sockets can deliver through an in-process layer; one that only
+        # A process holding sockets can deliver through the in-process broker; one that only
         # imported the ASGI module (a script, a worker) cannot, and leaves that to the relay.
         runtime.mark_serving()
+        self.hub = get_hub()
+        self.outbox = Outbox(self.base_send, limit=clarion_settings.OUTBOX_LIMIT, on_overflow=self._too_slow)
         await super().websocket_connect(message)
 
     # -- connection lifecycle -------------------------------------------------------
@@ -54,21 +61,27 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         metrics.CONNECTIONS.labels(endpoint=self.endpoint).inc()
         self._counted = True
 
-    async def join(self, group_names) -> None:
-        for name in group_names:
-            await self.channel_layer.group_add(name, self.channel_name)
-        self._joined = tuple(self._joined) + tuple(group_names)
+    async def join(self, group_names, on_resync) -> None:
+        """Subscribe this socket to hub groups; hold their events until ``ready``."""
+        self.subscription = self.hub.attach(self.outbox, on_resync)
+        await self.hub.join(self.subscription, group_names)
+
+    def ready(self, head: int) -> None:
+        """The snapshot up to log position ``head`` is sent: release the held live events."""
+        self.hub.mark_ready(self.subscription, head)
+
+    def _too_slow(self) -> None:
+        metrics.SLOW_CONSUMERS.inc()
+        logger.info("closing a %s socket whose client stopped reading", self.endpoint)
+        asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.SLOW_CONSUMER)))
 
     async def disconnect(self, code):
         if self._counted:
             metrics.CONNECTIONS.labels(endpoint=self.endpoint).dec()
             self._counted = False
-        for name in self._joined:
-            try:
-                await self.channel_layer.group_discard(name, self.channel_name)
-            except Exception:  # the layer may be down; its own expiry cleans up
-                logger.warning("could not leave group %s", name, exc_info=True)
-        self._joined = ()
+        if self.subscription is not None:
+            await self.hub.detach(self.subscription)
+            self.subscription = None
 
     # -- inbound frames -------------------------------------------------------------
 
@@ -99,8 +112,9 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         await self.send_text(encode_frame(server_frame(frame_type, data)))
 
     async def send_text(self, text: str) -> None:
+        # Through the outbox, so that replies and live frames keep one order per socket.
         metrics.FRAMES_OUT.labels(endpoint=self.endpoint).inc()
-        await self.send(text_data=text)
+        self.outbox.push(text)
 
     async def send_error(self, error: ProtocolError) -> None:
         metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code=str(error.code)).inc()

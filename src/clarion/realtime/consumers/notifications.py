@@ -44,8 +44,6 @@ class NotificationsConsumer(ClarionConsumer):
     endpoint = "notifications"
     handlers = {Ping: "on_ping", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read"}
 
-    last_seq = 0
-
     async def connect(self):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated:
@@ -63,11 +61,10 @@ class NotificationsConsumer(ClarionConsumer):
                 cursor_error = ProtocolError(ErrorCode.INVALID_CURSOR, f"{exc}; sending a fresh snapshot instead")
 
         # Subscribe first, read second: anything published after the read arrives live, and
-        # anything at or below the head we read is dropped as already sent (see on seq below).
-        await self.join(groups.groups_of_user(self.user_id, self.role))
+        # the hub drops held events at or below the head we read, as already sent.
+        await self.join(groups.groups_of_user(self.user_id, self.role), on_resync=self.catch_up)
         await self.open()
         snap, recent, missed = await database_sync_to_async(_snapshot_payloads)(self.user_id, self.role, after)
-        self.last_seq = snap.head
 
         if cursor_error is not None:
             await self.send_error(cursor_error)
@@ -84,7 +81,11 @@ class NotificationsConsumer(ClarionConsumer):
                 ServerFrameType.RECENT_NOTIFICATIONS,
                 {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)},
             )
-            return
+        else:
+            await self._send_resumed(snap, missed, raw_cursor)
+        self.ready(snap.head)
+
+    async def _send_resumed(self, snap, missed, raw_cursor):
         await self.send_frame(
             ServerFrameType.RECENT_NOTIFICATIONS,
             {
@@ -97,18 +98,27 @@ class NotificationsConsumer(ClarionConsumer):
         for payload in missed:
             await self.send_frame(ServerFrameType.NOTIFICATION, payload)
 
-    # -- channel-layer events (Channels maps "notification.created" to this name) ---
-
-    async def notification_created(self, event):
-        # Publishes leave in seq order; a seq at or below what the snapshot covered was
-        # already sent (or was not this user's to see), so it is skipped, never repeated.
-        if event["seq"] <= self.last_seq:
+    async def catch_up(self):
+        """The hub may have lost events (its broker reconnected): send what this socket
+        missed since the last position it delivered, then go live again."""
+        try:
+            snap, recent, missed = await database_sync_to_async(_snapshot_payloads)(
+                self.user_id, self.role, self.subscription.last_seq
+            )
+        except Exception:
+            # Cannot read the log now: let the client reconnect and resume by cursor.
+            await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
             return
-        self.last_seq = event["seq"]
-        await self.send_text(event["frame"])
-
-    async def notifications_read(self, event):
-        await self.send_text(event["frame"])
+        if missed is None:
+            await self.send_error(ProtocolError(ErrorCode.CURSOR_EXPIRED, "too much was missed; fresh snapshot"))
+            await self.send_frame(
+                ServerFrameType.RECENT_NOTIFICATIONS,
+                {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)},
+            )
+        else:
+            for payload in missed:
+                await self.send_frame(ServerFrameType.NOTIFICATION, payload)
+        self.ready(snap.head)
 
     # -- client frames --------------------------------------------------------------
 

@@ -1,0 +1,116 @@
+"""Broker across processes: Redis pub/sub, one subscriber connection per process.
+
+Each process subscribes to the groups its sockets are in, once per group however many
+sockets share it, so a broadcast crosses Redis once per process, not once per socket (the
+per-consumer channels of Channels' layers are what made the seed's fan-out slow).
+
+Redis pub/sub forgets what it could not deliver. When the subscriber connection drops, the
+reader reconnects with backoff, subscribes every local group again and then asks the hub to
+resync: each socket catches up from the database from its last delivered position, so a
+Redis restart costs latency, never notifications.
+"""
+
+import asyncio
+import logging
+
+import orjson
+import redis.asyncio as redis
+
+from clarion.realtime.broker import Broker
+
+logger = logging.getLogger("clarion.broker")
+
+_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
+
+
+class RedisBroker(Broker):
+    def __init__(self, url: str, prefix: str = "clarion", socket_timeout: float = 5.0, **options):
+        self.hub = None
+        self._url = url
+        self._prefix = prefix + ":"
+        self._redis = redis.Redis.from_url(url, socket_timeout=socket_timeout,
+                                           socket_connect_timeout=socket_timeout, **options)
+        self._groups: set[str] = set()
+        self._pubsub = None
+        self._reader = None
+
+    def _channel(self, group: str) -> str:
+        return self._prefix + group
+
+    async def publish(self, group, event):
+        await self._redis.publish(self._channel(group), orjson.dumps(event))
+
+    async def subscribe(self, group):
+        self._groups.add(group)
+        self._ensure_reader()
+        if self._pubsub is None:
+            return  # the reader subscribes every group once it is connected
+        try:
+            await self._pubsub.subscribe(self._channel(group))
+        except _CONNECTION_ERRORS:
+            pass  # the reader notices the broken connection and resubscribes everything
+
+    async def unsubscribe(self, group):
+        self._groups.discard(group)
+        if self._pubsub is None:
+            return
+        try:
+            await self._pubsub.unsubscribe(self._channel(group))
+        except _CONNECTION_ERRORS:
+            pass
+
+    def _ensure_reader(self):
+        if self._reader is None or self._reader.done():
+            self._reader = asyncio.get_running_loop().create_task(self._read_forever(), name="clarion-broker")
+
+    async def _connect(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        if self._groups:
+            await pubsub.subscribe(*(self._channel(g) for g in self._groups))
+        else:
+            await pubsub.ping()  # establishes the connection so that failures show here
+        self._pubsub = pubsub
+
+    async def _read_forever(self) -> None:
+        delay, first = 0.05, True
+        prefix_length = len(self._prefix)
+        while True:
+            try:
+                await self._connect()
+                if not first:
+                    logger.warning("Redis subscriber reconnected; resyncing sockets from the database")
+                    self.hub.resync()
+                first, delay = False, 0.05
+                while True:
+                    message = await self._pubsub.get_message(timeout=5.0)
+                    if message is not None and message["type"] == "message":
+                        channel = message["channel"].decode()
+                        self.hub.dispatch(channel[prefix_length:], orjson.loads(message["data"]))
+            except asyncio.CancelledError:
+                raise
+            except _CONNECTION_ERRORS as exc:
+                logger.warning("Redis subscriber lost (%s); reconnecting in %.2fs", type(exc).__name__, delay)
+            except Exception:
+                logger.exception("Redis subscriber failed; reconnecting")
+            first = False
+            await self._drop_pubsub()
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 2.0)
+
+    async def _drop_pubsub(self):
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            try:
+                await pubsub.aclose()
+            except Exception:
+                pass
+
+    async def close(self):
+        if self._reader is not None:
+            self._reader.cancel()
+            try:
+                await self._reader
+            except (asyncio.CancelledError, Exception):
+                pass
+        await self._drop_pubsub()
+        await self._redis.aclose()

@@ -1,0 +1,11 @@
+import pytest
+
+
+@pytest.fixture(autouse=True)
+async def close_hub_after_test():
+    """Each test runs on its own event loop; close that loop's hub (and its Redis
+    connections) before the loop goes away."""
+    yield
+    from clarion.realtime.hub import close_hub
+
+    await close_hub()

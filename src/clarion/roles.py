@@ -8,11 +8,17 @@ from clarion.conf import clarion_settings
 
 
 def assigned_role(user):
-    """Default resolver: the role stored in Clarion's RoleAssignment, or None."""
-    from clarion.models import RoleAssignment
+    """Default resolver: the role stored in Clarion's RoleAssignment, or None.
 
-    role = RoleAssignment.objects.filter(user_id=user.pk).values_list("role", flat=True).first()
-    return role
+    Uses the row loaded with the user when the caller asked for it (select_related, as the
+    socket authentication does), else one query.
+    """
+    from django.core.exceptions import ObjectDoesNotExist
+
+    try:
+        return user.clarion_role.role
+    except ObjectDoesNotExist:
+        return None
 
 
 def role_of(user):

@@ -26,7 +26,9 @@ def user_for_access_token(raw_token: str):
     user_id = token.payload.get(jwt_settings.USER_ID_CLAIM)
     if user_id is None:
         raise AuthenticationFailed()
-    user = get_user_model().objects.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
+    # The default role resolver reads clarion_role: load it in the same query.
+    users = get_user_model().objects.select_related("clarion_role")
+    user = users.filter(**{jwt_settings.USER_ID_FIELD: user_id}).first()
     if user is None or not user.is_active:
         raise AuthenticationFailed()
     return user

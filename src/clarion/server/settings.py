@@ -81,13 +81,22 @@ _SQLITE_OPTIONS = {
 }
 
 DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'clarion.sqlite3'}", conn_max_age=600
-    )
+    "default": dj_database_url.parse(os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'clarion.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+    # Opening SQLite is cheap but not free, and every socket connect touches it; each
+    # thread keeps its connection (closed with the thread), there is no server to exhaust.
+    DATABASES["default"]["CONN_MAX_AGE"] = None
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Under ASGI each request may run on its own thread, so persistent connections leak
+    # until PostgreSQL refuses clients; psycopg's pool bounds and reuses them instead.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": int(os.environ.get("CLARION_DB_POOL_SIZE", "20")),
+        "timeout": 10,
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 # Clarion's sockets are fed by its own per-process hub, not by Channels' layers (see

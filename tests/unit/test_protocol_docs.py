@@ -25,8 +25,9 @@ _JSON_BLOCK = re.compile(r"^[ \t]*```json[ \t]*\n(.*?)^[ \t]*```", re.MULTILINE 
 _FRAME_HEADING = re.compile(r"^### `([^`]+)`[ \t]*$", re.MULTILINE)
 
 
-def section(title: str, text: str = DOC, level: int = 2) -> str:
+def section(title: str, text: str | None = None, level: int = 2) -> str:
     """The body of the heading ``title`` (at ``level``) up to the next heading of that level or higher."""
+    text = DOC if text is None else text
     marks = "#" * level
     match = re.search(rf"^{marks} {re.escape(title)}[ \t]*$", text, re.MULTILINE)
     assert match, f"docs/protocol.md has no '{marks} {title}' section"

@@ -1,0 +1,219 @@
+"""Markdown tables from a result JSON: medians, and ratios to the raw-websockets floor measured
+in the same run (same machine, same N). ``x floor`` is stack / floor: lower is better for
+times, CPU and memory; for connections per second higher is better."""
+
+import json
+from pathlib import Path
+
+FLOOR = "websockets"
+
+
+def _ms(v, digits=1):
+    return "-" if v is None else f"{v * 1000:.{digits}f}"
+
+
+def _num(v, fmt="{:.1f}"):
+    return "-" if v is None else fmt.format(v)
+
+
+def _ratio(v, floor):
+    if v is None or floor in (None, 0):
+        return "-"
+    return f"{v / floor:.2f}x"
+
+
+def _get(row, scenario, key):
+    sec = row.get(scenario)
+    if not isinstance(sec, dict):
+        return None
+    return sec.get(key)
+
+
+def _floor_rows(rows):
+    return {r["n"]: r for r in rows if r.get("stack") == FLOOR and r.get("n")}
+
+
+def one_line(name: str, res: dict) -> str:
+    """Progress line while the run goes on."""
+    if "error" in res:
+        return "ERROR " + res["error"]
+    if name == "broadcast":
+        return (f"last median {_ms(res['last_median_s'])} ms, max {_ms(res['last_max_s'])} ms, first median "
+                f"{_ms(res['first_median_s'])} ms, lost {res['lost']}, CPU "
+                f"{_num(res['total_cpu_us_per_delivery'])} us/delivery")
+    if name == "one-to-one":
+        return f"p50 {_ms(res['p50_s'], 2)} ms, p99 {_ms(res['p99_s'], 2)} ms, recv {res['received']}/{res['sent']}"
+    if name == "head-of-line":
+        return (f"during broadcast: n={res['during_n']} p99 {_ms(res['during_p99_s'], 2)} ms; all p99 "
+                f"{_ms(res['all_p99_s'], 2)} ms, recv {res['received']}/{res['sent']}")
+    if name == "burst":
+        return (f"received {res['received']}/{res['expected']}, out of order {res['order_errors']}, last delivery "
+                f"{_num(res['last_delivery_s'], '{:.2f}')} s, loop {res['publish_loop_s']:.2f} s")
+    return json.dumps(res)[:200]
+
+
+def _notes(row) -> str:
+    notes = []
+    if row.get("error"):
+        notes.append("ERROR " + row["error"][:80])
+    conn = row.get("connect") or {}
+    for err, count in list((conn.get("errors") or {}).items())[:2]:
+        notes.append(f"{count}x {err}")
+    for scenario in ("broadcast", "one-to-one", "head-of-line", "burst"):
+        sec = row.get(scenario)
+        if isinstance(sec, dict):
+            if sec.get("error"):
+                notes.append(f"{scenario}: {sec['error'][:80]}")
+            for err, count in list((sec.get("publish_errors") or {}).items())[:1]:
+                notes.append(f"{scenario} publish: {count}x {err[:60]}")
+            if sec.get("timeouts"):
+                notes.append(f"{scenario}: {sec['timeouts']} waits timed out")
+    for reason, count in (row.get("closed_after_connect") or {}).items():
+        notes.append(f"{count} clients dropped ({reason})")
+    if row.get("server_log"):
+        notes.append(f"{len(row['server_log'])} server log lines")
+    return " ".join("; ".join(notes).replace("|", "/").split())
+
+
+def main_table(rows) -> list[str]:
+    floors = _floor_rows(rows)
+    out = ["| stack | N | conn ok/fail | connect s (conn/s) | conn/s x floor | bcast last-client median ms | x floor "
+           "| max ms | first-client median ms | lost | CPU us/delivery (srv+redis) | x floor | 1:1 p50 ms | 1:1 p99 ms "
+           "| 1:1 recv | HOL p99 ms during bcast (n) | RSS idle MB | RSS/conn KB | x floor | note |",
+           "|" + "---|" * 20]
+    for row in rows:
+        if not row.get("n"):
+            out.append(f"| {row.get('stack')} | - | " + "- | " * 17 + f"{_notes(row)} |")
+            continue
+        f = floors.get(row["n"], {})
+        c = row.get("connect") or {}
+        conn_s = _get(row, "connect", "conn_per_s")
+        last = _get(row, "broadcast", "last_median_s")
+        cpu = _get(row, "broadcast", "total_cpu_us_per_delivery")
+        kb = _get(row, "memory", "kb_per_conn")
+        rss_idle = _get(row, "memory", "rss_idle_bytes")
+        hol_n = _get(row, "head-of-line", "during_n")
+        recv = (f"{_get(row, 'one-to-one', 'received')}/{_get(row, 'one-to-one', 'sent')}"
+                if _get(row, "one-to-one", "sent") is not None else "-")
+        out.append("| " + " | ".join([
+            row["stack"], str(row["n"]),
+            f"{c.get('ok', '-')}/{c.get('fail', '-')}",
+            f"{_num(c.get('wall_s'), '{:.2f}')} ({_num(conn_s, '{:.0f}')})",
+            _ratio(conn_s, _get(f, "connect", "conn_per_s")),
+            _ms(last), _ratio(last, _get(f, "broadcast", "last_median_s")),
+            _ms(_get(row, "broadcast", "last_max_s")), _ms(_get(row, "broadcast", "first_median_s")),
+            _num(_get(row, "broadcast", "lost"), "{}"),
+            _num(cpu), _ratio(cpu, _get(f, "broadcast", "total_cpu_us_per_delivery")),
+            _ms(_get(row, "one-to-one", "p50_s"), 2), _ms(_get(row, "one-to-one", "p99_s"), 2), recv,
+            f"{_ms(_get(row, 'head-of-line', 'during_p99_s'), 2)} ({hol_n})" if hol_n is not None else "-",
+            _num(rss_idle / 2**20 if rss_idle else None, "{:.0f}"), _num(kb),
+            _ratio(kb, _get(f, "memory", "kb_per_conn")),
+            _notes(row),
+        ]) + " |")
+    return out
+
+
+def burst_table(rows) -> list[str]:
+    burst_rows = [r for r in rows if isinstance(r.get("burst"), dict) and "expected" in r["burst"]]
+    if not burst_rows:
+        return []
+    floors = _floor_rows(rows)
+    out = ["| stack | N | publishes | expected | received | lost | loss % | msgs fully delivered | out of order "
+           "| publish loop s | last delivery s | x floor | worst latency s |", "|" + "---|" * 13]
+    for row in burst_rows:
+        b = row["burst"]
+        floor_last = _get(floors.get(row["n"], {}), "burst", "last_delivery_s")
+        out.append("| " + " | ".join([
+            row["stack"], str(b["n_open"]), str(b["publishes"]), str(b["expected"]), str(b["received"]),
+            str(b["lost"]), _num(b["loss_pct"], "{:.1f}"), f"{b['fully_delivered']}/{b['publishes']}",
+            str(b["order_errors"]), _num(b["publish_loop_s"], "{:.2f}"), _num(b["last_delivery_s"], "{:.2f}"),
+            _ratio(b["last_delivery_s"], floor_last), _num(b["worst_latency_s"], "{:.2f}"),
+        ]) + " |")
+    return out
+
+
+def hol_table(rows) -> list[str]:
+    hol_rows = [r for r in rows if isinstance(r.get("head-of-line"), dict) and "sent" in r["head-of-line"]]
+    if not hol_rows:
+        return []
+    out = ["| stack | N | personal sent/recv | during bcast: n | p50 ms | p99 ms | max ms | all: p50 ms | p99 ms "
+           "| bcast last-client median ms |", "|" + "---|" * 10]
+    for row in hol_rows:
+        h = row["head-of-line"]
+        out.append("| " + " | ".join([
+            row["stack"], str(row["n"]), f"{h['sent']}/{h['received']}", str(h["during_n"]),
+            _ms(h["during_p50_s"], 2), _ms(h["during_p99_s"], 2), _ms(h["during_max_s"], 2),
+            _ms(h["all_p50_s"], 2), _ms(h["all_p99_s"], 2), _ms(h["bcast_last_median_s"]),
+        ]) + " |")
+    return out
+
+
+def multiproc_table(rows) -> list[str]:
+    if not rows:
+        return []
+    out = ["| stack | procs | N | conn ok/fail | bcast last-client median ms | first-client median ms | lost "
+           "| CPU us/delivery (servers+redis) | server CPU s | redis CPU s | every process reached | note |",
+           "|" + "---|" * 12]
+    for row in rows:
+        b = row.get("broadcast") if isinstance(row.get("broadcast"), dict) else {}
+        c = row.get("connect") or {}
+        per_port = b.get("per_port") or {}
+        reached = "-"
+        if per_port:
+            full = sum(1 for p in per_port.values() if p["open"] and p["received"] >= p["expected"])
+            reached = f"{full}/{len(per_port)}"
+        elif b.get("deliveries"):
+            reached = "1/1"
+        out.append("| " + " | ".join([
+            row.get("stack", "?"), str(row.get("procs", "-")), str(row.get("n", "-")),
+            f"{c.get('ok', '-')}/{c.get('fail', '-')}", _ms(b.get("last_median_s")), _ms(b.get("first_median_s")),
+            _num(b.get("lost"), "{}"), _num(b.get("total_cpu_us_per_delivery")),
+            _num(b.get("server_cpu_s"), "{:.2f}"), _num(b.get("redis_cpu_s"), "{:.2f}"), reached, _notes(row),
+        ]) + " |")
+    return out
+
+
+def render(result: dict) -> str:
+    m = result.get("machine", {})
+    mem = m.get("mem_bytes")
+    pk = m.get("packages", {})
+    lines = [
+        f"Run {result.get('date')} at commit {result.get('commit_short')}{' (dirty tree)' if result.get('dirty') else ''}"
+        f"{' -- QUICK smoke run: figures are not comparable' if result.get('quick') else ''}; "
+        f"{_num(result.get('duration_s'), '{:.0f}')} s in all.",
+        f"Machine: {m.get('nproc')} cores, {m.get('cpu_model')}, {_num(mem / 2**30 if mem else None, '{:.0f}')} GiB, "
+        f"kernel {m.get('kernel')}, Python {m.get('python')}; load average at start "
+        f"{', '.join(f'{x:.2f}' for x in m.get('loadavg_at_start', []))}; pinning: {m.get('pinning')}.",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in pk.items() if v)
+        + (f", Redis server {result['redis'].get('version')}" if result.get("redis") else "") + ".",
+        *([f"Clarion stacks ran from {result['args']['clarion_src']} (--clarion-src)."]
+          if result.get("args", {}).get("clarion_src") else []),
+        "",
+        "Ratios (x floor) divide by the raw-websockets floor at the same N in this run. CPU per delivery "
+        "includes Redis when the stack uses it. Latencies are publish -> client receive.",
+        "",
+        *main_table(result.get("rows", [])),
+    ]
+    burst = burst_table(result.get("rows", []))
+    if burst:
+        lines += ["", "Burst (back-to-back broadcasts to all):", "", *burst]
+    hol = hol_table(result.get("rows", []))
+    if hol:
+        lines += ["", "Head-of-line: personal notifications sent while a broadcast to all was in flight:", "", *hol]
+    mp = multiproc_table(result.get("multiproc", []))
+    if mp:
+        lines += ["", "Multi-process (clarion-redis; processes spread over both cores, so they share core 1 "
+                      "with the load generator and the publisher):", "", *mp]
+    logs = [(r, r["server_log"]) for r in result.get("rows", []) + result.get("multiproc", []) if r.get("server_log")]
+    if logs:
+        lines += ["", "Server log lines (warnings and errors, last ones per run):", ""]
+        for row, log in logs:
+            lines.append(f"* {row['stack']} N={row.get('n')} procs={row.get('procs', 1)}: {len(log)} lines, e.g.")
+            lines += [f"    {line[:200]}" for line in log[:4]]
+    return "\n".join(lines)
+
+
+def main_report(path: str) -> int:
+    result = json.loads(Path(path).read_text())
+    print(render(result))
+    return 0

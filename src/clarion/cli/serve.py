@@ -22,9 +22,9 @@ def run(args):
 
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
     database = settings.DATABASES["default"]
-    layer = settings.CHANNEL_LAYERS["default"]["BACKEND"].rsplit(".", 1)[-1]
+    broker = str(getattr(clarion_settings.BROKER, "__name__", clarion_settings.BROKER)).rsplit(".", 1)[-1]
     print(f"Clarion is running at http://{shown_host}:{args.port}/  (database: {database['ENGINE'].rsplit('.', 1)[-1]}"
-          f" {database['NAME']}, channel layer: {layer}; Ctrl+C to stop)", flush=True)
+          f" {database['NAME']}, broker: {broker}; Ctrl+C to stop)", flush=True)
     config = uvicorn.Config(
         "clarion.server.asgi:application",
         host=args.host,

@@ -15,25 +15,7 @@ from clarion.realtime.hub import Hub
 from clarion.realtime.outbox import Outbox
 
 from tests.conftest import SCALEOUT
-
-
-class Socket:
-    """A fake socket: records what it was sent, in order."""
-
-    closed = False
-
-    def __init__(self):
-        self.frames = []
-
-    def push(self, text):
-        self.frames.append(json.loads(text))
-
-    def discard(self):
-        self.closed = True
-
-    @property
-    def seqs(self):
-        return [f["seq"] for f in self.frames]
+from tests.unit.fakes import RecordingOutbox as Socket
 
 
 def event(seq, group="g"):

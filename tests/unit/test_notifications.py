@@ -15,6 +15,7 @@ from clarion.notifications import queries, services
 from clarion.notifications.models import Notification, StreamHead
 from clarion.observability import metrics
 from clarion.realtime import groups, relay, runtime
+from tests.unit.fakes import RecordingOutbox
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -22,21 +23,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def serving():
     runtime.mark_serving()
-
-
-class RecordingOutbox:
-    """Stands in for a socket's outbox: records the frames the hub hands it."""
-
-    closed = False
-
-    def __init__(self):
-        self.frames = []
-
-    def push(self, text):
-        self.frames.append(json.loads(text))
-
-    def discard(self):
-        self.closed = True
 
 
 @pytest.fixture

@@ -1,8 +1,8 @@
 """Settings of the standalone server; the only module that reads the environment.
 
 Zero configuration gives the embedded default: SQLite in CLARION_DATA_DIR (default:
-.clarion in the working directory) and the in-process channel layer (one server process). REDIS_URL selects
-the Redis channel layer and cache, so several processes share groups; DATABASE_URL names the
+.clarion in the working directory) and the in-process broker (one server process). REDIS_URL selects the
+Redis broker and cache, so the hubs of several processes share groups; DATABASE_URL names the
 database (sqlite:///path or postgres://...). See docs/configuration.md.
 """
 

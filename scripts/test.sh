@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every test: the suite on the embedded default (SQLite + in-process layer), then again on
-# PostgreSQL + Redis with two server processes. Installs what it needs first.
+# PostgreSQL + Redis with two server processes, then a quick benchmark smoke run. Installs
+# what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
@@ -13,4 +14,8 @@ echo "== pass 1/2: embedded (SQLite, in-process channel layer)"
 CLARION_TEST_BACKEND=embedded .venv/bin/python -m pytest "$@" || status=$?
 echo "== pass 2/2: scale-out (PostgreSQL, Redis, two server processes)"
 CLARION_TEST_BACKEND=scaleout .venv/bin/python -m pytest "$@" || status=$?
+echo "== smoke: benchmark suite, --quick (checks the machinery works; asserts no speed)"
+.venv/bin/python -m pip install -q -r bench/requirements.txt
+smoke_out="$(mktemp -d)/bench-quick.json"
+.venv/bin/python -m bench run --quick --out "$smoke_out" || status=$?
 exit $status

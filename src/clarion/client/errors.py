@@ -1,0 +1,25 @@
+"""Why a client stopped. Everything else (a dropped socket, a restarting server) it retries."""
+
+
+class ClientError(Exception):
+    """Base class of the errors ``Client.events()`` raises when the client stops for good."""
+
+
+class AuthenticationError(ClientError):
+    """The server refused the credentials (4401), and a new token cannot fix it."""
+
+
+class StreamClosed(ClientError):
+    """The server closed the stream with a code that forbids reconnecting (4403, 4404)."""
+
+    def __init__(self, code: int, message: str):
+        super().__init__(message)
+        self.code = code
+
+
+class ConnectFailed(ClientError):
+    """No working connection: the attempts ran out, or the server refused the handshake."""
+
+
+class ActionQueueFull(ClientError):
+    """Too many actions are waiting for a connection; raised to the caller of the action."""

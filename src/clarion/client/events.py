@@ -1,0 +1,174 @@
+"""Typed events: one dataclass per server frame, plus the client's own connection events.
+
+Each frame event keeps the frame's ``data`` as ``raw``, so that callers can forward exactly what
+the server sent (``clarion listen`` prints it) and read fields a newer server adds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from clarion.protocol import ErrorCode
+from clarion.protocol.frames import ServerFrameType
+
+
+class FrameError(ValueError):
+    """A server frame that does not follow the protocol (not JSON, no type, a bad payload)."""
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A ``notification`` frame, and each entry of ``RecentNotifications.notifications``."""
+
+    id: int
+    title: str
+    message: str
+    notification_type: str
+    recipient_type: str
+    recipient_id: str
+    created_at: str
+    created_by: int | None
+    is_read: bool
+    link: str
+    data: dict
+    cursor: str | None
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_payload(cls, payload: Any) -> "Notification":
+        if not isinstance(payload, dict) or type(payload.get("id")) is not int:
+            raise FrameError(f"notification payload without an integer id: {payload!r:.200}")
+        return cls(
+            id=payload["id"],
+            title=payload.get("title", ""),
+            message=payload.get("message", ""),
+            notification_type=payload.get("notification_type", "info"),
+            recipient_type=payload.get("recipient_type", ""),
+            recipient_id=payload.get("recipient_id", ""),
+            created_at=payload.get("created_at", ""),
+            created_by=payload.get("created_by"),
+            is_read=bool(payload.get("is_read", False)),
+            link=payload.get("link", ""),
+            data=payload.get("data") or {},
+            cursor=payload.get("cursor"),
+            raw=payload,
+        )
+
+
+@dataclass(frozen=True)
+class RecentNotifications:
+    """The first frame of every connection: a snapshot, or (``resumed``) the start of a replay."""
+
+    notifications: tuple[Notification, ...]  # newest first, as the server sends them
+    unread_count: int
+    cursor: str | None
+    resumed: bool
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "RecentNotifications":
+        items = data.get("notifications", [])
+        if not isinstance(items, list):
+            raise FrameError("recent_notifications.notifications is not a list")
+        return cls(
+            notifications=tuple(Notification.from_payload(item) for item in items),
+            unread_count=data.get("unread_count", 0),
+            cursor=data.get("cursor"),
+            resumed=data.get("resumed") is True,
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class NotificationsRead:
+    ids: tuple[int, ...]
+    unread_count: int
+    all: bool
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "NotificationsRead":
+        return cls(ids=tuple(data.get("ids", ())), unread_count=data.get("unread_count", 0),
+                   all=data.get("all") is True, raw=data)
+
+
+@dataclass(frozen=True)
+class Pong:
+    """The answer to a ping. The heartbeat consumes these; ``events()`` does not yield them."""
+
+
+@dataclass(frozen=True)
+class ServerError:
+    """An ``error`` frame; the socket stays open. ``code`` is an ErrorCode when the client knows it."""
+
+    code: ErrorCode | str
+    message: str
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "ServerError":
+        code = data.get("code", "")
+        try:
+            code = ErrorCode(code)
+        except ValueError:
+            pass  # a code from a newer server: still delivered, as a plain string
+        return cls(code=code, message=data.get("message", ""), raw=data)
+
+
+@dataclass(frozen=True)
+class UnknownFrame:
+    """A frame type this client does not know (another stream's, or a newer server's)."""
+
+    type: str
+    data: Any
+
+
+@dataclass(frozen=True)
+class Connected:
+    """A socket opened. ``cursor`` is the position it resumes from (None: a fresh snapshot follows)."""
+
+    url: str
+    cursor: str | None
+
+
+@dataclass(frozen=True)
+class Disconnected:
+    """A socket closed or could not be opened. ``reconnect_in`` is None when the client stops."""
+
+    code: int | None
+    reason: str
+    reconnect_in: float | None
+
+
+Event = (RecentNotifications | Notification | NotificationsRead | ServerError | UnknownFrame
+         | Connected | Disconnected)
+
+
+def parse_frame(text: str | bytes) -> Event | Pong:
+    """Turn one server text frame into its event; raise FrameError when it breaks the protocol."""
+    if isinstance(text, bytes):
+        raise FrameError("binary frame (the protocol only uses text frames)")
+    try:
+        frame = json.loads(text)
+    except ValueError:
+        raise FrameError(f"frame is not JSON: {text!r:.200}") from None
+    if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
+        raise FrameError(f"frame is not an object with a string type: {text!r:.200}")
+    frame_type, data = frame["type"], frame.get("data")
+    if frame_type == ServerFrameType.PONG:
+        return Pong()
+    if frame_type not in _PARSERS:
+        return UnknownFrame(frame_type, data)
+    if not isinstance(data, dict):
+        raise FrameError(f"{frame_type} frame without a data object")
+    return _PARSERS[frame_type](data)
+
+
+_PARSERS = {
+    ServerFrameType.RECENT_NOTIFICATIONS: RecentNotifications.from_data,
+    ServerFrameType.NOTIFICATION: Notification.from_payload,
+    ServerFrameType.NOTIFICATIONS_READ: NotificationsRead.from_data,
+    ServerFrameType.ERROR: ServerError.from_data,
+}

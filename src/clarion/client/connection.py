@@ -32,6 +32,7 @@ from clarion.client.events import (
     Pong,
     RecentNotifications,
     UnknownFrame,
+    describe_close,
     parse_frame,
 )
 from clarion.protocol import CloseCode, should_reconnect
@@ -186,14 +187,14 @@ class Client:
                 else:
                     refused_in_a_row = 0
                     if not should_reconnect(code):
-                        raise StreamClosed(code, f"the server closed {self._path} with {code}"
-                                                 f"{_describe(code, reason)}; not reconnecting")
+                        raise StreamClosed(code, f"the stream {self._path} was {describe_close(code, reason)}; "
+                                                 "not reconnecting")
                 if not worked:
                     self._backoff.failed()
                 delay = self._backoff.delay()
                 if delay is None:
                     raise ConnectFailed(f"gave up after {self._backoff.failures} failed connection attempts "
-                                        f"in a row; the last: {_describe_close(code, reason)}")
+                                        f"in a row; the last: {describe_close(code, reason)}")
                 await self._deliver(Disconnected(code, reason, delay))
                 await asyncio.sleep(delay)
         except ClientError as error:
@@ -372,23 +373,6 @@ def _cursor_of(event) -> str | None:
         cursor = event.data.get("cursor")
         return cursor if isinstance(cursor, str) and cursor else None
     return None
-
-
-_CLOSE_NAMES = {int(code): code.name.lower().replace("_", " ") for code in CloseCode}
-
-
-def _describe(code: int | None, reason: str) -> str:
-    if code is None:
-        return f"; {reason}" if reason else ""
-    name = _CLOSE_NAMES.get(code)
-    text = f" ({name})" if name else ""
-    return text + (f": {reason}" if reason else "")
-
-
-def _describe_close(code: int | None, reason: str) -> str:
-    if code is None:
-        return reason or "connection lost"
-    return f"closed with {code}{_describe(code, reason)}"
 
 
 def _describe_exception(error: BaseException) -> str:

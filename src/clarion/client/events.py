@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from clarion.protocol import ErrorCode
+from clarion.protocol import CloseCode, ErrorCode
 from clarion.protocol.frames import ServerFrameType
 
 
@@ -135,15 +135,31 @@ class Connected:
 
 @dataclass(frozen=True)
 class Disconnected:
-    """A socket closed or could not be opened. ``reconnect_in`` is None when the client stops."""
+    """A socket closed or could not be opened; the client reconnects in ``reconnect_in`` seconds."""
 
-    code: int | None
+    code: int | None  # None when there was no close frame (refused, timed out, connection lost)
     reason: str
-    reconnect_in: float | None
+    reconnect_in: float
+
+    @property
+    def description(self) -> str:
+        return describe_close(self.code, self.reason)
 
 
 Event = (RecentNotifications | Notification | NotificationsRead | ServerError | UnknownFrame
          | Connected | Disconnected)
+
+
+_CLOSE_NAMES = {int(code): code.name.lower().replace("_", " ") for code in CloseCode}
+
+
+def describe_close(code: int | None, reason: str) -> str:
+    """One line for logs and CLI messages: "closed with 1012 (service restart)"."""
+    if code is None:
+        return reason or "connection lost"
+    name = _CLOSE_NAMES.get(code)
+    text = f"closed with {code}" + (f" ({name})" if name else "")
+    return text + (f": {reason}" if reason else "")
 
 
 def parse_frame(text: str | bytes) -> Event | Pong:

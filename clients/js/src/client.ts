@@ -1,0 +1,571 @@
+/**
+ * `ClarionClient`: the notifications stream of one server and one user, with its list and
+ * unread count, actions, and the REST polling fallback; plus `openStream` for the server's
+ * other streams, which share its credentials and cursor store.
+ */
+import { Auth, CredentialRefusedError, type TokenSource } from "./auth.js";
+import { type CursorStore, MemoryCursorStore } from "./cursors.js";
+import { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
+import { type Environment, globalEnvironment, type WebSocketConstructor, withWebSocket } from "./env.js";
+import { NotificationPoller, type PollingOptions, DEFAULT_POLLING } from "./polling.js";
+import { BoundedQueue } from "./queue.js";
+import { ApiError, type FetchLike, RestApi } from "./rest.js";
+import { NotificationStore, type NotificationsView } from "./store.js";
+import {
+  type CloseCause,
+  type ConnectionState,
+  type CredentialSource,
+  DEFAULT_RECONNECT,
+  type FrameEvents,
+  type HeartbeatOptions,
+  type ReconnectOptions,
+  type SendResult,
+  StreamConnection,
+  type StreamLifecycleEvents,
+  type StreamSpec,
+} from "./stream.js";
+import {
+  type Frame,
+  MAX_IDS_PER_FRAME,
+  type NotificationsClientFrame,
+  type NotificationsServerFrame,
+} from "./types.js";
+
+export type Transport = "websocket" | "polling";
+
+export interface FallbackOptions extends PollingOptions {
+  /**
+   * Poll after this many consecutive attempts whose WebSocket handshake never completed, while no
+   * connection has opened since connect(). Once a socket has opened, WebSockets evidently work
+   * and later outages are retried with backoff instead. Default 3.
+   */
+  afterFailures: number;
+  /** While polling, try a WebSocket again this often (ms). Default 60 s. */
+  retryInterval: number;
+}
+
+export const DEFAULT_FALLBACK: FallbackOptions = { ...DEFAULT_POLLING, afterFailures: 3, retryInterval: 60_000 };
+
+export interface ClarionClientOptions {
+  /** The server, `http(s)://host[:port]`. Default: the page's origin. */
+  url?: string;
+  /** Where `clarion.api.urls` is mounted. Default: `url`. */
+  apiUrl?: string;
+  /** The WebSocket base, `ws(s)://host[:port]`. Default: `url` with ws/wss. */
+  wsUrl?: string;
+  /**
+   * How sockets authenticate. `ticket` (default): a single-use ticket from
+   * `POST /api/auth/ticket/` per connect, so no JWT lands in URLs and logs. `token`: the
+   * access token as `?token=`.
+   */
+  socketAuth?: "ticket" | "token";
+  reconnect?: Partial<ReconnectOptions>;
+  /** `false` disables pings (the server's protocol pings still run). */
+  heartbeat?: Partial<HeartbeatOptions> | false;
+  /** Give up on a connect that has not opened after this long (ms). Default 10 s. */
+  connectTimeout?: number;
+  /** Actions kept while not connected. Default 100. */
+  queueSize?: number;
+  /** Notification ids remembered for dedupe. Default 2000. */
+  dedupeSize?: number;
+  /** `false`: never poll, keep retrying WebSockets. */
+  fallback?: Partial<FallbackOptions> | false;
+  /** Notifications kept in `notifications`. Default 200. */
+  maxNotifications?: number;
+  /** A WebSocket implementation (default: the global one); `null` forces polling. */
+  WebSocket?: WebSocketConstructor | null;
+  fetch?: FetchLike;
+  environment?: Environment;
+  cursors?: CursorStore;
+  random?: () => number;
+}
+
+export interface ClientSnapshot extends NotificationsView {
+  readonly state: ConnectionState;
+  readonly transport: Transport;
+}
+
+type Lifecycle = StreamLifecycleEvents<NotificationsServerFrame>;
+
+export interface ClientEvents extends FrameEvents<NotificationsServerFrame> {
+  state: Lifecycle["state"];
+  connecting: Lifecycle["connecting"];
+  open: Lifecycle["open"];
+  reconnecting: Lifecycle["reconnecting"];
+  closed: Lifecycle["closed"];
+  /** Switched between WebSocket and polling. */
+  transport: { transport: Transport; reason: string };
+  unread_count: number;
+  /** The list, the unread count, the state or the transport changed. */
+  change: ClientSnapshot;
+  /** An action evicted from the full queue; it will not be sent. */
+  dropped: { frame: Frame };
+  /** A poll or a REST action failed (it is retried). */
+  poll_error: { error: unknown };
+}
+
+export const NOTIFICATIONS_PATH = "/ws/notifications/";
+
+/** The notifications stream, described for the generic connection. */
+export const notificationsStream: StreamSpec<NotificationsServerFrame> = {
+  path: NOTIFICATIONS_PATH,
+  cursorOf(frame) {
+    if (frame.type === "recent_notifications") return frame.data.cursor;
+    if (frame.type === "notification") return frame.data.cursor;
+    return undefined;
+  },
+  dedupeKey: (frame) => (frame.type === "notification" ? frame.data.id : undefined),
+  knownKeys: (frame) => (frame.type === "recent_notifications" ? frame.data.notifications.map((n) => n.id) : []),
+};
+
+export class ClarionClient {
+  readonly auth = new Auth();
+  readonly api: RestApi;
+  private readonly options: ClarionClientOptions;
+  private readonly environment: Environment;
+  private readonly cursors: CursorStore;
+  private readonly credentials: CredentialSource;
+  private readonly events = new Emitter<ClientEvents>();
+  private readonly store: NotificationStore;
+  private readonly stream: StreamConnection<NotificationsServerFrame, NotificationsClientFrame>;
+  private readonly poller: NotificationPoller | null;
+  private readonly fallback: FallbackOptions | false;
+  private readonly streams = new Set<StreamConnection<Frame, Frame>>();
+  /** Actions that could not be sent over REST yet, sent after the next successful poll or socket open. */
+  private readonly restQueue: BoundedQueue<NotificationsClientFrame>;
+  private active = false;
+  private _state: ConnectionState = "closed";
+  private _transport: Transport = "websocket";
+  private _snapshot: ClientSnapshot;
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
+  private credentialWait: Unsubscribe | null = null;
+
+  constructor(options: ClarionClientOptions = {}) {
+    this.options = options;
+    const env = options.environment ?? globalEnvironment();
+    // `WebSocket: null` must win over the environment's, to force polling.
+    this.environment = options.WebSocket === undefined ? env : withWebSocket(env, options.WebSocket ?? undefined);
+    this.cursors = options.cursors ?? new MemoryCursorStore();
+    this.store = new NotificationStore(options.maxNotifications ?? 200);
+    this.fallback = options.fallback === false ? false : { ...DEFAULT_FALLBACK, ...options.fallback };
+    this.restQueue = new BoundedQueue(options.queueSize ?? 100);
+    // URLs are resolved lazily, so a client can be created where there is no `location` (SSR).
+    this.api = new RestApi({ baseUrl: () => this.apiUrl, fetch: options.fetch, getToken: () => this.auth.token() });
+
+    const socketAuth = options.socketAuth ?? "ticket";
+    this.credentials = {
+      socketCredential: async () => {
+        const token = await this.auth.token();
+        if (!token) return null;
+        if (socketAuth === "token") return { param: "token", value: token, token };
+        try {
+          const { ticket } = await this.api.ticket(token);
+          return { param: "ticket", value: ticket, token };
+        } catch (error) {
+          if (error instanceof ApiError && error.status === 401) throw new CredentialRefusedError(token);
+          throw error;
+        }
+      },
+      renew: (token) => this.auth.renew(token),
+      onChange: (listener) => this.auth.onChange(listener),
+    };
+
+    this.stream = this.openStream(notificationsStream);
+    this.poller =
+      this.fallback === false
+        ? null
+        : new NotificationPoller(this.api, this.auth, this.pollTarget(), this.environment, { ...DEFAULT_RECONNECT, ...options.reconnect }, this.fallback, options.random);
+    this.wireStream();
+    this._snapshot = this.makeSnapshot();
+  }
+
+  // -- public API -----------------------------------------------------------------------------
+
+  get state(): ConnectionState {
+    return this._state;
+  }
+
+  get transport(): Transport {
+    return this._transport;
+  }
+
+  get notifications(): NotificationsView["notifications"] {
+    return this.store.notifications;
+  }
+
+  get unreadCount(): number {
+    return this.store.unreadCount;
+  }
+
+  /** The resume cursor of the notifications stream. */
+  get cursor(): string | undefined {
+    return this.stream.cursor;
+  }
+
+  /** An immutable view of list, count, state and transport; a new object after every change. */
+  get snapshot(): ClientSnapshot {
+    return this._snapshot;
+  }
+
+  on<K extends keyof ClientEvents>(type: K, handler: Handler<ClientEvents[K]>): Unsubscribe {
+    return this.events.on(type, handler);
+  }
+
+  /**
+   * Connect with an access token or a provider of one (asked before every connect, so it can
+   * refresh an expired token). Without an argument, the credential set before is used.
+   */
+  connect(token?: TokenSource): void {
+    if (token !== undefined) this.auth.set(token);
+    if (this.active) return;
+    this.active = true;
+    if (!this.environment.WebSocket && this.poller) {
+      this.setState("connecting");
+      this.events.emit("connecting", { attempt: 0 });
+      this.startPolling("no WebSocket in this environment");
+      return;
+    }
+    this._transport = "websocket";
+    this.stream.connect();
+  }
+
+  /** Replace the credential (after sign-in or a token refresh); a client closed by 4401 reconnects. */
+  setToken(token: TokenSource | null): void {
+    this.auth.set(token);
+  }
+
+  /**
+   * Close and stop reconnecting. Cursors are kept so a later connect() resumes; pass
+   * `forget: true` when the user signs out, so the next user starts from a fresh snapshot.
+   */
+  disconnect(options: { forget?: boolean } = {}): void {
+    this.active = false;
+    this.stopWaitingForCredential();
+    this.clearProbe();
+    this.poller?.stop();
+    this.restQueue.clear();
+    const wasPolling = this._transport === "polling";
+    this._transport = "websocket";
+    this.stream.disconnect(); // over WebSocket, its "closed" event reaches our handlers
+    if (options.forget) this.forget();
+    if (this._state !== "closed") {
+      this.setState("closed");
+      this.events.emit("closed", { cause: "client" });
+    }
+    if (wasPolling) this.changed();
+  }
+
+  /** Drop cursors, dedupe memory and the list of every stream of this client. */
+  forget(): void {
+    for (const stream of this.streams) stream.forget();
+    this.cursors.clear();
+    this.store.reset();
+    this.poller?.reset();
+    this.changed();
+  }
+
+  /**
+   * Mark notifications read. Over the socket, or queued while reconnecting; over REST while
+   * polling. The outcome arrives as a `notifications_read` event (or an `error` for unknown ids).
+   */
+  markAsRead(ids: number | readonly number[]): SendResult {
+    const unique = [...new Set(typeof ids === "number" ? [ids] : ids)];
+    for (const id of unique) {
+      // The server refuses the whole frame for one bad id (invalid_data); fail early and locally.
+      if (!Number.isSafeInteger(id) || id < 1) throw new TypeError(`notification ids are positive integers, got ${String(id)}`);
+    }
+    if (unique.length === 0) return "sent";
+    let result: SendResult = "sent";
+    for (let i = 0; i < unique.length; i += MAX_IDS_PER_FRAME) {
+      const outcome = this.act({ type: "mark_as_read", data: { ids: unique.slice(i, i + MAX_IDS_PER_FRAME) } });
+      if (outcome !== "sent") result = outcome;
+    }
+    return result;
+  }
+
+  markAllAsRead(): SendResult {
+    return this.act({ type: "mark_all_as_read" });
+  }
+
+  /**
+   * Another stream of the same server (`/ws/projects/7/`, ...), sharing this client's
+   * credentials, cursor store and options. Call `connect()` on it.
+   */
+  openStream<S extends Frame = Frame, C extends Frame = Frame>(spec: StreamSpec<S>): StreamConnection<S, C> {
+    const stream = new StreamConnection<S, C>(spec, {
+      url: () => this.wsUrl,
+      credentials: this.credentials,
+      environment: this.environment,
+      cursors: this.cursors,
+      reconnect: this.options.reconnect,
+      heartbeat: this.options.heartbeat,
+      connectTimeout: this.options.connectTimeout,
+      queueSize: this.options.queueSize,
+      dedupeSize: this.options.dedupeSize,
+      random: this.options.random,
+    });
+    this.streams.add(stream as unknown as StreamConnection<Frame, Frame>);
+    return stream;
+  }
+
+  // -- URLs -----------------------------------------------------------------------------------
+
+  private get baseUrl(): string {
+    const url = this.options.url ?? this.environment.origin();
+    if (!url) throw new Error("clarion-client: no page origin here; pass options.url");
+    return url.replace(/\/+$/, "");
+  }
+
+  private get apiUrl(): string {
+    return (this.options.apiUrl ?? this.baseUrl).replace(/\/+$/, "");
+  }
+
+  private get wsUrl(): string {
+    if (this.options.wsUrl) return this.options.wsUrl.replace(/\/+$/, "");
+    return this.baseUrl.replace(/^http(s?):/i, (_, s: string) => `ws${s}:`);
+  }
+
+  // -- the notifications stream -----------------------------------------------------------------
+
+  private wireStream(): void {
+    const s = this.stream;
+    s.on("frame", (frame) => this.onFrame(frame));
+    s.on("dropped", (event) => this.events.emit("dropped", event));
+    s.on("state", (event) => {
+      if (this._transport === "websocket") this.setState(event.state);
+    });
+    s.on("connecting", (event) => {
+      if (this._transport === "websocket") this.events.emit("connecting", event);
+    });
+    s.on("reconnecting", (event) => {
+      if (this._transport === "websocket") this.events.emit("reconnecting", event);
+    });
+    s.on("open", (event) => {
+      if (this._transport === "polling") this.backToWebSocket();
+      this.flushRestQueueToSocket();
+      this.events.emit("open", event);
+    });
+    s.on("closed", (event) => {
+      if (this._transport === "websocket") {
+        this.events.emit("closed", event);
+        return;
+      }
+      // A WebSocket probe made while polling failed: try again later.
+      if (this.active && (event.cause === "probe_failed" || event.cause === "max_attempts" || event.cause === "unauthorized")) {
+        this.scheduleProbe();
+      }
+    });
+    s.on("attempt_failed", (failure) => {
+      if (this._transport !== "websocket" || !this.poller || this.fallback === false) return;
+      if (this.stream.everOpened) return;
+      if (failure.blocked || failure.transportFailures >= this.fallback.afterFailures) {
+        this.startPolling(failure.blocked ? failure.reason : `${failure.transportFailures} WebSocket attempts failed`);
+      }
+    });
+  }
+
+  private onFrame(frame: NotificationsServerFrame): void {
+    const countBefore = this.store.unreadCount;
+    let changed = false;
+    switch (frame.type) {
+      case "recent_notifications":
+        changed = this.store.applySnapshot(frame.data);
+        break;
+      case "notification":
+        changed = this.store.applyNotification(frame.data);
+        break;
+      case "notifications_read":
+        changed = this.store.applyRead(frame.data);
+        break;
+      default:
+        break;
+    }
+    (this.events as unknown as Emitter<Record<string, unknown>>).emit(frame.type, frame.data);
+    if (this.store.unreadCount !== countBefore) this.events.emit("unread_count", this.store.unreadCount);
+    if (changed) this.changed();
+  }
+
+  private act(frame: NotificationsClientFrame): SendResult {
+    if (this._transport === "polling") {
+      void this.sendOverRest(frame);
+      return "sent";
+    }
+    return this.stream.send(frame);
+  }
+
+  // -- fallback -------------------------------------------------------------------------------
+
+  private startPolling(reason: string): void {
+    if (!this.poller) return;
+    this._transport = "polling";
+    this.stream.suspend();
+    // Actions queued for the socket go over REST now.
+    for (const frame of this.stream.takeQueued()) this.queueForRest(frame as NotificationsClientFrame);
+    this.events.emit("transport", { transport: "polling", reason });
+    this.changed();
+    this.poller.start();
+    this.scheduleProbe();
+  }
+
+  private backToWebSocket(): void {
+    this.poller?.stop();
+    this.clearProbe();
+    this._transport = "websocket";
+    this.setState(this.stream.state);
+    this.events.emit("transport", { transport: "websocket", reason: "WebSocket connected" });
+    this.changed();
+  }
+
+  private scheduleProbe(): void {
+    this.clearProbe();
+    if (!this.active || this.fallback === false || !this.environment.WebSocket) return;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      if (this.active && this._transport === "polling") this.stream.connect({ once: true });
+    }, this.fallback.retryInterval);
+  }
+
+  private clearProbe(): void {
+    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
+    this.probeTimer = null;
+  }
+
+  private pollTarget() {
+    return {
+      deliver: (frame: NotificationsServerFrame, options: { cursor: boolean }) => this.stream.deliver(frame, options),
+      hasSeen: (id: number) => this.stream.hasSeen(id),
+      hasCursor: () => this.stream.cursor !== undefined,
+      highestId: () => this.store.highestId,
+      isUnread: (id: number) => this.store.isUnread(id),
+      setUnreadCount: (count: number) => {
+        if (this.store.setUnreadCount(count)) {
+          this.events.emit("unread_count", count);
+          this.changed();
+        }
+      },
+      polled: () => {
+        if (this._state !== "open") {
+          this.setState("open");
+          this.events.emit("open", { cursor: this.stream.cursor });
+        }
+        void this.flushRestQueue();
+      },
+      failed: (error: unknown, attempt: number, delay: number) => {
+        this.events.emit("poll_error", { error });
+        this.setState("reconnecting");
+        this.events.emit("reconnecting", { attempt, delay, reason: error instanceof Error ? error.message : String(error) });
+      },
+      unauthorized: () => {
+        this.setState("closed");
+        this.events.emit("closed", { cause: "unauthorized" as CloseCause, reason: "no valid credential" });
+        this.clearProbe();
+        this.stopWaitingForCredential();
+        this.credentialWait = this.auth.onChange(() => {
+          this.stopWaitingForCredential();
+          if (!this.active || this._transport !== "polling") return;
+          this.setState("connecting");
+          this.events.emit("connecting", { attempt: 0 });
+          this.poller?.start();
+          this.scheduleProbe();
+        });
+      },
+    };
+  }
+
+  private stopWaitingForCredential(): void {
+    this.credentialWait?.();
+    this.credentialWait = null;
+  }
+
+  private queueForRest(frame: NotificationsClientFrame): void {
+    if (frame.type === "ping") return;
+    const { dropped } = this.restQueue.push(frame);
+    if (dropped) this.events.emit("dropped", { frame: dropped });
+  }
+
+  private async flushRestQueue(): Promise<void> {
+    for (const frame of this.restQueue.drain()) await this.sendOverRest(frame);
+  }
+
+  private flushRestQueueToSocket(): void {
+    for (const frame of this.restQueue.drain()) this.stream.send(frame);
+  }
+
+  /** One action over REST; its answer is delivered as the frame the socket would have pushed. */
+  private async sendOverRest(frame: NotificationsClientFrame): Promise<void> {
+    if (frame.type === "mark_all_as_read") {
+      try {
+        const result = await this.api.markAllAsRead();
+        this.stream.deliver({ type: "notifications_read", data: { ids: result.ids, unread_count: result.unread_count, all: true } }, { cursor: false });
+      } catch (error) {
+        this.restFailed(frame, error);
+      }
+      return;
+    }
+    if (frame.type !== "mark_as_read") return;
+    const ids = [...frame.data.ids];
+    while (ids.length > 0) {
+      const id = ids[0] as number;
+      try {
+        const result = await this.api.markAsRead(id);
+        this.stream.deliver({ type: "notifications_read", data: result }, { cursor: false });
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          this.stream.deliver({ type: "error", data: { code: "not_found", message: `no notifications with ids [${id}] for this user` } }, { cursor: false });
+        } else {
+          this.restFailed({ type: "mark_as_read", data: { ids } }, error);
+          return;
+        }
+      }
+      ids.shift();
+    }
+  }
+
+  private restFailed(frame: NotificationsClientFrame, error: unknown): void {
+    this.events.emit("poll_error", { error });
+    // Kept for the next successful poll (or the socket, if it comes back first).
+    if (this._transport === "polling") this.queueForRest(frame);
+    else this.stream.send(frame);
+  }
+
+  // -- state ----------------------------------------------------------------------------------
+
+  private setState(state: ConnectionState): void {
+    const previous = this._state;
+    if (previous === state) return;
+    this._state = state;
+    this.events.emit("state", { state, previous });
+    this.changed();
+  }
+
+  private changed(): void {
+    this._snapshot = this.makeSnapshot();
+    this.events.emit("change", this._snapshot);
+  }
+
+  private makeSnapshot(): ClientSnapshot {
+    return {
+      notifications: this.store.notifications,
+      unreadCount: this.store.unreadCount,
+      state: this._state,
+      transport: this._transport,
+    };
+  }
+}
+
+let singleton: ClarionClient | null = null;
+
+/**
+ * The page's shared client, created on first call. `options` are used only by that first call;
+ * later calls return the same client whatever they pass.
+ */
+export function getWebSocketClient(options?: ClarionClientOptions): ClarionClient {
+  singleton ??= new ClarionClient(options);
+  return singleton;
+}
+
+/** Disconnect and drop the shared client (tests, sign-out with a different server). */
+export function resetWebSocketClient(): void {
+  singleton?.disconnect({ forget: true });
+  singleton = null;
+}

@@ -1,0 +1,42 @@
+export {
+  ClarionClient,
+  getWebSocketClient,
+  resetWebSocketClient,
+  notificationsStream,
+  NOTIFICATIONS_PATH,
+  DEFAULT_FALLBACK,
+  type ClarionClientOptions,
+  type ClientEvents,
+  type ClientSnapshot,
+  type FallbackOptions,
+  type Transport,
+} from "./client.js";
+export {
+  StreamConnection,
+  DEFAULT_HEARTBEAT,
+  DEFAULT_RECONNECT,
+  type AttemptFailure,
+  type CloseCause,
+  type ConnectionState,
+  type CredentialSource,
+  type FrameEvents,
+  type HeartbeatOptions,
+  type ReconnectOptions,
+  type SendResult,
+  type SocketCredential,
+  type StreamEvents,
+  type StreamLifecycleEvents,
+  type StreamOptions,
+  type StreamSpec,
+} from "./stream.js";
+export { Auth, CredentialRefusedError, refreshingToken, type RefreshingTokenOptions, type TokenContext, type TokenProvider, type TokenSource } from "./auth.js";
+export { ApiError, RestApi, jwtExpiry, obtainTokenPair, pageCursor, refreshAccessToken, type FetchLike, type ListOptions, type RestApiOptions } from "./rest.js";
+export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
+export { MemoryCursorStore, type CursorStore } from "./cursors.js";
+export { RecentKeys } from "./dedupe.js";
+export { BoundedQueue } from "./queue.js";
+export { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
+export { globalEnvironment, withWebSocket, type Environment, type WebSocketConstructor, type WebSocketLike } from "./env.js";
+export { NotificationPoller, DEFAULT_POLLING, type PollingOptions } from "./polling.js";
+export { NotificationStore, type NotificationsView } from "./store.js";
+export * from "./types.js";

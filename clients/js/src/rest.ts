@@ -1,0 +1,163 @@
+/**
+ * The REST endpoints a client needs (docs/protocol.md, "REST"), on `fetch`, plus helpers to
+ * obtain and refresh simplejwt tokens.
+ */
+import type { Notification, NotificationPage, ReadResult, Ticket, TokenPair } from "./types.js";
+
+export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
+
+/** A non-2xx answer. `token` is the access token the request carried, so a 401 can be pinned on it. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly body: unknown,
+    readonly token: string | null = null,
+  ) {
+    super(`HTTP ${status}${describe(body)}`);
+    this.name = "ApiError";
+  }
+}
+
+function describe(body: unknown): string {
+  if (body && typeof body === "object" && "detail" in body) return `: ${String((body as { detail: unknown }).detail)}`;
+  return "";
+}
+
+export interface RestApiOptions {
+  /**
+   * Where the host site mounts `clarion.api.urls`, e.g. `https://example.com` (no trailing `/api`);
+   * a function is read at every request, so the URL may be decided after construction.
+   */
+  baseUrl: string | (() => string);
+  /** The access token for `Authorization: Bearer`; null sends the request without one. */
+  getToken?: () => Promise<string | null>;
+  fetch?: FetchLike;
+}
+
+export interface ListOptions {
+  unread?: boolean;
+  /** Default 20 on the server, at most 100. */
+  pageSize?: number;
+  /** A DRF pagination position (taken from `next`/`previous`), not a socket cursor. */
+  cursor?: string;
+}
+
+export class RestApi {
+  private readonly base: string | (() => string);
+  private readonly getToken: () => Promise<string | null>;
+  private readonly fetchImpl: FetchLike;
+
+  constructor(options: RestApiOptions) {
+    this.base = options.baseUrl;
+    this.getToken = options.getToken ?? (async () => null);
+    this.fetchImpl = options.fetch ?? defaultFetch();
+  }
+
+  get baseUrl(): string {
+    return (typeof this.base === "function" ? this.base() : this.base).replace(/\/+$/, "");
+  }
+
+  listNotifications(options: ListOptions = {}): Promise<NotificationPage> {
+    const query = new URLSearchParams();
+    if (options.unread) query.set("unread", "true");
+    if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+    if (options.cursor) query.set("cursor", options.cursor);
+    const qs = query.toString();
+    return this.request<NotificationPage>("GET", `/api/notifications/${qs ? `?${qs}` : ""}`);
+  }
+
+  getNotification(id: number): Promise<Notification> {
+    return this.request<Notification>("GET", `/api/notifications/${encodeURIComponent(String(id))}/`);
+  }
+
+  /** Answers 404 alike for unknown ids and other users' notifications. */
+  markAsRead(id: number): Promise<ReadResult> {
+    return this.request<ReadResult>("POST", `/api/notifications/${encodeURIComponent(String(id))}/read/`);
+  }
+
+  markAllAsRead(): Promise<ReadResult> {
+    return this.request<ReadResult>("POST", "/api/notifications/read-all/");
+  }
+
+  async unreadCount(): Promise<number> {
+    const body = await this.request<{ unread_count: number }>("GET", "/api/notifications/unread-count/");
+    return body.unread_count;
+  }
+
+  /** A single-use connect ticket; `token` is passed explicitly so a 401 names the token it refused. */
+  ticket(token?: string | null): Promise<Ticket> {
+    return this.request<Ticket>("POST", "/api/auth/ticket/", { token });
+  }
+
+  private async request<T>(method: string, path: string, options: { token?: string | null } = {}): Promise<T> {
+    const token = options.token !== undefined ? options.token : await this.getToken();
+    const headers: Record<string, string> = { Accept: "application/json" };
+    if (method !== "GET") headers["Content-Type"] = "application/json";
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const response = await this.fetchImpl(this.baseUrl + path, { method, headers });
+    return parse<T>(response, token ?? null);
+  }
+}
+
+/** The DRF pagination position inside a `next`/`previous` link (absolute URL as the server built it). */
+export function pageCursor(link: string | null): string | undefined {
+  if (!link) return undefined;
+  try {
+    return new URL(link, "http://placeholder.invalid").searchParams.get("cursor") ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+async function parse<T>(response: Response, token: string | null): Promise<T> {
+  const text = await response.text();
+  let body: unknown = undefined;
+  if (text) {
+    try {
+      body = JSON.parse(text);
+    } catch {
+      body = text;
+    }
+  }
+  if (!response.ok) throw new ApiError(response.status, body, token);
+  return body as T;
+}
+
+function defaultFetch(): FetchLike {
+  return (input, init) => {
+    if (typeof globalThis.fetch !== "function") throw new Error("clarion-client: no fetch in this environment; pass options.fetch");
+    return globalThis.fetch(input, init);
+  };
+}
+
+async function post<T>(fetchImpl: FetchLike, url: string, body: unknown): Promise<T> {
+  const response = await fetchImpl(url, {
+    method: "POST",
+    headers: { Accept: "application/json", "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return parse<T>(response, null);
+}
+
+/** `POST /api/auth/token/`: username and password for a refresh/access pair. 401 on wrong credentials. */
+export function obtainTokenPair(baseUrl: string, username: string, password: string, fetchImpl: FetchLike = defaultFetch()): Promise<TokenPair> {
+  return post<TokenPair>(fetchImpl, `${baseUrl.replace(/\/+$/, "")}/api/auth/token/`, { username, password });
+}
+
+/** `POST /api/auth/token/refresh/`. `refresh` is set too when the server rotates refresh tokens. */
+export function refreshAccessToken(baseUrl: string, refresh: string, fetchImpl: FetchLike = defaultFetch()): Promise<{ access: string; refresh?: string }> {
+  return post(fetchImpl, `${baseUrl.replace(/\/+$/, "")}/api/auth/token/refresh/`, { refresh });
+}
+
+/** The `exp` claim of a JWT in epoch milliseconds, or undefined when the token is not a readable JWT. */
+export function jwtExpiry(token: string): number | undefined {
+  const part = token.split(".")[1];
+  if (!part) return undefined;
+  try {
+    const base64 = part.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (part.length % 4)) % 4);
+    const claims = JSON.parse(atob(base64)) as { exp?: unknown };
+    return typeof claims.exp === "number" ? claims.exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}

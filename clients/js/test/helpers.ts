@@ -1,0 +1,234 @@
+/** Test doubles: a scriptable WebSocket, a controllable environment, and a fake Clarion REST API. */
+import { vi } from "vitest";
+import type { Environment, WebSocketLike } from "../src/env.js";
+import type { Frame, Notification } from "../src/types.js";
+
+export class FakeWebSocket implements WebSocketLike {
+  static instances: FakeWebSocket[] = [];
+  /** When set, the constructor throws it (a CSP or sandbox refusing WebSockets). */
+  static refuseWith: Error | null = null;
+
+  readyState = 0;
+  onopen: WebSocketLike["onopen"] = null;
+  onmessage: WebSocketLike["onmessage"] = null;
+  onclose: WebSocketLike["onclose"] = null;
+  onerror: WebSocketLike["onerror"] = null;
+  readonly sent: string[] = [];
+  closedWith: { code?: number; reason?: string } | null = null;
+
+  constructor(readonly url: string) {
+    if (FakeWebSocket.refuseWith) throw FakeWebSocket.refuseWith;
+    FakeWebSocket.instances.push(this);
+  }
+
+  static reset(): void {
+    FakeWebSocket.instances = [];
+    FakeWebSocket.refuseWith = null;
+  }
+
+  static last(): FakeWebSocket {
+    const ws = FakeWebSocket.instances.at(-1);
+    if (!ws) throw new Error("no WebSocket was created");
+    return ws;
+  }
+
+  get query(): URLSearchParams {
+    return new URL(this.url).searchParams;
+  }
+
+  get path(): string {
+    return new URL(this.url).pathname;
+  }
+
+  send(data: string): void {
+    if (this.readyState !== 1) throw new Error("InvalidStateError: not open");
+    this.sent.push(data);
+  }
+
+  close(code?: number, reason?: string): void {
+    this.closedWith = { code, reason };
+    this.readyState = 3;
+  }
+
+  /** Frames the client sent, parsed. */
+  frames(): Frame[] {
+    return this.sent.map((s) => JSON.parse(s) as Frame);
+  }
+
+  // -- the server's side --
+
+  /** The handshake completes. */
+  open(): this {
+    this.readyState = 1;
+    this.onopen?.({});
+    return this;
+  }
+
+  receive(frame: Frame): this {
+    this.onmessage?.({ data: JSON.stringify(frame) });
+    return this;
+  }
+
+  /** The server closes the socket (after a handshake or not). */
+  serverClose(code: number, reason = ""): this {
+    this.readyState = 3;
+    this.onclose?.({ code, reason, wasClean: code !== 1006 });
+    return this;
+  }
+
+  /** The handshake fails (refused, unreachable): error then close 1006. */
+  fail(): this {
+    this.readyState = 3;
+    this.onerror?.({});
+    this.onclose?.({ code: 1006, reason: "", wasClean: false });
+    return this;
+  }
+}
+
+export class FakeEnvironment implements Environment {
+  WebSocket: Environment["WebSocket"] = FakeWebSocket;
+  online = true;
+  visible = true;
+  private network = new Set<(online: boolean) => void>();
+  private visibility = new Set<(visible: boolean) => void>();
+
+  isOnline(): boolean {
+    return this.online;
+  }
+  isVisible(): boolean {
+    return this.visible;
+  }
+  onNetworkChange(listener: (online: boolean) => void): () => void {
+    this.network.add(listener);
+    return () => this.network.delete(listener);
+  }
+  onVisibilityChange(listener: (visible: boolean) => void): () => void {
+    this.visibility.add(listener);
+    return () => this.visibility.delete(listener);
+  }
+  origin(): string {
+    return "http://clarion.test";
+  }
+  setOnline(online: boolean): void {
+    this.online = online;
+    for (const l of [...this.network]) l(online);
+  }
+  setVisible(visible: boolean): void {
+    this.visible = visible;
+    for (const l of [...this.visibility]) l(visible);
+  }
+  get listenerCount(): number {
+    return this.network.size + this.visibility.size;
+  }
+}
+
+export function notification(id: number, overrides: Partial<Notification> = {}): Notification {
+  return {
+    id,
+    title: `Notification ${id}`,
+    message: "",
+    notification_type: "info",
+    recipient_type: "user",
+    recipient_id: "1",
+    created_at: "2026-11-25T22:11:30.801054Z",
+    created_by: null,
+    is_read: false,
+    link: "",
+    data: {},
+    cursor: cursorFor(id),
+    ...overrides,
+  };
+}
+
+/** Looks like the server's cursors; the client must not care what is inside. */
+export function cursorFor(id: number): string {
+  return `cur-${id}`;
+}
+
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  query: URLSearchParams;
+  authorization: string | null;
+}
+
+/**
+ * An in-memory Clarion REST API behind a `fetch` function: the endpoints the client uses, with
+ * DRF-style cursor pagination (newest id first) and the status codes of docs/protocol.md.
+ */
+export class FakeApi {
+  notifications: Notification[] = [];
+  validTokens = new Set<string>(["good-token"]);
+  requests: RecordedRequest[] = [];
+  /** Make every request fail as if the network were down. */
+  down = false;
+  tickets = 0;
+
+  readonly fetch = vi.fn(async (input: string, init?: RequestInit): Promise<Response> => {
+    const url = new URL(input);
+    const method = init?.method ?? "GET";
+    const headers = (init?.headers ?? {}) as Record<string, string>;
+    const authorization = headers.Authorization ?? null;
+    this.requests.push({ method, path: url.pathname, query: url.searchParams, authorization });
+    if (this.down) throw new TypeError("Failed to fetch");
+    const token = authorization?.replace(/^Bearer /, "");
+    if (!token || !this.validTokens.has(token)) {
+      return json(401, { detail: "Given token not valid for any token type", code: "token_not_valid" });
+    }
+    return this.route(method, url);
+  });
+
+  add(...items: Notification[]): void {
+    this.notifications.push(...items);
+  }
+
+  unread(): number {
+    return this.notifications.filter((n) => !n.is_read).length;
+  }
+
+  requestsTo(path: string): RecordedRequest[] {
+    return this.requests.filter((r) => r.path === path);
+  }
+
+  private route(method: string, url: URL): Response {
+    const path = url.pathname;
+    if (method === "GET" && path === "/api/notifications/") {
+      let items = [...this.notifications].sort((a, b) => b.id - a.id);
+      if (url.searchParams.get("unread") === "true") items = items.filter((n) => !n.is_read);
+      const size = Number(url.searchParams.get("page_size") ?? 20);
+      const after = url.searchParams.get("cursor");
+      if (after) items = items.filter((n) => n.id < Number(after));
+      const page = items.slice(0, size);
+      const more = items.length > size;
+      const next = more ? `http://clarion.test/api/notifications/?cursor=${page.at(-1)?.id}&page_size=${size}` : null;
+      return json(200, { next, previous: null, results: page.map((n) => ({ ...n })) });
+    }
+    if (method === "GET" && path === "/api/notifications/unread-count/") return json(200, { unread_count: this.unread() });
+    if (method === "POST" && path === "/api/notifications/read-all/") {
+      const ids = this.notifications.filter((n) => !n.is_read).map((n) => n.id).sort((a, b) => a - b);
+      for (const n of this.notifications) n.is_read = true;
+      return json(200, { ids, unread_count: 0 });
+    }
+    const read = /^\/api\/notifications\/(\d+)\/read\/$/.exec(path);
+    if (method === "POST" && read) {
+      const n = this.notifications.find((x) => x.id === Number(read[1]));
+      if (!n) return json(404, { detail: "Not found." });
+      n.is_read = true;
+      return json(200, { ids: [n.id], unread_count: this.unread() });
+    }
+    if (method === "POST" && path === "/api/auth/ticket/") {
+      this.tickets++;
+      return json(201, { ticket: `ticket-${this.tickets}`, expires_in: 30 });
+    }
+    return json(404, { detail: "Not found." });
+  }
+}
+
+export function json(status: number, body: unknown): Response {
+  return new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+}
+
+/** Let pending promises (credential lookups, fetches) settle under fake timers. */
+export async function settle(): Promise<void> {
+  await vi.advanceTimersByTimeAsync(0);
+}

@@ -2,6 +2,7 @@
  * Credentials: a fixed access token or a provider that returns a current one, and the rule for
  * 4401: never retry with the token the server refused, only with a different one.
  */
+import { RecentKeys } from "./dedupe.js";
 import { Emitter } from "./emitter.js";
 import { ApiError, type FetchLike, jwtExpiry, refreshAccessToken } from "./rest.js";
 
@@ -25,13 +26,14 @@ export type RenewResult = "renewed" | "unavailable";
 
 export class Auth {
   private source: TokenSource | null = null;
-  private refused: string | null = null;
+  /** Tokens the server refused since the credential was last set: never sent again. */
+  private readonly refused = new RecentKeys<string>(16);
   private readonly events = new Emitter<{ change: undefined }>();
 
   /** Replace the credential; everything waiting for a new token after a 4401 tries again. */
   set(source: TokenSource | null): void {
     this.source = source;
-    this.refused = null;
+    this.refused.clear();
     this.events.emit("change", undefined);
   }
 
@@ -45,21 +47,24 @@ export class Auth {
   }
 
   /**
-   * The token to use now, or null when none is usable. While a refused token is on record the
-   * provider is asked with reason `unauthorized`, and handing back the refused token counts as none.
+   * The token to use now, or null when none is usable. A provider that hands back a token the
+   * server refused is asked once more with reason `unauthorized`; a fixed token that was refused
+   * is not usable until `set` is called.
    */
   async token(): Promise<string | null> {
     const source = this.source;
     if (source == null) return null;
-    const token = typeof source === "string" ? source : await source({ reason: this.refused ? "unauthorized" : "connect" });
-    if (!token || token === this.refused) return null;
-    if (source === this.source) this.refused = null;
-    return token;
+    if (typeof source === "string") return this.refused.has(source) ? null : source;
+    const cached = await source({ reason: "connect" });
+    if (cached && !this.refused.has(cached)) return cached;
+    if (source !== this.source) return null;
+    const renewed = await source({ reason: "unauthorized" });
+    return renewed && !this.refused.has(renewed) ? renewed : null;
   }
 
   /** The server refused `token` (close 4401, or HTTP 401). Resolves whether a different token is available. */
   async renew(token: string | null): Promise<RenewResult> {
-    if (token) this.refused = token;
+    if (token) this.refused.add(token);
     return (await this.token()) ? "renewed" : "unavailable";
   }
 }

@@ -218,6 +218,7 @@ export class ClarionClient {
   connect(token?: TokenSource): void {
     if (token !== undefined) this.auth.set(token);
     if (this.active) return;
+    void this.baseUrl; // throws now, rather than on every retry, when no server URL is known
     this.active = true;
     if (!this.environment.WebSocket && this.poller) {
       this.setState("connecting");

@@ -270,6 +270,21 @@ async def test_a_server_that_stops_answering_is_left_and_the_client_reconnects()
     assert pings and pings[0] == {"type": "ping"}
 
 
+async def test_without_a_heartbeat_a_silent_server_is_kept():
+    received = []
+
+    async def silent(ws):
+        await ws.send(snapshot("c1"))
+        async for text in ws:
+            received.append(text)
+
+    async with FakeServer(silent) as server, \
+            Client(server.url, token="t", heartbeat_interval=None, heartbeat_timeout=0.05) as client:
+        await take(client.events(), 1)
+        await asyncio.sleep(0.3)
+        assert client.connected and received == [] and len(server.requests) == 1
+
+
 async def test_a_slow_consumer_is_not_mistaken_for_a_dead_server():
     async def busy(ws):
         await ws.send(snapshot("c1"))
@@ -381,17 +396,37 @@ async def test_terminal_close_codes_stop_the_client_on_any_stream_path(code):
     assert stopped.value.code == code and server.requests[0]["path"] == "/prefix/ws/projects/7/"
 
 
-async def test_a_refused_handshake_is_not_retried():
-    def forbid(connection, request):
-        return connection.respond(403, "Forbidden\n")
+async def test_a_refused_handshake_is_not_retried_but_an_overloaded_server_is():
+    answers = [503, 429, 403]
 
-    async with FakeServer(hold, process_request=forbid) as server:
+    def refuse(connection, request):
+        status = answers.pop(0)
+        return connection.respond(status, "no\n")
+
+    async with FakeServer(hold, process_request=refuse) as server:
         client = Client(server.url, token="t", backoff=fast_backoff())
+        seen = []
         with pytest.raises(ConnectFailed, match="refused the WebSocket handshake .* HTTP 403"):
+            async with asyncio.timeout(5):
+                async for event in client.events():
+                    seen.append(event)
+        await client.close()
+    assert [e.reason for e in seen] == ["handshake answered HTTP 503", "handshake answered HTTP 429"]
+    assert answers == []
+
+
+async def test_a_provider_may_stop_the_client_with_authentication_error():
+    def provider():
+        raise AuthenticationError("account closed")
+
+    async with FakeServer(hold) as server:
+        client = Client(server.url, token_provider=provider)
+        with pytest.raises(AuthenticationError, match="account closed"):
             async with asyncio.timeout(5):
                 async for _ in client.events():
                     pass
         await client.close()
+    assert server.requests == []
 
 
 async def test_error_frames_are_events_and_the_socket_stays():

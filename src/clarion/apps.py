@@ -8,3 +8,7 @@ class ClarionConfig(AppConfig):
 
     def ready(self):
         from clarion import checks  # noqa: F401  (registers system checks)
+        # Register the project and chat logs, so that every serving process's relay also
+        # publishes their rows left unsequenced by a crash.
+        from clarion.collaboration import services as _chat  # noqa: F401
+        from clarion.projects import services as _projects  # noqa: F401

@@ -41,6 +41,26 @@ DEFAULTS = {
     "BROKER_OPTIONS": {},
     # Frames queued for a socket whose client stopped reading before it is cut off (4008).
     "OUTBOX_LIMIT": 1000,
+    # Seconds between system-health reports of each server process (/ws/system-health/,
+    # /metrics). A process that stops reporting drops out after 3 intervals.
+    "HEALTH_INTERVAL": 2.0,
+    # /metrics: a Bearer token it requires when set, and the client addresses (or networks,
+    # "10.0.0.0/8") it answers; both conditions apply.
+    "METRICS_TOKEN": "",
+    "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
+    # Chat messages sent in room_snapshot on a fresh connect to a collaboration room.
+    "CHAT_HISTORY": 50,
+    # Seconds a presence entry lives without a refresh: a process killed without a clean
+    # disconnect leaves no ghost for longer than PRESENCE_TTL * 1.25 (refreshes and sweeps
+    # run every PRESENCE_TTL / 4).
+    "PRESENCE_TTL": 20.0,
+    # Chat messages per second per user per room, and the burst allowed above that rate.
+    "CHAT_RATE": 5.0,
+    "CHAT_BURST": 10,
+    # Shortest gap between two typing (and two cursor) frames one user sends to a room; the
+    # last one inside a gap is delivered when it ends, so the final state is never lost.
+    "TYPING_INTERVAL": 1.0,
+    "CURSOR_INTERVAL": 0.1,
 }
 
 _IMPORT_STRINGS = {"ROLE_RESOLVER"}

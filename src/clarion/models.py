@@ -4,9 +4,14 @@ from django.conf import settings
 from django.db import models
 
 from clarion.auth.models import ConnectTicket
+from clarion.collaboration.models import ChatMessage, Room, RoomMember
 from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, StreamHead
+from clarion.projects.models import Project, ProjectEvent, ProjectMembership, ProjectStatus
 
-__all__ = ["RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead"]
+__all__ = [
+    "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead",
+    "ProjectStatus", "Project", "ProjectMembership", "ProjectEvent", "Room", "RoomMember", "ChatMessage",
+]
 
 
 class RoleAssignment(models.Model):

@@ -60,6 +60,8 @@ def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
         "CLARION_SECRET_KEY": "integration-secret-key-0123456789-abcdefghijklmnop",
         "CLARION_LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        # Short presence expiry, so that a killed process's ghosts go within the test's patience.
+        "CLARION_PRESENCE_TTL": "4",
     })
     if SCALEOUT:
         env["DATABASE_URL"] = recreate_database(database_name)

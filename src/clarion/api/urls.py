@@ -5,10 +5,14 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 from rest_framework.routers import SimpleRouter
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
+from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
 from clarion.api.views import MeView, NotificationViewSet, TicketView
 
 router = SimpleRouter()
 router.register("notifications", NotificationViewSet, basename="notification")
+router.register("projects", ProjectViewSet, basename="project")
+router.register("project-statuses", StatusViewSet, basename="project-status")
+router.register("rooms", RoomViewSet, basename="room")
 
 urlpatterns = [
     path("api/auth/token/", TokenObtainPairView.as_view(), name="clarion-token"),

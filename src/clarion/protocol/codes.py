@@ -45,3 +45,5 @@ class ErrorCode(StrEnum):
     INVALID_CURSOR = "invalid_cursor"
     CURSOR_EXPIRED = "cursor_expired"
     INTERNAL_ERROR = "internal_error"
+    FORBIDDEN = "forbidden"  # the frame is valid, but this user may not do that (edit another's message)
+    RATE_LIMITED = "rate_limited"  # too many messages: wait data.retry_after seconds

@@ -35,6 +35,17 @@ class ServerFrameType(StrEnum):
     NOTIFICATIONS_READ = "notifications_read"
     PONG = "pong"
     ERROR = "error"
+    # /ws/projects/{id}/
+    PROJECT_SNAPSHOT = "project_snapshot"
+    PROJECT_EVENT = "project_event"
+    # /ws/collaboration/{room}/
+    ROOM_SNAPSHOT = "room_snapshot"
+    CHAT_MESSAGE = "chat_message"
+    PRESENCE = "presence"
+    TYPING = "typing"
+    CURSOR = "cursor"
+    # /ws/system-health/
+    HEALTH = "health"
 
 
 class ProtocolError(Exception):
@@ -90,6 +101,107 @@ class MarkAsRead(ClientFrame):
 
 
 CLIENT_FRAMES: dict[str, type[ClientFrame]] = {cls.type: cls for cls in (Ping, MarkAsRead, MarkAllAsRead)}
+
+MAX_CHAT_BODY = 4000
+MAX_CURSOR_BYTES = 512
+
+
+def _object(frame_type: str, data: Any, shape: str) -> dict:
+    if not isinstance(data, dict):
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type} needs data {shape}")
+    return data
+
+
+def _message_id(frame_type: str, data: dict) -> int:
+    value = data.get("id")
+    if type(value) is not int or not 0 < value < 2**63:
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.id must be a positive integer, got {_kind(value)}")
+    return value
+
+
+def _body(frame_type: str, data: dict) -> str:
+    body = data.get("body")
+    if not isinstance(body, str) or not body.strip():
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.body must be a non-empty string")
+    if len(body) > MAX_CHAT_BODY:
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.body holds at most {MAX_CHAT_BODY} characters")
+    return body
+
+
+@dataclass(frozen=True)
+class SendMessage(ClientFrame):
+    type: ClassVar[str] = "send_message"
+    body: str = ""
+    client_id: str = ""
+
+    @classmethod
+    def from_data(cls, data: Any) -> "SendMessage":
+        data = _object(cls.type, data, '{"body": "<text>", "client_id": "<optional, up to 64 chars>"}')
+        client_id = data.get("client_id", "")
+        if not isinstance(client_id, str) or len(client_id) > 64:
+            raise ProtocolError(ErrorCode.INVALID_DATA, "send_message: data.client_id must be a string of at most 64 characters")
+        return cls(body=_body(cls.type, data), client_id=client_id)
+
+
+@dataclass(frozen=True)
+class EditMessage(ClientFrame):
+    type: ClassVar[str] = "edit_message"
+    id: int = 0
+    body: str = ""
+
+    @classmethod
+    def from_data(cls, data: Any) -> "EditMessage":
+        data = _object(cls.type, data, '{"id": <message id>, "body": "<text>"}')
+        return cls(id=_message_id(cls.type, data), body=_body(cls.type, data))
+
+
+@dataclass(frozen=True)
+class DeleteMessage(ClientFrame):
+    type: ClassVar[str] = "delete_message"
+    id: int = 0
+
+    @classmethod
+    def from_data(cls, data: Any) -> "DeleteMessage":
+        return cls(id=_message_id(cls.type, _object(cls.type, data, '{"id": <message id>}')))
+
+
+@dataclass(frozen=True)
+class Typing(ClientFrame):
+    type: ClassVar[str] = "typing"
+    active: bool = True
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Typing":
+        data = _object(cls.type, data, '{"active": true|false}')
+        if not isinstance(data.get("active"), bool):
+            raise ProtocolError(ErrorCode.INVALID_DATA, "typing: data.active must be true or false")
+        return cls(active=data["active"])
+
+
+@dataclass(frozen=True)
+class CursorMove(ClientFrame):
+    type: ClassVar[str] = "cursor"
+    position: Any = None
+
+    @classmethod
+    def from_data(cls, data: Any) -> "CursorMove":
+        data = _object(cls.type, data, '{"position": {...}}')
+        position = data.get("position")
+        if not isinstance(position, dict):
+            raise ProtocolError(ErrorCode.INVALID_DATA, "cursor: data.position must be a JSON object")
+        try:
+            size = len(_dumps(position))
+        except (TypeError, ValueError):  # integers beyond 64 bits, for one
+            raise ProtocolError(ErrorCode.INVALID_DATA, "cursor: data.position holds a value that is not plain JSON") from None
+        if size > MAX_CURSOR_BYTES:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"cursor: data.position is at most {MAX_CURSOR_BYTES} bytes of JSON")
+        return cls(position=position)
+
+
+PROJECT_CLIENT_FRAMES: dict[str, type[ClientFrame]] = {Ping.type: Ping}
+COLLABORATION_CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
+    cls.type: cls for cls in (Ping, SendMessage, EditMessage, DeleteMessage, Typing, CursorMove)
+}
 
 
 def _kind(value: Any) -> str:

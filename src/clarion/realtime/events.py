@@ -1,16 +1,28 @@
-"""Channel-layer event types. Channels dispatches "a.b" to the consumer method ``a_b``.
+"""Hub event shapes.
 
-Each event carries the wire frame already encoded (``frame``), so a publish serializes once
-and every consumer forwards the same text without re-querying or re-encoding.
+A frame event carries the wire frame already encoded (``frame``), so a publish serializes
+once and the hub forwards the same text to every socket. ``seq`` orders frames of one log
+per socket. A control event carries no frame: the hub hands it to each socket's consumer.
 """
 
-NOTIFICATION_CREATED = "notification.created"
+SEQUENCED = "sequenced"
 NOTIFICATIONS_READ = "notifications.read"
+EPHEMERAL = "ephemeral"
+CONTROL = "control"
 
 
-def notification_created(seq: int, frame_text: str) -> dict:
-    return {"type": NOTIFICATION_CREATED, "seq": seq, "frame": frame_text}
+def sequenced(seq: int, frame_text: str) -> dict:
+    return {"type": SEQUENCED, "seq": seq, "frame": frame_text}
 
 
 def notifications_read(frame_text: str) -> dict:
     return {"type": NOTIFICATIONS_READ, "frame": frame_text}
+
+
+def ephemeral(frame_text: str) -> dict:
+    """Presence, typing, cursors: delivered at most once, never stored."""
+    return {"type": EPHEMERAL, "frame": frame_text}
+
+
+def control(payload: dict) -> dict:
+    return {"type": CONTROL, "control": payload}

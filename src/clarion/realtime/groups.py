@@ -46,3 +46,11 @@ def audience_group(recipient_type: str, recipient_id: str) -> str:
     if recipient_type == RecipientType.ROLE:
         return role_group(recipient_id)
     return ALL_USERS
+
+
+def project_group(project_id: int) -> str:
+    return f"clarion.project.{int(project_id)}"
+
+
+def room_group(room_id: int) -> str:
+    return f"clarion.room.{int(room_id)}"

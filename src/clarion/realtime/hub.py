@@ -31,11 +31,12 @@ SLICE = 256  # sockets written per event-loop turn during a large fan-out
 class Subscription:
     """One socket's place in the hub."""
 
-    __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "__weakref__")
+    __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "on_control", "__weakref__")
 
-    def __init__(self, outbox, on_resync):
+    def __init__(self, outbox, on_resync, on_control=None):
         self.outbox = outbox
         self.on_resync = on_resync  # coroutine function: catch up from the database
+        self.on_control = on_control  # coroutine function(payload): a control event for the consumer
         self.last_seq = 0
         self.ready = False
         self.held = []
@@ -59,8 +60,8 @@ class Hub:
 
     # -- membership -------------------------------------------------------------------
 
-    def attach(self, outbox, on_resync) -> Subscription:
-        subscription = Subscription(outbox, on_resync)
+    def attach(self, outbox, on_resync, on_control=None) -> Subscription:
+        subscription = Subscription(outbox, on_resync, on_control)
         self._subscriptions.add(subscription)
         return subscription
 
@@ -110,6 +111,9 @@ class Hub:
         members = self._groups.get(group)
         if not members:
             return
+        if "control" in event:
+            self._dispatch_control(members, event["control"])
+            return
         seq = event.get("seq")
         text = event["frame"]
         if seq is None:
@@ -128,6 +132,12 @@ class Hub:
         self._inflight.append(fanout)
         self._deliver_slice(fanout, event, 0)
         asyncio.get_running_loop().create_task(self._deliver_rest(fanout, event))
+
+    def _dispatch_control(self, members, payload: dict) -> None:
+        loop = asyncio.get_running_loop()
+        for subscription in tuple(members):
+            if subscription.on_control is not None and not subscription.outbox.closed:
+                loop.create_task(subscription.on_control(payload))
 
     async def _deliver_rest(self, fanout: _Fanout, event: dict) -> None:
         try:

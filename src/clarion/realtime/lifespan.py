@@ -5,7 +5,8 @@ which is enough for correctness; with it, notifications committed while the serv
 are sequenced as soon as it is up, so the first client's snapshot already holds them.
 """
 
-from clarion.realtime import hub, relay, runtime
+from clarion.observability import health
+from clarion.realtime import hub, presence, relay, runtime
 
 
 class RealtimeLifespan:
@@ -21,9 +22,12 @@ class RealtimeLifespan:
                 runtime.mark_serving()
                 hub.get_hub()  # the serving loop's hub exists before the first publish
                 relay.ensure_started()
+                health.ensure_started()  # this process's health reports (/ws/system-health/, /metrics)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await relay.stop()
+                await health.stop()  # withdraws this process's record at once
+                await presence.close_presence()
                 await hub.close_hub()
                 await send({"type": "lifespan.shutdown.complete"})
                 return

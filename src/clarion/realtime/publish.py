@@ -67,37 +67,88 @@ def can_deliver_here() -> bool:
     return runtime.is_serving() or not hub.local_delivery_only()
 
 
-def publish_notification_on_commit(notification_id: int) -> None:
-    if can_deliver_here():
-        transaction.on_commit(lambda: sequence_and_publish(notification_id))
+class SequencedLog:
+    """A table whose rows take places in per-stream, commit-ordered logs and are pushed live.
+
+    Notifications share one log; each project and each room has its own. A row with a NULL
+    ``seq`` is committed but not yet sequenced: the relay finds those after a crash.
+    """
+
+    def __init__(self, name, model, *, stream, group, frame, queryset=None):
+        self.name = name
+        self.model = model
+        self.stream = stream  # row -> StreamHead name of the log it belongs to
+        self.group = group  # row -> hub group its frame goes to
+        self.frame = frame  # row -> encoded wire frame (its seq already set)
+        self.queryset = queryset or (lambda: model.objects.all())
+
+    def on_commit(self, pk) -> None:
+        """Sequence and push the row once the current transaction commits."""
+        if can_deliver_here():
+            transaction.on_commit(lambda: sequence_and_publish_row(self, pk))
+
+    def pending_ids(self, limit: int) -> list:
+        return list(self.model.objects.filter(seq__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
 
 
-def sequence_and_publish(notification_id: int) -> bool:
-    """Assign the next seq to a committed, unpublished notification and push it.
+LOGS: dict[str, SequencedLog] = {}
+
+
+def register_log(log: SequencedLog) -> SequencedLog:
+    LOGS[log.name] = log
+    return log
+
+
+def sequence_and_publish_row(log: SequencedLog, pk) -> bool:
+    """Assign the next seq of the row's log to a committed, unsequenced row and push it.
 
     Returns whether this call published it (False: already published, or gone). Never raises.
     """
     try:
         with _log_lock():
             with transaction.atomic():
-                notification = Notification.objects.filter(pk=notification_id, seq__isnull=True).first()
-                if notification is None:
+                row = log.queryset().filter(pk=pk, seq__isnull=True).first()
+                if row is None:
                     return False
-                head = StreamHead.objects.select_for_update().get_or_create(name=LOG_NAME)[0]
+                head = StreamHead.objects.select_for_update().get_or_create(name=log.stream(row))[0]
                 head.position += 1
                 head.save(update_fields=["position"])
-                notification.seq = head.position
-                Notification.objects.filter(pk=notification_id).update(seq=notification.seq)
-            frame = encode_frame(
-                server_frame(ServerFrameType.NOTIFICATION, notification_payload(notification, is_read=False))
-            )
-            group = groups.audience_group(notification.recipient_type, notification.recipient_id)
-            _group_send(group, events.notification_created(notification.seq, frame))
+                row.seq = head.position
+                log.model.objects.filter(pk=pk).update(seq=row.seq)
+            _group_send(log.group(row), events.sequenced(row.seq, log.frame(row)))
         return True
     except Exception:
         metrics.PUBLISH_FAILURES.labels(stage="sequence").inc()
-        logger.exception("could not sequence notification %s; the relay will retry", notification_id)
+        logger.exception("could not sequence %s %s; the relay will retry", log.name, pk)
         return False
+
+
+def _notification_frame(notification) -> str:
+    return encode_frame(server_frame(ServerFrameType.NOTIFICATION, notification_payload(notification, is_read=False)))
+
+
+NOTIFICATIONS_LOG = register_log(SequencedLog(
+    "notification",
+    Notification,
+    stream=lambda notification: LOG_NAME,
+    group=lambda notification: groups.audience_group(notification.recipient_type, notification.recipient_id),
+    frame=_notification_frame,
+))
+
+
+def publish_notification_on_commit(notification_id: int) -> None:
+    NOTIFICATIONS_LOG.on_commit(notification_id)
+
+
+def sequence_and_publish(notification_id: int) -> bool:
+    return sequence_and_publish_row(NOTIFICATIONS_LOG, notification_id)
+
+
+def publish_control_on_commit(group: str, event: dict) -> None:
+    """After commit, tell the consumers of ``group`` something that is not a frame (a member
+    was removed: the hub calls each socket's control handler, which may close it)."""
+    if can_deliver_here():
+        transaction.on_commit(lambda: _group_send(group, events.control(event)))
 
 
 def publish_read_state(user_id: int, ids: list[int], unread_count: int, *, all_read: bool = False) -> None:

@@ -1,4 +1,5 @@
-"""The outbox relay: publishes committed notifications that no one has published yet.
+"""The outbox relay: publishes committed rows (notifications, project events, chat messages)
+that no one has published yet.
 
 They exist when the creating process could not push (a CLI on the embedded in-process layer,
 a crash between commit and push, a failed sequencing). Every serving process runs one; the
@@ -11,8 +12,7 @@ import logging
 from asgiref.sync import sync_to_async
 
 from clarion.conf import clarion_settings
-from clarion.notifications.models import Notification
-from clarion.realtime.publish import sequence_and_publish
+from clarion.realtime.publish import LOGS, sequence_and_publish_row
 
 logger = logging.getLogger("clarion.relay")
 
@@ -21,9 +21,11 @@ _tasks: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
 
 
 def publish_pending(limit: int = _BATCH) -> int:
-    """Sequence and push unpublished notifications, oldest first; returns how many."""
-    ids = list(Notification.objects.filter(seq__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
-    return sum(1 for notification_id in ids if sequence_and_publish(notification_id))
+    """Sequence and push unpublished rows of every log, oldest first; returns how many."""
+    published = 0
+    for log in list(LOGS.values()):
+        published += sum(1 for pk in log.pending_ids(limit) if sequence_and_publish_row(log, pk))
+    return published
 
 
 async def _run() -> None:

@@ -5,10 +5,18 @@ from django.urls import path, re_path
 
 from clarion.auth.middleware import ClarionAuthStack
 from clarion.realtime.consumers.base import UnknownStreamConsumer
+from clarion.realtime.consumers.collaboration import CollaborationConsumer
+from clarion.realtime.consumers.health import SystemHealthConsumer
 from clarion.realtime.consumers.notifications import NotificationsConsumer
+from clarion.realtime.consumers.projects import ProjectConsumer
 
+# Path parameters are matched loosely and validated by the consumer, so that a malformed id
+# or room name is closed with 4404 (readable by a browser) rather than left to the catch-all.
 websocket_urlpatterns = [
     path("ws/notifications/", NotificationsConsumer.as_asgi()),
+    re_path(r"^ws/projects/(?P<project_id>[^/]*)/$", ProjectConsumer.as_asgi()),
+    re_path(r"^ws/collaboration/(?P<room>[^/]*)/$", CollaborationConsumer.as_asgi()),
+    path("ws/system-health/", SystemHealthConsumer.as_asgi()),
 ]
 
 

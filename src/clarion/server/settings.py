@@ -147,6 +147,10 @@ SPECTACULAR_SETTINGS = {
 CLARION = {
     "ALLOWED_ORIGINS": _env_list("CLARION_ALLOWED_ORIGINS"),
     "MAX_FRAME_BYTES": int(os.environ.get("CLARION_MAX_FRAME_BYTES", 64 * 1024)),
+    "HEALTH_INTERVAL": float(os.environ.get("CLARION_HEALTH_INTERVAL", "2.0")),
+    "METRICS_TOKEN": os.environ.get("CLARION_METRICS_TOKEN", ""),
+    "METRICS_ALLOWED_IPS": _env_list("CLARION_METRICS_ALLOWED_IPS", "127.0.0.1,::1"),
+    "PRESENCE_TTL": float(os.environ.get("CLARION_PRESENCE_TTL", "20")),
 }
 if REDIS_URL:
     # Several server processes: their hubs meet in Redis pub/sub.

@@ -71,9 +71,9 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         metrics.CONNECTIONS.labels(endpoint=self.endpoint).inc()
         self._counted = True
 
-    async def join(self, group_names, on_resync) -> None:
+    async def join(self, group_names, on_resync, on_control=None) -> None:
         """Subscribe this socket to hub groups; hold their events until ``ready``."""
-        self.subscription = self.hub.attach(self.outbox, on_resync)
+        self.subscription = self.hub.attach(self.outbox, on_resync, on_control)
         await self.hub.join(self.subscription, group_names)
 
     def ready(self, head: int) -> None:

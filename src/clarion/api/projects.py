@@ -1,0 +1,290 @@
+"""REST for projects and rooms. Thin: permissions from clarion.projects.access and
+clarion.collaboration.access, writes through the services (which push after commit)."""
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.http import Http404
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.response import Response
+
+from clarion.api.pagination import NewestFirst
+from clarion.collaboration import access as room_access
+from clarion.collaboration import services as chat
+from clarion.collaboration.models import ChatMessage, Room
+from clarion.collaboration.payloads import message_payload, room_payload
+from clarion.projects import access, services
+from clarion.projects.models import ProjectEvent, ProjectStatus
+from clarion.projects.payloads import event_payload, project_payload
+from clarion.protocol import InvalidCursor, decode_cursor
+from clarion.roles import role_of
+
+
+def _field_errors(exc: DjangoValidationError):
+    return ValidationError(exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages})
+
+
+def _user(user_id, field):
+    user = get_user_model().objects.filter(pk=user_id).first()
+    if user is None:
+        raise ValidationError({field: f"no user with id {user_id}"})
+    return user
+
+
+def _after(request):
+    raw = request.query_params.get("after")
+    if raw is None:
+        return None
+    try:
+        return decode_cursor(raw)
+    except InvalidCursor as exc:
+        raise ValidationError({"after": str(exc)}) from None
+
+
+class ProjectWriteSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200)
+    description = serializers.CharField(max_length=10000, allow_blank=True, required=False, default="")
+    status = serializers.SlugField(max_length=32, required=False, default="proposal")
+    advisor = serializers.IntegerField(required=False, allow_null=True, min_value=1)
+    members = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                    max_length=200)
+
+
+class ProjectSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    title = serializers.CharField()
+    description = serializers.CharField()
+    status = serializers.CharField()
+    advisor = serializers.IntegerField(allow_null=True)
+    members = serializers.ListField(child=serializers.IntegerField())
+    created_at = serializers.DateTimeField()
+    updated_at = serializers.DateTimeField()
+
+
+class MemberSerializer(serializers.Serializer):
+    user = serializers.IntegerField(min_value=1)
+
+
+class CommentSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=4000)
+
+
+class SubmissionSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=["submission", "milestone"])
+    title = serializers.CharField(max_length=200)
+    url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class ProjectViewSet(viewsets.ViewSet):
+    """Projects: admins see and change all; advisors the projects they advise; students the
+    projects they belong to (title and description only)."""
+
+    permission_classes = [IsAuthenticated]
+
+    @property
+    def role(self):
+        if not hasattr(self, "_role"):
+            self._role = role_of(self.request.user)
+        return self._role
+
+    def _project(self, pk):
+        try:
+            project_id = int(pk)
+        except (TypeError, ValueError):
+            raise Http404 from None
+        project = access.visible_projects(self.request.user, self.role).filter(pk=project_id).first()
+        if project is None:
+            raise Http404
+        return project
+
+    def _manage(self, project):
+        if not access.may_manage(self.request.user, self.role, project):
+            raise PermissionDenied("only the project's advisor or an admin may do this")
+
+    @extend_schema(responses={200: ProjectSerializer(many=True)})
+    def list(self, request):
+        projects = access.visible_projects(request.user, self.role).prefetch_related("memberships")
+        return Response([project_payload(p, sorted(m.user_id for m in p.memberships.all())) for p in projects])
+
+    @extend_schema(responses={200: ProjectSerializer})
+    def retrieve(self, request, pk=None):
+        return Response(project_payload(self._project(pk)))
+
+    @extend_schema(request=ProjectWriteSerializer, responses={201: ProjectSerializer})
+    def create(self, request):
+        if not access.may_create(request.user, self.role):
+            raise PermissionDenied("only advisors and admins may create projects")
+        body = ProjectWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        advisor = _user(data["advisor"], "advisor") if data.get("advisor") else None
+        if advisor is None and self.role == "advisor":
+            advisor = request.user
+        try:
+            project = services.create_project(title=data["title"], description=data["description"],
+                                              status=data["status"], advisor=advisor,
+                                              members=data["members"], actor=request.user)
+        except DjangoValidationError as exc:
+            raise _field_errors(exc) from None
+        return Response(project_payload(project), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=ProjectWriteSerializer(partial=True), responses={200: ProjectSerializer})
+    def partial_update(self, request, pk=None):
+        project = self._project(pk)
+        body = ProjectWriteSerializer(data=request.data, partial=True)
+        body.is_valid(raise_exception=True)
+        changes = dict(body.validated_data)
+        changes.pop("members", None)
+        if {"status", "advisor"} & set(changes):
+            self._manage(project)
+        if "advisor" in changes:
+            changes["advisor"] = _user(changes["advisor"], "advisor") if changes["advisor"] else None
+        try:
+            project = services.update_project(project, actor=request.user, **changes)
+        except DjangoValidationError as exc:
+            raise _field_errors(exc) from None
+        return Response(project_payload(project))
+
+    def destroy(self, request, pk=None):
+        project = self._project(pk)
+        if not access.is_admin(request.user, self.role):
+            raise PermissionDenied("only admins may delete projects")
+        project.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=MemberSerializer, responses={200: ProjectSerializer})
+    @action(detail=True, methods=["post"])
+    def members(self, request, pk=None):
+        project = self._project(pk)
+        self._manage(project)
+        body = MemberSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        services.add_member(project, _user(body.validated_data["user"], "user"), actor=request.user)
+        return Response(project_payload(project))
+
+    @extend_schema(request=None, responses={200: ProjectSerializer})
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[^/.]+)")
+    def remove_member(self, request, pk=None, user_id=None):
+        project = self._project(pk)
+        self._manage(project)
+        try:
+            user = get_user_model().objects.filter(pk=int(user_id)).first()
+        except (TypeError, ValueError):
+            user = None
+        if user is None or not services.remove_member(project, user, actor=request.user):
+            raise Http404
+        return Response(project_payload(project))
+
+    @extend_schema(request=CommentSerializer, responses={201: None})
+    @action(detail=True, methods=["post"])
+    def comments(self, request, pk=None):
+        project = self._project(pk)
+        body = CommentSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        event = services.add_comment(project, body.validated_data["text"], request.user)
+        return Response(event_payload(event), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=SubmissionSerializer, responses={201: None})
+    @action(detail=True, methods=["post"])
+    def submissions(self, request, pk=None):
+        project = self._project(pk)
+        body = SubmissionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        with transaction.atomic():
+            event = services.submit(project, actor=request.user, **body.validated_data)
+        return Response(event_payload(event), status=status.HTTP_201_CREATED)
+
+    @action(detail=True, methods=["get"])
+    def events(self, request, pk=None):
+        """The project's events in log order; ``?after=<cursor>`` for those after a cursor."""
+        project = self._project(pk)
+        rows = ProjectEvent.objects.filter(project=project, seq__isnull=False).select_related("actor").order_by("seq")
+        after = _after(request)
+        if after is not None:
+            rows = rows.filter(seq__gt=after)
+        return Response([event_payload(e) for e in rows[:500]])
+
+
+class StatusViewSet(viewsets.ViewSet):
+    permission_classes = [IsAuthenticated]
+
+    def list(self, request):
+        return Response([{"slug": s.slug, "label": s.label} for s in ProjectStatus.objects.all()])
+
+
+class RoomWriteSerializer(serializers.Serializer):
+    key = serializers.CharField(max_length=64)
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    members = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+                                    max_length=500)
+
+
+class RoomViewSet(viewsets.ViewSet):
+    """Rooms with an explicit member list (project rooms exist by themselves: project-<id>)."""
+
+    permission_classes = [IsAuthenticated]
+    lookup_value_regex = r"[^/]+"
+
+    def _room(self, key) -> Room:
+        answer, room = room_access.resolve_room(self.request.user, role_of(self.request.user), key)
+        if answer != "allowed":
+            raise Http404
+        return room
+
+    def list(self, request):
+        rooms = room_access.visible_rooms(request.user, role_of(request.user)).prefetch_related("memberships")
+        return Response([room_payload(r, sorted(m.user_id for m in r.memberships.all())) for r in rooms])
+
+    def retrieve(self, request, pk=None):
+        return Response(room_payload(self._room(pk)))
+
+    @extend_schema(request=RoomWriteSerializer)
+    def create(self, request):
+        body = RoomWriteSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        members = [_user(pk, "members") for pk in dict.fromkeys(data["members"])]
+        try:
+            room = chat.create_room(key=data["key"], title=data["title"], members=members, creator=request.user)
+        except DjangoValidationError as exc:
+            raise _field_errors(exc) from None
+        return Response(room_payload(room), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=MemberSerializer)
+    @action(detail=True, methods=["post"])
+    def members(self, request, pk=None):
+        room = self._room(pk)
+        if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):
+            raise PermissionDenied("only the room's creator or an admin may change its members")
+        body = MemberSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        chat.add_room_member(room, _user(body.validated_data["user"], "user"))
+        return Response(room_payload(room))
+
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[^/.]+)")
+    def remove_member(self, request, pk=None, user_id=None):
+        room = self._room(pk)
+        if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):
+            raise PermissionDenied("only the room's creator or an admin may change its members")
+        try:
+            user = get_user_model().objects.filter(pk=int(user_id)).first()
+        except (TypeError, ValueError):
+            user = None
+        if user is None or not chat.remove_room_member(room, user):
+            raise Http404
+        return Response(room_payload(room))
+
+    @action(detail=True, methods=["get"])
+    def messages(self, request, pk=None):
+        """The room's messages in log order (latest state of each); ``?after=<cursor>``."""
+        room = self._room(pk)
+        rows = ChatMessage.objects.filter(room=room, seq__isnull=False).select_related("author").order_by("seq")
+        after = _after(request)
+        if after is not None:
+            rows = rows.filter(seq__gt=after)
+        return Response([message_payload(m, room.key) for m in rows[:500]])

@@ -1,0 +1,1 @@
+"""Collaboration rooms: persisted chat, and the ephemeral presence, typing and cursors around it."""

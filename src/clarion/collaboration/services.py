@@ -1,0 +1,104 @@
+"""Chat and rooms: every change is stored, then sequenced in the room's log and pushed after
+commit (clarion.realtime.publish). Edits and deletions re-sequence the message, so a client
+resuming from a cursor gets its latest state."""
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from clarion.collaboration.access import PROJECT_ROOM, is_valid_key
+from clarion.collaboration.models import ChatMessage, Room, RoomMember
+from clarion.collaboration.payloads import message_payload
+from clarion.protocol import ServerFrameType, encode_frame, server_frame
+from clarion.protocol.frames import MAX_CHAT_BODY
+from clarion.realtime import groups
+from clarion.realtime.publish import SequencedLog, publish_control_on_commit, register_log
+
+
+def stream_name(room_id) -> str:
+    return f"room:{int(room_id)}"
+
+
+def _message_frame(message) -> str:
+    return encode_frame(server_frame(ServerFrameType.CHAT_MESSAGE, message_payload(message, message.room.key)))
+
+
+CHAT_LOG = register_log(SequencedLog(
+    "chat_message",
+    ChatMessage,
+    stream=lambda message: stream_name(message.room_id),
+    group=lambda message: groups.room_group(message.room_id),
+    frame=_message_frame,
+    queryset=lambda: ChatMessage.objects.select_related("author", "room"),
+))
+
+
+class MessageNotFound(Exception):
+    pass
+
+
+def _check_body(body):
+    if not isinstance(body, str) or not body.strip() or len(body) > MAX_CHAT_BODY:
+        raise ValidationError({"body": f"body must be a non-empty string of at most {MAX_CHAT_BODY} characters"})
+
+
+def post_message(room, author, body: str, client_id: str = "") -> ChatMessage:
+    _check_body(body)
+    with transaction.atomic():
+        message = ChatMessage.objects.create(room=room, author=author, body=body, client_id=client_id[:64])
+        CHAT_LOG.on_commit(message.pk)
+    return message
+
+
+def _own_message(room, user, message_id) -> ChatMessage:
+    message = ChatMessage.objects.select_for_update().filter(pk=message_id, room=room, deleted=False).first()
+    if message is None:
+        raise MessageNotFound(message_id)
+    if message.author_id != user.pk:
+        raise PermissionDenied("only the author may change a message")
+    return message
+
+
+def edit_message(room, user, message_id: int, body: str) -> ChatMessage:
+    _check_body(body)
+    with transaction.atomic():
+        message = _own_message(room, user, message_id)
+        message.body, message.edited_at, message.seq = body, timezone.now(), None
+        message.save(update_fields=["body", "edited_at", "seq"])
+        CHAT_LOG.on_commit(message.pk)
+    return message
+
+
+def delete_message(room, user, message_id: int) -> ChatMessage:
+    with transaction.atomic():
+        message = _own_message(room, user, message_id)
+        # The text goes: a deleted message is a tombstone that tells clients to drop it.
+        message.body, message.deleted, message.seq = "", True, None
+        message.save(update_fields=["body", "deleted", "seq"])
+        CHAT_LOG.on_commit(message.pk)
+    return message
+
+
+@transaction.atomic
+def create_room(*, key: str, title: str = "", members=(), creator=None) -> Room:
+    if not is_valid_key(key) or PROJECT_ROOM.match(key) or key.startswith("project-"):
+        raise ValidationError({"key": "key must be 1-64 letters, digits, '-' or '_', and not start with 'project-'"})
+    if Room.objects.filter(key=key).exists():
+        raise ValidationError({"key": f"a room with key {key!r} exists"})
+    room = Room.objects.create(key=key, title=title, created_by=creator)
+    people = {getattr(m, "pk", m) for m in members} | ({creator.pk} if creator is not None else set())
+    RoomMember.objects.bulk_create([RoomMember(room=room, user_id=pk) for pk in people])
+    return room
+
+
+def add_room_member(room, user) -> bool:
+    _, created = RoomMember.objects.get_or_create(room=room, user=user)
+    return created
+
+
+@transaction.atomic
+def remove_room_member(room, user) -> bool:
+    deleted, _ = RoomMember.objects.filter(room=room, user=user).delete()
+    if deleted:
+        publish_control_on_commit(groups.room_group(room.pk), {"action": "revoke", "user_id": user.pk})
+    return bool(deleted)

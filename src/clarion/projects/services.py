@@ -1,0 +1,196 @@
+"""The Python API of projects. Every change stores an event; the event is sequenced in the
+project's log and pushed to the project's sockets after commit, and the people concerned
+get a notification where it helps them.
+
+``publish_project_event`` is the entry point a host site calls for its own kinds of event.
+"""
+
+import json
+import re
+
+from asgiref.sync import sync_to_async
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from clarion.conf import clarion_settings
+from clarion.notifications import services as notifications
+from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, ProjectMembership, ProjectStatus
+from clarion.projects.payloads import event_payload
+from clarion.protocol import ServerFrameType, encode_frame, server_frame
+from clarion.realtime import groups
+from clarion.realtime.publish import SequencedLog, publish_control_on_commit, register_log
+
+_KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+
+
+def _event_frame(event) -> str:
+    return encode_frame(server_frame(ServerFrameType.PROJECT_EVENT, event_payload(event)))
+
+
+def stream_name(project_id) -> str:
+    return f"project:{int(project_id)}"
+
+
+PROJECT_LOG = register_log(SequencedLog(
+    "project_event",
+    ProjectEvent,
+    stream=lambda event: stream_name(event.project_id),
+    group=lambda event: groups.project_group(event.project_id),
+    frame=_event_frame,
+    queryset=lambda: ProjectEvent.objects.select_related("actor"),
+))
+
+
+def _check_data(data) -> dict:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ValidationError({"data": f"data must be a JSON object, got {type(data).__name__}"})
+    try:
+        size = len(json.dumps(data, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValidationError({"data": f"data must be JSON-serializable: {exc}"}) from None
+    if size > clarion_settings.MAX_DATA_BYTES:
+        raise ValidationError({"data": f"data is {size} bytes of JSON; at most {clarion_settings.MAX_DATA_BYTES}"})
+    return data
+
+
+def publish_project_event(project, kind: str, data=None, actor=None) -> ProjectEvent:
+    """Store an event of ``project`` and push it to its subscribers once the transaction commits."""
+    if not isinstance(kind, str) or not _KIND.match(kind):
+        raise ValidationError({"kind": "kind must be 1-32 lowercase letters, digits or '_', starting with a letter"})
+    project_id = getattr(project, "pk", project)
+    event = ProjectEvent.objects.create(
+        project_id=project_id, kind=kind, data=_check_data(data),
+        actor=actor if getattr(actor, "pk", None) else None,
+    )
+    PROJECT_LOG.on_commit(event.pk)
+    return event
+
+
+apublish_project_event = sync_to_async(publish_project_event)
+
+
+def _notify(users, title, message, project, *, actor=None):
+    for user_id in {u if isinstance(u, int) else u.pk for u in users if u is not None}:
+        if actor is not None and user_id == actor.pk:
+            continue  # nobody needs to be told about what they just did
+        notifications.send_notification_to_user(
+            user_id, title, message, link=f"/projects/{project.pk}/",
+            data={"project": project.pk}, created_by=actor,
+        )
+
+
+def _status(slug) -> ProjectStatus:
+    status = ProjectStatus.objects.filter(slug=slug).first()
+    if status is None:
+        known = ", ".join(ProjectStatus.objects.values_list("slug", flat=True))
+        raise ValidationError({"status": f"unknown status {slug!r}; expected one of: {known}"})
+    return status
+
+
+def _users(ids, field="members"):
+    User = get_user_model()
+    ids = list(dict.fromkeys(ids))
+    found = {u.pk: u for u in User.objects.filter(pk__in=ids)}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        raise ValidationError({field: f"no users with ids {missing}"})
+    return [found[i] for i in ids]
+
+
+def student_ids(project) -> list[int]:
+    return list(project.memberships.values_list("user_id", flat=True))
+
+
+@transaction.atomic
+def create_project(*, title, description="", status="proposal", advisor=None, members=(), actor=None) -> Project:
+    project = Project.objects.create(title=title, description=description, status=_status(status), advisor=advisor)
+    people = _users([getattr(m, "pk", m) for m in members])
+    ProjectMembership.objects.bulk_create([ProjectMembership(project=project, user=u) for u in people])
+    publish_project_event(project, ProjectEventKind.CREATED, {"title": title, "status": project.status_id}, actor)
+    _notify([*people, advisor], f"You were added to the project “{title}”", "", project, actor=actor)
+    return project
+
+
+@transaction.atomic
+def update_project(project, *, actor=None, **changes) -> Project:
+    """Change title, description, status or advisor; one event per kind of change."""
+    old_status = project.status_id
+    old_advisor = project.advisor_id
+    details = {}
+    for name in ("title", "description"):
+        if name in changes and changes[name] != getattr(project, name):
+            setattr(project, name, changes[name])
+            details[name] = changes[name]
+    if "status" in changes and changes["status"] != old_status:
+        project.status = _status(changes["status"])
+    if "advisor" in changes:
+        advisor = changes["advisor"]
+        project.advisor = advisor
+    project.save()
+    if details:
+        publish_project_event(project, ProjectEventKind.UPDATED, details, actor)
+    if project.status_id != old_status:
+        publish_project_event(project, ProjectEventKind.STATUS_CHANGED,
+                              {"from": old_status, "to": project.status_id}, actor)
+        _notify(student_ids(project), f"“{project.title}” is now {project.status.label}",
+                f"Status changed from {old_status} to {project.status_id}.", project, actor=actor)
+    if project.advisor_id != old_advisor:
+        publish_project_event(project, ProjectEventKind.UPDATED, {"advisor": project.advisor_id}, actor)
+        if old_advisor is not None:
+            _revoke(project, old_advisor)
+        _notify([project.advisor_id], f"You now advise “{project.title}”", "", project, actor=actor)
+    return project
+
+
+@transaction.atomic
+def add_member(project, user, actor=None) -> bool:
+    _, created = ProjectMembership.objects.get_or_create(project=project, user=user)
+    if created:
+        publish_project_event(project, ProjectEventKind.MEMBER_ADDED, {"user": user.pk, "username": user.get_username()}, actor)
+        _notify([user], f"You were added to the project “{project.title}”", "", project, actor=actor)
+    return created
+
+
+def _revoke(project, user_id) -> None:
+    """Close the removed person's sockets on the project's stream and room, after commit
+    (unless they still have access another way: an admin, say; the consumer re-checks)."""
+    payload = {"action": "revoke", "user_id": user_id}
+    publish_control_on_commit(groups.project_group(project.pk), payload)
+    from clarion.collaboration.models import Room
+
+    room_id = Room.objects.filter(project=project).values_list("pk", flat=True).first()
+    if room_id is not None:
+        publish_control_on_commit(groups.room_group(room_id), payload)
+
+
+@transaction.atomic
+def remove_member(project, user, actor=None) -> bool:
+    deleted, _ = ProjectMembership.objects.filter(project=project, user=user).delete()
+    if deleted:
+        publish_project_event(project, ProjectEventKind.MEMBER_REMOVED,
+                              {"user": user.pk, "username": user.get_username()}, actor)
+        _revoke(project, user.pk)
+    return bool(deleted)
+
+
+def add_comment(project, text: str, actor) -> ProjectEvent:
+    if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+        raise ValidationError({"text": "text must be a non-empty string of at most 4000 characters"})
+    return publish_project_event(project, ProjectEventKind.COMMENT, {"text": text}, actor)
+
+
+@transaction.atomic
+def submit(project, *, kind: str, title: str, url: str = "", note: str = "", actor=None) -> ProjectEvent:
+    """A file or milestone submission; the advisor is told."""
+    if kind not in (ProjectEventKind.SUBMISSION, ProjectEventKind.MILESTONE):
+        raise ValidationError({"kind": "expected 'submission' or 'milestone'"})
+    if not isinstance(title, str) or not title.strip() or len(title) > 200:
+        raise ValidationError({"title": "title must be a non-empty string of at most 200 characters"})
+    event = publish_project_event(project, kind, {"title": title, "url": url, "note": note}, actor)
+    who = actor.get_username() if actor is not None else "someone"
+    _notify([project.advisor_id], f"New {kind} in “{project.title}”", f"{who} submitted “{title}”.",
+            project, actor=actor)
+    return event

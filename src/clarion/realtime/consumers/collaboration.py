@@ -1,0 +1,149 @@
+"""/ws/collaboration/{room}/: a room's chat (persisted, resumable), presence, typing and
+cursors (ephemeral). Room keys are checked before anything reaches the hub (4404)."""
+
+from channels.db import database_sync_to_async
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from clarion.collaboration import access, services
+from clarion.collaboration.models import ChatMessage
+from clarion.collaboration.payloads import message_payload, room_payload
+from clarion.conf import clarion_settings
+from clarion.protocol import CloseCode, ErrorCode, Ping, ProtocolError
+from clarion.protocol.frames import (
+    COLLABORATION_CLIENT_FRAMES,
+    CursorMove,
+    DeleteMessage,
+    EditMessage,
+    SendMessage,
+    ServerFrameType,
+    Typing,
+)
+from clarion.realtime import events, groups, logread
+from clarion.realtime.consumers.streams import LogStreamConsumer
+from clarion.realtime.presence import get_presence
+from clarion.realtime.throttle import TokenBucket, TrailingThrottle
+from clarion.protocol import encode_frame, server_frame
+
+# One bucket per (user, room) in this process, shared by the user's tabs, so that opening
+# more tabs does not multiply the allowance.
+_buckets: dict[tuple, TokenBucket] = {}
+
+
+class CollaborationConsumer(LogStreamConsumer):
+    endpoint = "collaboration"
+    client_frames = COLLABORATION_CLIENT_FRAMES
+    handlers = {Ping: "on_ping", SendMessage: "on_send", EditMessage: "on_edit", DeleteMessage: "on_delete",
+                Typing: "on_typing", CursorMove: "on_cursor"}
+    snapshot_type = ServerFrameType.ROOM_SNAPSHOT
+    item_type = ServerFrameType.CHAT_MESSAGE
+    items_key = "messages"
+
+    presence_id = None
+
+    def resolve(self):
+        key = str(self.scope["url_route"]["kwargs"].get("room", ""))
+        answer, room = access.resolve_room(self.user, self.role, key)
+        if answer == "missing":
+            return CloseCode.NOT_FOUND
+        if answer == "forbidden":
+            return CloseCode.FORBIDDEN
+        self.room = room
+        return None
+
+    def group_names(self):
+        return [groups.room_group(self.room.pk)]
+
+    def read(self, after):
+        snap = logread.read_log(
+            services.stream_name(self.room.pk),
+            ChatMessage.objects.filter(room=self.room).select_related("author"),
+            after=after,
+            recent=lambda rows: rows.filter(deleted=False).order_by("-id"),
+            recent_limit=clarion_settings.CHAT_HISTORY,
+            resume_limit=clarion_settings.RESUME_LIMIT,
+        )
+        snap.recent = [message_payload(m, self.room.key) for m in snap.recent]
+        if snap.missed is not None:
+            snap.missed = [message_payload(m, self.room.key) for m in snap.missed]
+        return snap
+
+    def snapshot_extra(self):
+        return {"room": room_payload(self.room)}
+
+    async def went_live(self):
+        self.presence = get_presence()
+        self.presence_id, first_tab = await self.presence.enter(self.room.pk, self.user_id, self.user.get_username())
+        # This socket learns the room's state first; the join announcement (which it hears
+        # too) follows, so that a client can treat every later presence frame as a change.
+        await self.send_frame(ServerFrameType.PRESENCE, {"event": "state", "user": None,
+                                                         "online": await self.presence.online(self.room.pk)})
+        if first_tab:
+            await self.presence.announce_join(self.room.pk, self.user_id, self.user.get_username())
+        self.typing = TrailingThrottle(clarion_settings.TYPING_INTERVAL, self._send_typing)
+        self.cursor = TrailingThrottle(clarion_settings.CURSOR_INTERVAL, self._send_cursor)
+
+    async def disconnect(self, code):
+        if self.presence_id is not None:
+            self.typing.cancel()
+            self.cursor.cancel()
+            presence_id, self.presence_id = self.presence_id, None
+            try:
+                await self.presence.exit(presence_id)
+            except Exception:  # the entry expires by itself within the TTL
+                pass
+        await super().disconnect(code)
+
+    # -- chat -----------------------------------------------------------------------
+
+    def _check_rate(self):
+        bucket = _buckets.get((self.user_id, self.room.pk))
+        if bucket is None:
+            bucket = _buckets[(self.user_id, self.room.pk)] = TokenBucket(clarion_settings.CHAT_RATE,
+                                                                          clarion_settings.CHAT_BURST)
+        wait = bucket.take()
+        if wait:
+            raise ProtocolError(ErrorCode.RATE_LIMITED,
+                                f"at most {clarion_settings.CHAT_RATE:g} messages per second; retry in {wait:.1f} s")
+
+    async def _write(self, change, *args):
+        try:
+            await database_sync_to_async(change)(self.room, self.user, *args)
+        except services.MessageNotFound:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {args[0]} in this room") from None
+        except PermissionDenied:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only the author may change a message") from None
+        except ValidationError as exc:
+            raise ProtocolError(ErrorCode.INVALID_DATA, "; ".join(exc.messages)) from None
+
+    async def on_send(self, frame: SendMessage):
+        self._check_rate()
+        await self._write(lambda room, user: services.post_message(room, user, frame.body, frame.client_id))
+
+    async def on_edit(self, frame: EditMessage):
+        self._check_rate()
+        await self._write(services.edit_message, frame.id, frame.body)
+
+    async def on_delete(self, frame: DeleteMessage):
+        self._check_rate()
+        await self._write(services.delete_message, frame.id)
+
+    # -- ephemeral --------------------------------------------------------------------
+
+    async def _ephemeral(self, frame_type, data):
+        frame = encode_frame(server_frame(frame_type, data))
+        await self.hub.publish(groups.room_group(self.room.pk), events.ephemeral(frame))
+
+    async def _send_typing(self, active):
+        await self._ephemeral(ServerFrameType.TYPING, {"user": self._me(), "active": active})
+
+    async def _send_cursor(self, position):
+        await self._ephemeral(ServerFrameType.CURSOR, {"user": self._me(), "position": position})
+
+    def _me(self):
+        return {"id": self.user_id, "username": self.user.get_username()}
+
+    async def on_typing(self, frame: Typing):
+        await self.typing.submit(frame.active)
+
+    async def on_cursor(self, frame: CursorMove):
+        await self.cursor.submit(frame.position)

@@ -1,0 +1,288 @@
+/** The REST polling fallback: when it starts, what it emits, actions over REST, and the way back. */
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { ClarionClient, type ClarionClientOptions } from "../src/client.js";
+import type { Notification } from "../src/types.js";
+import { FakeApi, FakeEnvironment, FakeWebSocket, notification, settle } from "./helpers.js";
+
+const POLL = 30_000;
+const RETRY = 60_000;
+
+function setup(options: ClarionClientOptions = {}) {
+  const env = new FakeEnvironment();
+  const api = new FakeApi();
+  const client = new ClarionClient({
+    url: "http://clarion.test",
+    socketAuth: "token",
+    environment: env,
+    fetch: api.fetch,
+    random: () => 0,
+    heartbeat: false,
+    fallback: { afterFailures: 3, pollInterval: POLL, retryInterval: RETRY },
+    ...options,
+  });
+  const log: string[] = [];
+  client.on("recent_notifications", (d) => log.push(`snapshot ${d.notifications.map((n) => n.id).join(",")} unread=${d.unread_count}`));
+  client.on("notification", (n) => log.push(`notification ${n.id}`));
+  client.on("notifications_read", (d) => log.push(`read ${d.ids.join(",")} unread=${d.unread_count}${d.all ? " all" : ""}`));
+  client.on("error", (e) => log.push(`error ${e.code}`));
+  client.on("transport", (t) => log.push(`transport ${t.transport}`));
+  return { client, env, api, log };
+}
+
+/** Fail `count` handshakes in a row, waiting out each backoff (random 0: no wait). */
+async function failHandshakes(count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await settle();
+    FakeWebSocket.last().fail();
+  }
+  await settle();
+}
+
+const listRequests = (api: FakeApi) => api.requestsTo("/api/notifications/").filter((r) => r.method === "GET").length;
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeWebSocket.reset();
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+describe("polling when there is no WebSocket", () => {
+  it("emits the same events as the socket: snapshot, new notifications, reads made elsewhere", async () => {
+    const { client, api, log } = setup({ WebSocket: null });
+    api.add(notification(1, { is_read: true }), notification(2), notification(3));
+    client.connect("good-token");
+    await settle();
+    expect(client.transport).toBe("polling");
+    expect(client.state).toBe("open");
+    expect(log).toEqual(["transport polling", "snapshot 3,2 unread=2"]);
+    expect(client.unreadCount).toBe(2);
+
+    api.add(notification(4), notification(5));
+    api.notifications[1]!.is_read = true; // read in another tab
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(log.slice(2)).toEqual(["notification 4", "notification 5", "read 2 unread=3"]);
+    expect(client.notifications.map((n) => n.id)).toEqual([5, 4, 3, 2]);
+    expect(client.unreadCount).toBe(3);
+
+    await vi.advanceTimersByTimeAsync(POLL); // nothing changed: nothing emitted
+    expect(log).toHaveLength(5);
+    expect(FakeWebSocket.instances).toHaveLength(0);
+  });
+
+  it("never reports old, already-read notifications as new", async () => {
+    const { client, api, log } = setup({ WebSocket: null, fallback: { pageSize: 2, pollInterval: POLL } });
+    api.add(...[1, 2, 3, 4, 5].map((id) => notification(id, { is_read: true })));
+    client.connect("good-token");
+    await vi.advanceTimersByTimeAsync(POLL * 3);
+    expect(log.filter((l) => l.startsWith("notification"))).toEqual([]);
+  });
+
+  it("reads further pages when a whole page is new, and reports oldest first", async () => {
+    const { client, api, log } = setup({ WebSocket: null, fallback: { pageSize: 2, pollInterval: POLL } });
+    api.add(notification(1));
+    client.connect("good-token");
+    await settle();
+    api.add(notification(2), notification(3), notification(4), notification(5));
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(log.filter((l) => l.startsWith("notification"))).toEqual(["notification 2", "notification 3", "notification 4", "notification 5"]);
+  });
+
+  it("marks read over REST and emits what the socket would have pushed", async () => {
+    const { client, api, log } = setup({ WebSocket: null });
+    api.add(notification(1), notification(2), notification(3));
+    client.connect("good-token");
+    await settle();
+    expect(client.markAsRead([2, 99])).toBe("sent");
+    await settle();
+    expect(api.requests.filter((r) => r.method === "POST").map((r) => r.path)).toEqual([
+      "/api/notifications/2/read/",
+      "/api/notifications/99/read/",
+    ]);
+    client.markAllAsRead();
+    await settle();
+    expect(log.slice(2)).toEqual(["read 2 unread=2", "error not_found", "read 1,3 unread=0 all"]);
+    expect(client.unreadCount).toBe(0);
+    // The next poll sees them read and does not report them again.
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(log).toHaveLength(5);
+  });
+
+  it("keeps an action that failed over REST and sends it after the next successful poll", async () => {
+    const { client, api } = setup({ WebSocket: null });
+    const errors = vi.fn();
+    client.on("poll_error", errors);
+    api.add(notification(1));
+    client.connect("good-token");
+    await settle();
+    api.down = true;
+    client.markAsRead(1);
+    await settle();
+    expect(errors).toHaveBeenCalled();
+    expect(api.notifications[0]!.is_read).toBe(false);
+    api.down = false;
+    await vi.advanceTimersByTimeAsync(POLL * 2);
+    expect(api.notifications[0]!.is_read).toBe(true);
+    expect(client.unreadCount).toBe(0);
+  });
+
+  it("reports failed polls as reconnecting, backs off no faster than the interval, and recovers", async () => {
+    const { client, api } = setup({ WebSocket: null });
+    client.connect("good-token");
+    await settle();
+    api.down = true;
+    const reconnecting: number[] = [];
+    client.on("reconnecting", (e) => reconnecting.push(e.delay));
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(client.state).toBe("reconnecting");
+    expect(reconnecting[0]).toBeGreaterThanOrEqual(POLL);
+    api.down = false;
+    await vi.advanceTimersByTimeAsync(reconnecting[0]!);
+    expect(client.state).toBe("open");
+  });
+
+  it("stops polling on 401 when no other token exists, and resumes after setToken()", async () => {
+    const { client, api } = setup({ WebSocket: null });
+    const closed = vi.fn();
+    client.on("closed", closed);
+    client.connect("expired-token");
+    await settle();
+    expect(client.state).toBe("closed");
+    expect(closed).toHaveBeenCalledWith(expect.objectContaining({ cause: "unauthorized" }));
+    const before = api.requests.length;
+    await vi.advanceTimersByTimeAsync(POLL * 5);
+    expect(api.requests.length).toBe(before);
+    client.setToken("good-token");
+    await settle();
+    expect(client.state).toBe("open");
+  });
+
+  it("polls right away when the page becomes visible", async () => {
+    const { client, api, env } = setup({ WebSocket: null });
+    client.connect("good-token");
+    await settle();
+    const before = listRequests(api);
+    env.setVisible(true);
+    await settle();
+    expect(listRequests(api)).toBe(before + 1);
+  });
+});
+
+describe("switching between WebSocket and polling", () => {
+  it("polls after N handshakes that never completed, sending queued actions over REST", async () => {
+    const { client, api, log } = setup();
+    api.add(notification(1), notification(2));
+    client.connect("good-token");
+    client.markAsRead(1);
+    await failHandshakes(2);
+    expect(client.transport).toBe("websocket");
+    await failHandshakes(1);
+    expect(client.transport).toBe("polling");
+    expect(client.state).toBe("open");
+    expect(log).toEqual(["transport polling", "snapshot 2,1 unread=2", "read 1 unread=1"]);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+  });
+
+  it("opens immediately as polling when creating a WebSocket throws (blocked by policy)", async () => {
+    const { client } = setup();
+    FakeWebSocket.refuseWith = new Error("SecurityError: blocked by Content-Security-Policy");
+    client.connect("good-token");
+    await settle();
+    expect(client.transport).toBe("polling");
+  });
+
+  it("keeps retrying WebSockets, not polling, once a socket has opened", async () => {
+    const { client } = setup();
+    client.connect("good-token");
+    await settle();
+    FakeWebSocket.last().open().receive({ type: "recent_notifications", data: { notifications: [], unread_count: 0, cursor: "c" } });
+    FakeWebSocket.last().serverClose(1012);
+    await failHandshakes(6);
+    expect(client.transport).toBe("websocket");
+    expect(client.state).toBe("reconnecting");
+  });
+
+  it("retries a WebSocket periodically and goes back to it, resuming from the polled position", async () => {
+    const { client, api, log } = setup();
+    api.add(notification(1), notification(2));
+    client.connect("good-token");
+    await failHandshakes(3);
+    expect(client.transport).toBe("polling");
+    expect(client.cursor).toBe("cur-2"); // adopted from the newest polled notification
+
+    await vi.advanceTimersByTimeAsync(RETRY);
+    const probe = FakeWebSocket.last();
+    expect(FakeWebSocket.instances).toHaveLength(4);
+    probe.fail(); // still blocked: keep polling, try again later
+    await settle();
+    expect(client.transport).toBe("polling");
+    expect(client.state).toBe("open");
+
+    api.add(notification(3));
+    await vi.advanceTimersByTimeAsync(RETRY);
+    const ws = FakeWebSocket.last();
+    expect(ws).not.toBe(probe);
+    // The adopted cursor stays put while polling: the socket replays the whole polling period.
+    expect(ws.query.get("cursor")).toBe("cur-2");
+    ws.open();
+    ws.receive({ type: "recent_notifications", data: { notifications: [], unread_count: 2, cursor: "cur-2", resumed: true } });
+    ws.receive({ type: "notification", data: notification(3) }); // delivered by polling already: dropped
+    ws.receive({ type: "notification", data: notification(4) });
+    expect(client.transport).toBe("websocket");
+    expect(log.filter((l) => l.startsWith("notification"))).toEqual(["notification 3", "notification 4"]);
+    expect(log.filter((l) => l.startsWith("transport"))).toEqual(["transport polling", "transport websocket"]);
+
+    const polls = listRequests(api);
+    await vi.advanceTimersByTimeAsync(POLL * 4);
+    expect(listRequests(api)).toBe(polls); // polling stopped
+  });
+
+  it("after an earlier socket session, polls only what is new and leaves the socket's cursor for the replay", async () => {
+    const { client, api, log } = setup();
+    api.add(notification(1, { is_read: true }), notification(5));
+    client.connect("good-token");
+    await settle();
+    FakeWebSocket.last().open().receive({ type: "recent_notifications", data: { notifications: [notification(5)], unread_count: 1, cursor: "cur-5" } });
+    client.disconnect();
+    api.add(notification(6), notification(7, { is_read: true })); // while away; 7 was read in another tab
+    client.connect();
+    await failHandshakes(3);
+    expect(client.transport).toBe("polling");
+    // No second snapshot; the unread newcomer is reported. The read one is not news while polling...
+    expect(log).toEqual(["snapshot 5 unread=1", "transport polling", "notification 6"]);
+    expect(client.unreadCount).toBe(2);
+    expect(client.cursor).toBe("cur-5");
+
+    // ...and the socket's replay from its own cursor delivers it later, without repeating 6.
+    await vi.advanceTimersByTimeAsync(RETRY);
+    const ws = FakeWebSocket.last().open();
+    expect(ws.query.get("cursor")).toBe("cur-5");
+    ws.receive({ type: "recent_notifications", data: { notifications: [], unread_count: 2, cursor: "cur-5", resumed: true } });
+    ws.receive({ type: "notification", data: notification(6) });
+    ws.receive({ type: "notification", data: notification(7, { is_read: true }) });
+    expect(log.slice(3)).toEqual(["transport websocket", "snapshot  unread=2", "notification 7"]);
+    expect(client.notifications.map((n) => n.id)).toEqual([7, 6, 5]);
+    expect(client.unreadCount).toBe(2);
+  });
+
+  it("does not poll at all with fallback: false", async () => {
+    const { client } = setup({ fallback: false });
+    client.connect("good-token");
+    await failHandshakes(10);
+    expect(client.transport).toBe("websocket");
+  });
+
+  it("disconnect() stops polling and probing", async () => {
+    const { client, api } = setup();
+    client.connect("good-token");
+    await failHandshakes(3);
+    expect(client.transport).toBe("polling");
+    client.disconnect();
+    expect(client.state).toBe("closed");
+    const requests = api.requests.length;
+    await vi.advanceTimersByTimeAsync(RETRY * 3);
+    expect(api.requests.length).toBe(requests);
+    expect(FakeWebSocket.instances).toHaveLength(3);
+  });
+});

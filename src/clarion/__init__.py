@@ -17,8 +17,9 @@ _SERVICES = (
     "asend_notification_to_all",
     "abroadcast_notification",
 )
+_PROJECT_SERVICES = ("publish_project_event", "apublish_project_event")
 
-__all__ = ["__version__", *_SERVICES]
+__all__ = ["__version__", *_SERVICES, *_PROJECT_SERVICES]
 
 
 def __getattr__(name):
@@ -26,4 +27,8 @@ def __getattr__(name):
         from clarion.notifications import services
 
         return getattr(services, name)
+    if name in _PROJECT_SERVICES:
+        from clarion.projects import services as project_services
+
+        return getattr(project_services, name)
     raise AttributeError(f"module 'clarion' has no attribute {name!r}")

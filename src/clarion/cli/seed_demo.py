@@ -17,6 +17,22 @@ def register(subparsers):
     parser.set_defaults(run=run)
 
 
+def _demo_project(users):
+    """A project for alice and bob, advised by carol, with a little history (its room is
+    project-<id>). Created directly rather than through the services, so that it adds no
+    notifications beside the demo's own."""
+    from clarion.projects.models import Project, ProjectMembership, ProjectStatus
+    from clarion.projects.services import publish_project_event
+
+    if Project.objects.exists():
+        return
+    project = Project.objects.create(title="Autonomous greenhouse", description="Sensors, irrigation, a dashboard.",
+                                     status=ProjectStatus.objects.get(slug="in_progress"), advisor=users["carol"])
+    ProjectMembership.objects.bulk_create([ProjectMembership(project=project, user=users[n]) for n in ("alice", "bob")])
+    publish_project_event(project, "created", {"title": project.title, "status": "in_progress"}, users["dave"])
+    publish_project_event(project, "comment", {"text": "Please add the sensor list to chapter 2."}, users["carol"])
+
+
 def run(args):
     django_setup()
     from django.conf import settings
@@ -50,6 +66,7 @@ def run(args):
                                                "info", created_by=admin)
             services.send_notification_to_user(users["alice"], "Proposal approved",
                                                "Your advisor approved your proposal.", "success", created_by=admin)
+        _demo_project(users)
     print(f"demo users (password {DEMO_PASSWORD}):")
     for username, role in DEMO_USERS:
         print(f"  {username:<6} {role}")

@@ -1,0 +1,72 @@
+"""Presence stores (memory and Redis, one contract) and the per-socket throttles."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from clarion.realtime.presence_store import MemoryPresenceStore, RedisPresenceStore
+from clarion.realtime.throttle import TokenBucket, TrailingThrottle
+
+
+@pytest.fixture(params=["memory", "redis"])
+async def store(request):
+    if request.param == "memory":
+        made = MemoryPresenceStore()
+    else:
+        made = RedisPresenceStore("redis://127.0.0.1:6379/0", prefix=f"clarion-test-{uuid.uuid4().hex[:8]}")
+    yield made
+    await made.close()
+
+
+async def test_a_user_joins_with_the_first_tab_and_leaves_with_the_last(store):
+    assert await store.join("7", 1, "alice", "tab1", ttl=10) is True
+    assert await store.join("7", 1, "alice", "tab2", ttl=10) is False
+    assert await store.join("7", 2, "bob", "tab3", ttl=10) is True
+    assert await store.online("7") == [{"id": 1, "username": "alice"}, {"id": 2, "username": "bob"}]
+    assert await store.leave("7", 1, "tab1") is False
+    assert await store.leave("7", 1, "tab2") is True
+    assert await store.leave("7", 1, "tab2") is False  # already gone: no second leave
+    assert await store.online("7") == [{"id": 2, "username": "bob"}]
+
+
+async def test_refreshing_an_entry_is_not_a_new_join(store):
+    assert await store.join("7", 1, "alice", "tab1", ttl=10) is True
+    assert await store.join("7", 1, "alice", "tab1", ttl=10) is False
+
+
+async def test_expired_entries_are_swept_once_and_only_users_with_no_live_tab_leave(store):
+    await store.join("8", 1, "alice", "dead-tab", ttl=0.2)
+    await store.join("8", 1, "alice", "live-tab", ttl=10)
+    await store.join("8", 2, "bob", "dead-tab2", ttl=0.2)
+    await asyncio.sleep(0.3)
+    assert await store.online("8") == [{"id": 1, "username": "alice"}]
+    assert await store.sweep() == [("8", "2")]
+    assert await store.sweep() == []  # a second sweeper (another process) announces nothing
+
+
+async def test_a_user_whose_entries_expired_rejoins_on_refresh(store):
+    await store.join("9", 1, "alice", "tab", ttl=0.1)
+    await asyncio.sleep(0.2)
+    assert await store.join("9", 1, "alice", "tab", ttl=10) is True
+
+
+def test_token_bucket_allows_the_burst_then_the_rate():
+    bucket = TokenBucket(rate=5, burst=3)
+    assert [bucket.take() for _ in range(3)] == [0.0, 0.0, 0.0]
+    wait = bucket.take()
+    assert 0 < wait <= 0.2
+
+
+async def test_trailing_throttle_sends_first_and_last_of_a_burst():
+    sent = []
+
+    async def send(value):
+        sent.append(value)
+
+    throttle = TrailingThrottle(0.1, send)
+    for value in (1, 2, 3):
+        await throttle.submit(value)
+    assert sent == [1]
+    await asyncio.sleep(0.2)
+    assert sent == [1, 3]

@@ -387,7 +387,7 @@ async def test_terminal_close_codes_stop_the_client_on_any_stream_path(code):
 
     async with FakeServer(refuse) as server:
         client = Client(server.url + "/prefix/", token="t", path="/ws/projects/7/", backoff=fast_backoff())
-        expected = f"the stream /ws/projects/7/ was closed with {int(code)} \\({code.name.lower().replace('_', ' ')}\\)"
+        expected = f"the stream {server.url}/prefix/ws/projects/7/ was closed with {int(code)} \\({code.name.lower().replace('_', ' ')}\\)"
         with pytest.raises(StreamClosed, match=expected) as stopped:
             async with asyncio.timeout(5):
                 async for _ in client.events():

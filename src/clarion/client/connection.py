@@ -120,6 +120,11 @@ class Client:
         return self._cursor
 
     @property
+    def stream_url(self) -> str:
+        scheme, netloc, base_path = self._base
+        return urlunsplit((scheme, netloc, base_path + self._path, "", ""))
+
+    @property
     def connected(self) -> bool:
         return self._ready
 
@@ -187,7 +192,7 @@ class Client:
                 else:
                     refused_in_a_row = 0
                     if not should_reconnect(code):
-                        raise StreamClosed(code, f"the stream {self._path} was {describe_close(code, reason)}; "
+                        raise StreamClosed(code, f"the stream {self.stream_url} was {describe_close(code, reason)}; "
                                                  "not reconnecting")
                 if not worked:
                     self._backoff.failed()
@@ -200,7 +205,9 @@ class Client:
         except ClientError as error:
             self._error = error
         except Exception as error:  # a bug must end events(), not hang it
-            logger.exception("clarion client stopped")
+            # At debug level: the error itself reaches the caller as a one-line ClientError,
+            # and a command-line tool built on this must not print tracebacks.
+            logger.debug("clarion client stopped by an unexpected error", exc_info=True)
             self._error = ClientError(f"the client failed: {type(error).__name__}: {error}")
         finally:
             self._queue.put_nowait(_END)
@@ -279,9 +286,8 @@ class Client:
         return token
 
     def _url(self) -> str:
-        scheme, netloc, base_path = self._base
         query = urlencode({"cursor": self._cursor}) if self._cursor else ""
-        return urlunsplit((scheme, netloc, base_path + self._path, query, ""))
+        return self.stream_url + (f"?{query}" if query else "")
 
     async def _heartbeat(self, ws, activity: asyncio.Event) -> None:
         while True:

@@ -16,7 +16,7 @@ import type { Notification, NotificationsServerFrame } from "./types.js";
 
 export interface PollingOptions {
   /** Time between polls (ms). Default 30 s. */
-  interval: number;
+  pollInterval: number;
   /** Notifications per page read (server maximum 100). Default 20. */
   pageSize: number;
   /** Pages read per poll at most, when a whole page is new. Default 5. */
@@ -25,7 +25,7 @@ export interface PollingOptions {
   snapshotSize: number;
 }
 
-export const DEFAULT_POLLING: PollingOptions = { interval: 30_000, pageSize: 20, maxPages: 5, snapshotSize: 20 };
+export const DEFAULT_POLLING: PollingOptions = { pollInterval: 30_000, pageSize: 20, maxPages: 5, snapshotSize: 20 };
 
 /** What the poller needs from its owner. */
 export interface PollTarget {
@@ -125,7 +125,7 @@ export class NotificationPoller {
       if (generation !== this.generation) return;
       this.errors = 0;
       this.target.polled();
-      this.schedule(this.options.interval);
+      this.schedule(this.options.pollInterval);
     } catch (error) {
       if (generation !== this.generation) return;
       if ((error instanceof ApiError && error.status === 401) || error instanceof CredentialRefusedError) {
@@ -134,7 +134,7 @@ export class NotificationPoller {
       }
       this.errors++;
       // Back off on repeated failures, but never poll faster than the configured interval.
-      const delay = Math.max(this.options.interval, backoffDelay(this.errors, this.backoff, this.random));
+      const delay = Math.max(this.options.pollInterval, backoffDelay(this.errors, this.backoff, this.random));
       this.target.failed(error, this.errors, delay);
       this.schedule(delay);
     } finally {
@@ -149,7 +149,7 @@ export class NotificationPoller {
     } catch (error) {
       if (generation !== this.generation) return;
       this.errors++;
-      const delay = Math.max(this.options.interval, backoffDelay(this.errors, this.backoff, this.random));
+      const delay = Math.max(this.options.pollInterval, backoffDelay(this.errors, this.backoff, this.random));
       this.target.failed(error, this.errors, delay);
       this.schedule(delay);
       return;

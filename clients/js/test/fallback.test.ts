@@ -4,7 +4,7 @@ import { ClarionClient, type ClarionClientOptions } from "../src/client.js";
 import type { Notification } from "../src/types.js";
 import { FakeApi, FakeEnvironment, FakeWebSocket, notification, settle } from "./helpers.js";
 
-const POLL = 30_000;
+const POLL = 20_000; // not the default (30 s), to show the option is honoured
 const RETRY = 60_000;
 
 function setup(options: ClarionClientOptions = {}) {

@@ -444,11 +444,13 @@ export class ClarionClient {
           this.changed();
         }
       },
-      polled: () => {
+      reachable: () => {
         if (this._state !== "open") {
           this.setState("open");
           this.events.emit("open", { cursor: this.stream.cursor });
         }
+      },
+      polled: () => {
         void this.flushRestQueue();
       },
       failed: (error: unknown, attempt: number, delay: number) => {

@@ -37,6 +37,8 @@ export interface PollTarget {
   highestId(): number;
   isUnread(id: number): boolean;
   setUnreadCount(count: number): void;
+  /** The REST API answered; called before this poll delivers anything, as a socket opens before its first frame. */
+  reachable(): void;
   /** A poll succeeded (the owner flushes actions that failed over REST). */
   polled(): void;
   failed(error: unknown, attempt: number, delay: number): void;
@@ -178,6 +180,7 @@ export class NotificationPoller {
       this.api.unreadCount(),
     ]);
     if (generation !== this.generation) return;
+    this.target.reachable();
     this.horizon = Math.max(0, ...all.results.map((n) => n.id), ...unread.results.map((n) => n.id));
     this.target.deliver(
       {
@@ -198,6 +201,7 @@ export class NotificationPoller {
   private async pollChanges(generation: number, establish = false): Promise<void> {
     const [items, count] = await Promise.all([this.readNewest(establish ? 1 : this.options.maxPages), this.api.unreadCount()]);
     if (generation !== this.generation) return;
+    this.target.reachable();
     if (establish) for (const n of items) this.horizon = Math.max(this.horizon, n.id);
     const adoptCursor = !this.target.hasCursor();
     const fresh = items

@@ -469,10 +469,12 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
 
   /** 4401 and no other token: closed until the application sets a credential. */
   private waitForCredential(code: number | undefined): void {
+    // A single-attempt connect stays single-attempt when it resumes with the new credential.
+    const once = this.once;
     this.shutdown("unauthorized", code, "no valid credential");
     this.credentialWait = this.options.credentials.onChange(() => {
       this.stopWaitingForCredential();
-      this.connect();
+      this.connect({ once });
     });
   }
 

@@ -52,11 +52,15 @@ describe("polling when there is no WebSocket", () => {
   it("emits the same events as the socket: snapshot, new notifications, reads made elsewhere", async () => {
     const { client, api, log } = setup({ WebSocket: null });
     api.add(notification(1, { is_read: true }), notification(2), notification(3));
+    const states: string[] = [];
+    client.on("state", (e) => states.push(e.state));
+    client.on("recent_notifications", () => states.push(client.state));
     client.connect("good-token");
     await settle();
     expect(client.transport).toBe("polling");
     expect(client.state).toBe("open");
     expect(log).toEqual(["transport polling", "snapshot 3,2 unread=2"]);
+    expect(states).toEqual(["connecting", "open", "open"]); // open before the snapshot, as on a socket
     expect(client.unreadCount).toBe(2);
 
     api.add(notification(4), notification(5));

@@ -27,3 +27,28 @@ def check_allowed_origins(app_configs, **kwargs):
                 )
             )
     return errors
+
+
+@checks.register()
+def check_health_and_metrics(app_configs, **kwargs):
+    import ipaddress
+
+    errors = []
+    for entry in clarion_settings.METRICS_ALLOWED_IPS:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except (TypeError, ValueError):
+            errors.append(
+                checks.Error(
+                    f"CLARION['METRICS_ALLOWED_IPS'] entry {entry!r} is not an IP address or network",
+                    hint='e.g. "127.0.0.1", "::1" or "10.0.0.0/8"',
+                    id="clarion.E003",
+                )
+            )
+    value = clarion_settings.HEALTH_INTERVAL
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        errors.append(
+            checks.Error(f"CLARION['HEALTH_INTERVAL'] must be a positive number of seconds, got {value!r}",
+                         id="clarion.E004")
+        )
+    return errors

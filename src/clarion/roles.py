@@ -38,6 +38,24 @@ def is_notification_admin(user) -> bool:
     return role_of(user) in clarion_settings.ADMIN_ROLES
 
 
+_RESOLVE = object()
+
+
+def is_health_viewer(user, role=_RESOLVE) -> bool:
+    """May this user watch /ws/system-health/? Superusers and users of an ADMIN_ROLES role.
+
+    ``role``: the role already resolved for this user (a socket's scope holds it, and async
+    code must not resolve again: a resolver may query the database); resolved when omitted.
+    """
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser:
+        return True
+    if role is _RESOLVE:
+        role = role_of(user)
+    return role is not None and role in clarion_settings.ADMIN_ROLES
+
+
 def set_role(user, role):
     """Store a role with the default resolver's model (used by the CLI and demo data)."""
     from clarion.models import RoleAssignment

@@ -1,0 +1,521 @@
+"""System health: each server process measures itself, all processes are aggregated.
+
+Every serving process runs one :class:`HealthMonitor` (started at ASGI lifespan start-up, or
+by the first /ws/system-health/ socket). Every ``CLARION["HEALTH_INTERVAL"]`` seconds it
+
+1. samples its own figures: open sockets per endpoint, frames in/out and hub deliveries per
+   second (deltas of the Prometheus counters in :mod:`clarion.observability.metrics`), CPU
+   (``time.process_time`` delta over wall time, percent of one core), resident memory
+   (``/proc/self/statm``), WARNING and ERROR records of the ``clarion`` loggers in the last
+   minute, and the results of its latest checks;
+2. writes that record to the shared health store with a time-to-live of ``TTL_INTERVALS``
+   intervals (:mod:`clarion.observability.health_store`) and reads every live record;
+3. aggregates them (:func:`aggregate`), updates the cluster gauges served at /metrics, and
+   pushes a ``health`` frame to its own /ws/system-health/ sockets.
+
+Checks run beside the ticks, bounded by :func:`check_timeout`, so a hung dependency never
+stops the reports: ``SELECT 1`` through ``database_sync_to_async``; ``PING`` to Redis when the
+Redis broker is in use; and a probe event published through the hub to a group only this
+process subscribes to, timed from publish to delivery (through Redis in scale-out mode).
+
+Bound: a process that stops reporting is dropped from snapshots built more than
+``TTL_INTERVALS`` x interval after its last report, so it disappears from what clients see
+within ``(TTL_INTERVALS + 1)`` x interval of dying (8 s with the default 2 s). A process that
+shuts down gracefully removes its record at once.
+"""
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import socket
+import statistics
+import time
+import weakref
+from collections import deque
+from datetime import datetime, timezone
+
+import orjson
+
+from clarion.conf import clarion_settings
+from clarion.observability import metrics
+from clarion.observability.health_store import make_health_store
+from clarion.protocol.frames import ServerFrameType, encode_frame, server_frame
+
+logger = logging.getLogger("clarion.health")
+
+TTL_INTERVALS = 3  # a record lives this many intervals after it was written
+RATE_KINDS = ("frames_in", "frames_out", "deliveries")
+LOG_WINDOW = 60.0  # seconds of log records counted
+
+UP, DOWN, UNKNOWN, NOT_USED = "up", "down", "unknown", "not used"
+
+
+def interval() -> float:
+    return float(clarion_settings.HEALTH_INTERVAL)
+
+
+def check_timeout(every: float) -> float:
+    """How long a check (or a store operation) may take before it counts as failed."""
+    return max(1.0, every)
+
+
+def iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+# -- log records ---------------------------------------------------------------------------
+
+
+class LogRecordCounter(logging.Handler):
+    """Counts WARNING and ERROR-or-worse records of the loggers it is attached to."""
+
+    def __init__(self, window: float = LOG_WINDOW, clock=time.monotonic, limit: int = 100_000):
+        super().__init__(level=logging.WARNING)
+        self.window = window
+        self.clock = clock
+        self._warnings: deque[float] = deque(maxlen=limit)
+        self._errors: deque[float] = deque(maxlen=limit)
+
+    def emit(self, record):  # called with the handler's lock held
+        (self._errors if record.levelno >= logging.ERROR else self._warnings).append(self.clock())
+
+    def counts(self) -> tuple[int, int]:
+        """(warnings, errors) in the last ``window`` seconds."""
+        horizon = self.clock() - self.window
+        with self.lock:
+            for times in (self._warnings, self._errors):
+                while times and times[0] <= horizon:
+                    times.popleft()
+            return len(self._warnings), len(self._errors)
+
+
+_log_counter: LogRecordCounter | None = None
+
+
+def log_counter() -> LogRecordCounter:
+    """The process's counter, attached to the ``clarion`` logger on first use."""
+    global _log_counter
+    if _log_counter is None:
+        _log_counter = LogRecordCounter()
+        logging.getLogger("clarion").addHandler(_log_counter)
+    return _log_counter
+
+
+# -- this process's figures ----------------------------------------------------------------
+
+
+def _counter_total(counter) -> float:
+    return sum(s.value for family in counter.collect() for s in family.samples if s.name.endswith("_total"))
+
+
+def open_connections() -> dict[str, int]:
+    samples = (s for family in metrics.CONNECTIONS.collect() for s in family.samples)
+    return dict(sorted((s.labels["endpoint"], int(s.value)) for s in samples))
+
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """Resident set size now (Linux), else the peak the kernel reports (other systems)."""
+    try:
+        with open("/proc/self/statm", "rb") as statm:
+            return int(statm.read().split()[1]) * _PAGE_SIZE
+    except (OSError, IndexError, ValueError):
+        import resource
+        import sys
+
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak if sys.platform == "darwin" else peak * 1024
+
+
+class ProcessSampler:
+    """Rates and CPU between two consecutive samples."""
+
+    def __init__(self, clock=time.monotonic, cpu_clock=time.process_time):
+        self._clock, self._cpu_clock = clock, cpu_clock
+        self._last = self._read()
+
+    def _read(self) -> dict:
+        return {
+            "wall": self._clock(),
+            "cpu": self._cpu_clock(),
+            "frames_in": _counter_total(metrics.FRAMES_IN),
+            "frames_out": _counter_total(metrics.FRAMES_OUT),
+            "deliveries": _counter_total(metrics.DELIVERIES),
+        }
+
+    def sample(self, not_deliveries: float = 0) -> dict:
+        """``not_deliveries``: hub deliveries since the last sample that were health probes."""
+        now, last = self._read(), self._last
+        self._last = now
+        elapsed = now["wall"] - last["wall"]
+        if elapsed <= 0:
+            return {"rates": dict.fromkeys(RATE_KINDS, 0.0), "cpu_percent": 0.0}
+        rates = {kind: max(0.0, now[kind] - last[kind]) / elapsed for kind in RATE_KINDS}
+        rates["deliveries"] = max(0.0, rates["deliveries"] - not_deliveries / elapsed)
+        return {
+            "rates": {kind: round(value, 3) for kind, value in rates.items()},
+            "cpu_percent": round(100.0 * (now["cpu"] - last["cpu"]) / elapsed, 2),
+        }
+
+
+# -- aggregation (pure) --------------------------------------------------------------------
+
+
+def _dependency(states: list[dict]) -> dict:
+    """One dependency (database, redis) over all processes."""
+    if states and all(s["status"] == NOT_USED for s in states):
+        return {"status": NOT_USED, "rtt_max": None, "processes_down": 0}
+    checked = [s for s in states if s["status"] in (UP, DOWN)]
+    down = sum(1 for s in checked if s["status"] == DOWN)
+    rtts = [s["rtt"] for s in checked if s["status"] == UP and s.get("rtt") is not None]
+    if not checked:
+        status = UNKNOWN
+    elif down == 0:
+        status = UP
+    elif down == len(checked):
+        status = DOWN
+    else:
+        status = "degraded"
+    return {"status": status, "rtt_max": max(rtts) if rtts else None, "processes_down": down}
+
+
+def aggregate(records: list[dict], *, every: float, now: float, partial: bool = False) -> dict:
+    """The ``data`` of a ``health`` frame from the live records of every process."""
+    processes = sorted(records, key=lambda r: (r["host"], r["pid"], r["id"]))
+    connections: dict[str, int] = {}
+    for record in processes:
+        for endpoint, count in record["connections"].items():
+            connections[endpoint] = connections.get(endpoint, 0) + count
+    latencies = [r["delivery_latency"] for r in processes if r.get("delivery_latency") is not None]
+    return {
+        "at": iso(now),
+        "interval": every,
+        "expiry": every * TTL_INTERVALS,
+        "partial": partial,
+        "process_count": len(processes),
+        "connections": dict(sorted(connections.items())),
+        "connections_total": sum(connections.values()),
+        "rates": {kind: round(sum(r["rates"][kind] for r in processes), 3) for kind in RATE_KINDS},
+        "delivery_latency": {
+            "max": max(latencies) if latencies else None,
+            "median": statistics.median(latencies) if latencies else None,
+            "processes_measured": len(latencies),
+        },
+        "database": _dependency([r["database"] for r in processes]),
+        "redis": _dependency([r["redis"] for r in processes]),
+        "warnings_last_minute": sum(r["warnings_last_minute"] for r in processes),
+        "errors_last_minute": sum(r["errors_last_minute"] for r in processes),
+        "processes": processes,
+    }
+
+
+def update_gauges(snapshot: dict) -> None:
+    """Mirror a snapshot in the cluster gauges that /metrics serves."""
+    metrics.CLUSTER_PROCESSES.set(snapshot["process_count"])
+    gauges = (metrics.CLUSTER_CONNECTIONS, metrics.CLUSTER_RATES, metrics.DELIVERY_LATENCY, metrics.CLUSTER_LOG_RECORDS,
+              metrics.DB_UP, metrics.DB_RTT, metrics.REDIS_UP, metrics.REDIS_RTT, metrics.PROCESS_CPU,
+              metrics.PROCESS_RSS)
+    for gauge in gauges:
+        gauge.clear()  # processes and endpoints that are gone must not linger
+    for endpoint, count in snapshot["connections"].items():
+        metrics.CLUSTER_CONNECTIONS.labels(endpoint=endpoint).set(count)
+    for kind, rate in snapshot["rates"].items():
+        metrics.CLUSTER_RATES.labels(kind=kind).set(rate)
+    for stat in ("max", "median"):
+        if snapshot["delivery_latency"][stat] is not None:
+            metrics.DELIVERY_LATENCY.labels(stat=stat).set(snapshot["delivery_latency"][stat])
+    metrics.CLUSTER_LOG_RECORDS.labels(level="warning").set(snapshot["warnings_last_minute"])
+    metrics.CLUSTER_LOG_RECORDS.labels(level="error").set(snapshot["errors_last_minute"])
+    for record in snapshot["processes"]:
+        process = f"{record['host']}:{record['pid']}"
+        for state, up_gauge, rtt_gauge in ((record["database"], metrics.DB_UP, metrics.DB_RTT),
+                                           (record["redis"], metrics.REDIS_UP, metrics.REDIS_RTT)):
+            if state["status"] in (UP, DOWN):
+                up_gauge.labels(process=process).set(1 if state["status"] == UP else 0)
+            if state.get("rtt") is not None:
+                rtt_gauge.labels(process=process).set(state["rtt"])
+        metrics.PROCESS_CPU.labels(process=process).set(record["cpu_percent"])
+        metrics.PROCESS_RSS.labels(process=process).set(record["rss_bytes"])
+
+
+# -- the per-process monitor ---------------------------------------------------------------
+
+
+class _ProbeInbox:
+    """What the hub takes for a socket's outbox: the probe's way back into this process."""
+
+    closed = False
+
+    def __init__(self, on_text):
+        self._on_text = on_text
+
+    def push(self, text):
+        self._on_text(text)
+
+    def discard(self):
+        self.closed = True
+
+
+def _failure(exc: BaseException) -> str:
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)):
+        return "timed out"
+    text = f"{type(exc).__name__}: {exc}".strip()
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _select_one() -> float:
+    from django.db import connection
+
+    started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.fetchone()
+    return time.perf_counter() - started
+
+
+class HealthMonitor:
+    def __init__(self, every: float | None = None, store=None):
+        self.every = interval() if every is None else every
+        if not self.every > 0:
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f'CLARION["HEALTH_INTERVAL"] must be a positive number, got {self.every!r}')
+        self.timeout = check_timeout(self.every)
+        self.ttl = self.every * TTL_INTERVALS
+        self.store = store if store is not None else make_health_store(timeout=self.timeout)
+        self.redis_used = self.store.uses_redis  # the store is Redis exactly when the broker is
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+        self.process_id = f"{self.host}:{self.pid}:{secrets.token_hex(4)}"
+        self.started_at = time.time()
+        self.latest: dict | None = None
+        self._latest_text: str | None = None
+        self._watchers: dict = {}  # consumer -> None (insertion-ordered set)
+        self._sampler = ProcessSampler()
+        self._logs = log_counter()
+        self._checks = {"database": {"status": UNKNOWN, "rtt": None},
+                        "redis": {"status": NOT_USED if not self.redis_used else UNKNOWN, "rtt": None},
+                        "delivery_latency": None}
+        self._checks_task: asyncio.Task | None = None
+        self._task: asyncio.Task | None = None
+        self._probe_group = f"clarion.health.probe.{secrets.token_hex(8)}"
+        self._probe_subscription = None
+        self._probe_waiter: tuple[int, float, asyncio.Future] | None = None
+        self._probe_number = 0
+        self._probes_received = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="clarion-health")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._checks_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        self._watchers.clear()
+        if self._probe_subscription is not None:
+            from clarion.realtime.hub import existing_hub
+
+            hub = existing_hub()
+            if hub is not None:
+                with contextlib.suppress(Exception):
+                    await hub.detach(self._probe_subscription)
+            self._probe_subscription = None
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.store.remove(self.process_id), self.timeout)
+        with contextlib.suppress(Exception):
+            await self.store.close()
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            await self._join_probe_group()
+        except Exception:
+            logger.warning("health: could not subscribe the latency probe", exc_info=True)
+        while True:
+            started = loop.time()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("health: tick failed")
+            await asyncio.sleep(max(0.0, self.every - (loop.time() - started)))
+
+    # -- sockets --------------------------------------------------------------------------
+
+    async def watch(self, consumer) -> None:
+        """Send ``health`` frames to this consumer from now on, the latest one at once."""
+        self._watchers[consumer] = None
+        if self._latest_text is not None:
+            await consumer.send_text(self._latest_text)
+
+    def unwatch(self, consumer) -> None:
+        self._watchers.pop(consumer, None)
+
+    # -- one report -----------------------------------------------------------------------
+
+    async def tick(self) -> dict:
+        # Fresh check results when they come quickly; otherwise report the previous ones and
+        # let the checks finish (each is bounded by self.timeout) beside the next ticks.
+        if self._checks_task is None or self._checks_task.done():
+            self._checks_task = asyncio.get_running_loop().create_task(self._run_checks(), name="clarion-health-checks")
+        await asyncio.wait({self._checks_task}, timeout=self.every / 2)
+
+        now = time.time()
+        record = self.local_record(now)
+        partial = False
+        try:
+            await asyncio.wait_for(self.store.put(self.process_id, record, self.ttl), self.timeout)
+            records = await asyncio.wait_for(self.store.all(), self.timeout)
+        except Exception as exc:
+            partial, records = True, []
+            logger.debug("health: shared store unavailable (%s)", _failure(exc))
+        if not any(r.get("id") == self.process_id for r in records):
+            records.append(record)
+        snapshot = aggregate(records, every=self.every, now=now, partial=partial)
+        self.latest = snapshot
+        update_gauges(snapshot)
+        self._latest_text = encode_frame(server_frame(ServerFrameType.HEALTH, snapshot))
+        for consumer in list(self._watchers):
+            await consumer.send_text(self._latest_text)
+        return snapshot
+
+    def local_record(self, now: float) -> dict:
+        probes, self._probes_received = self._probes_received, 0
+        sample = self._sampler.sample(not_deliveries=probes)
+        warnings, errors = self._logs.counts()
+        return {
+            "id": self.process_id,
+            "host": self.host,
+            "pid": self.pid,
+            "started_at": iso(self.started_at),
+            "reported_at": iso(now),
+            "connections": open_connections(),
+            "rates": sample["rates"],
+            "delivery_latency": self._checks["delivery_latency"],
+            "database": dict(self._checks["database"]),
+            "redis": dict(self._checks["redis"]),
+            "cpu_percent": sample["cpu_percent"],
+            "rss_bytes": rss_bytes(),
+            "warnings_last_minute": warnings,
+            "errors_last_minute": errors,
+        }
+
+    # -- checks ---------------------------------------------------------------------------
+
+    async def _run_checks(self) -> None:
+        jobs = [self._check_database(), self._probe()]
+        if self.redis_used:
+            jobs.append(self._check_redis())
+        await asyncio.gather(*jobs)
+
+    async def _timed(self, name: str, measure) -> None:
+        previous = self._checks[name]["status"]
+        try:
+            rtt = await asyncio.wait_for(measure(), self.timeout)
+            self._checks[name] = {"status": UP, "rtt": round(rtt, 6)}
+            if previous == DOWN:
+                logger.info("health: %s is answering again", name)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._checks[name] = {"status": DOWN, "rtt": None, "error": _failure(exc)}
+            if previous != DOWN:
+                logger.warning("health: %s check failed: %s", name, _failure(exc))
+
+    async def _check_database(self) -> None:
+        from channels.db import database_sync_to_async
+
+        await self._timed("database", database_sync_to_async(_select_one))
+
+    async def _check_redis(self) -> None:
+        await self._timed("redis", self.store.ping)
+
+    async def _join_probe_group(self) -> None:
+        from clarion.realtime.hub import get_hub
+
+        hub = get_hub()
+        subscription = hub.attach(_ProbeInbox(self._on_probe), on_resync=self._on_probe_resync)
+        await hub.join(subscription, [self._probe_group])
+        hub.mark_ready(subscription, 0)
+        self._probe_subscription = subscription
+
+    async def _on_probe_resync(self) -> None:
+        # The broker reconnected and the hub marked every subscription not ready: the probe
+        # has no history to catch up on, it is ready again at once.
+        from clarion.realtime.hub import existing_hub
+
+        hub = existing_hub()
+        if hub is not None and self._probe_subscription is not None:
+            hub.mark_ready(self._probe_subscription, 0)
+
+    def _on_probe(self, text: str) -> None:
+        received = time.perf_counter()
+        self._probes_received += 1
+        try:
+            number = orjson.loads(text)["n"]
+        except (ValueError, KeyError, TypeError):
+            return
+        if self._probe_waiter is not None:
+            expected, sent, future = self._probe_waiter
+            if number == expected and not future.done():
+                future.set_result(received - sent)
+
+    async def _probe(self) -> None:
+        """Publish-to-deliver time of one event through the hub and its broker."""
+        if self._probe_subscription is None:
+            self._checks["delivery_latency"] = None
+            return
+        from clarion.realtime.hub import get_hub
+
+        self._probe_number += 1
+        future = asyncio.get_running_loop().create_future()
+        sent = time.perf_counter()
+        self._probe_waiter = (self._probe_number, sent, future)
+        frame = orjson.dumps({"n": self._probe_number, "sent_at": time.time()}).decode()
+        try:
+            await asyncio.wait_for(get_hub().publish(self._probe_group, {"type": "health.probe", "frame": frame}),
+                                   self.timeout)
+            latency = await asyncio.wait_for(future, max(0.0, self.timeout - (time.perf_counter() - sent)))
+            self._checks["delivery_latency"] = round(latency, 6)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self._checks["delivery_latency"] = None  # lost or too slow: not measured this time
+        finally:
+            self._probe_waiter = None
+
+
+# -- one monitor per serving event loop ----------------------------------------------------
+
+_monitors: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, HealthMonitor]" = weakref.WeakKeyDictionary()
+
+
+def ensure_started() -> HealthMonitor:
+    """This event loop's monitor, started if it is not running (idempotent, cheap)."""
+    loop = asyncio.get_running_loop()
+    monitor = _monitors.get(loop)
+    if monitor is None:
+        monitor = _monitors[loop] = HealthMonitor()
+    monitor.start()
+    return monitor
+
+
+def existing_monitor() -> HealthMonitor | None:
+    return _monitors.get(asyncio.get_running_loop())
+
+
+async def stop() -> None:
+    """Stop this event loop's monitor and withdraw its record (at shutdown)."""
+    monitor = _monitors.pop(asyncio.get_running_loop(), None)
+    if monitor is not None:
+        await monitor.stop()

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from clarion.cli.listen import MAX_DELAY
 from tests.integration.harness import clarion_command, free_port, run_cli
 
 pytestmark = pytest.mark.integration
@@ -129,7 +130,9 @@ def test_listen_survives_a_server_restart_without_missing_or_repeating(server, b
         sent += [send(backend, "lena", f"while down {i}") for i in range(3)]
     finally:
         server.start()
-    listener.wait_status("resumed", after=mark)
+    # The listener retried all the while the server was down; its next attempt can be one
+    # whole backoff cap (listen.MAX_DELAY) after the server is back.
+    listener.wait_status("resumed", after=mark, timeout=MAX_DELAY + 20)
     printed += listener.notifications(3)
     sent.append(send(backend, "lena", "after restart"))
     printed.append(listener.notification())

@@ -15,6 +15,7 @@ from clarion.cli.errors import CommandFailed
 from clarion.cli.setup import django_setup
 
 DEFAULT_URL = "ws://127.0.0.1:8000"  # where `clarion serve` listens by default
+MAX_DELAY = 10.0  # seconds between reconnect attempts, at most
 
 
 def register(subparsers):
@@ -32,7 +33,8 @@ def register(subparsers):
     parser.add_argument("--recent", action="store_true",
                         help="first print the unread notifications of the snapshot sent at connect (oldest first)")
     parser.add_argument("--max-attempts", type=int, default=10, metavar="N",
-                        help="give up after N failed connection attempts in a row (default: 10; 0: never)")
+                        help="give up after N failed connection attempts in a row (default: 10; 0: never); "
+                             f"the waits between them grow to at most {MAX_DELAY:g}s")
     parser.set_defaults(run=run)
 
 
@@ -100,8 +102,10 @@ async def _listen(args, provider):
     from clarion.client.dedupe import SeenIds
 
     try:
+        # A lower cap than the library's: someone watching a terminal wants to see the server
+        # back within seconds of its restart, and one listener adds no thundering herd.
         client = Client(args.url, token=args.token, token_provider=provider,
-                        backoff=Backoff(max_attempts=args.max_attempts or None))
+                        backoff=Backoff(cap=MAX_DELAY, max_attempts=args.max_attempts or None))
     except ValueError as exc:
         raise CommandFailed(f"--url: {exc}") from None
     # SIGTERM (a service manager, `kill`) closes the socket cleanly and exits 0; Ctrl+C arrives

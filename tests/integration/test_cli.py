@@ -6,7 +6,7 @@ from tests.integration.harness import clarion_command, run_cli
 
 pytestmark = pytest.mark.integration
 
-COMMANDS = ["serve", "migrate", "seed-demo", "adduser", "send", "token"]
+COMMANDS = ["serve", "migrate", "seed-demo", "adduser", "send", "token", "listen"]
 
 
 def test_help_for_every_command(backend):

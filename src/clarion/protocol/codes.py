@@ -46,4 +46,4 @@ class ErrorCode(StrEnum):
     CURSOR_EXPIRED = "cursor_expired"
     INTERNAL_ERROR = "internal_error"
     FORBIDDEN = "forbidden"  # the frame is valid, but this user may not do that (edit another's message)
-    RATE_LIMITED = "rate_limited"  # too many messages: wait data.retry_after seconds
+    RATE_LIMITED = "rate_limited"  # too many messages: the message says how long to wait

@@ -4,7 +4,14 @@
 //
 //   npm run build && node scripts/smoke.mjs http://127.0.0.1:8765
 import { WebSocket as NodeWebSocket } from "ws";
-import { ClarionClient, obtainTokenPair, refreshingToken } from "../dist/clarion-client.js";
+import {
+  ClarionClient,
+  collaborationStream,
+  obtainTokenPair,
+  projectStream,
+  refreshingToken,
+  systemHealthStream,
+} from "../dist/clarion-client.js";
 
 const base = (process.argv[2] ?? "http://127.0.0.1:8765").replace(/\/+$/, "");
 
@@ -19,6 +26,10 @@ let failures = 0;
 function check(label, ok, detail = "") {
   console.log(`${ok ? "ok  " : "FAIL"} ${label}${detail ? `: ${detail}` : ""}`);
   if (!ok) failures++;
+}
+
+function frame(stream, type, predicate = () => true, timeout = 5000) {
+  return next(stream, type, predicate, timeout);
 }
 
 function next(client, type, predicate = () => true, timeout = 5000) {
@@ -121,6 +132,46 @@ const afterPush = next(polling, "notification", (n) => n.title === "smoke: back 
 await send(dave.access, "smoke: back on the socket");
 await afterPush;
 check("back on the WebSocket", polling.transport === "websocket" && polling.state === "open");
+
+// 6. Other streams through the same client and credential. Skipped where the server has none.
+const projects = await fetch(`${base}/api/projects/`, { headers: { Authorization: `Bearer ${alice.access}` } });
+if (projects.ok) {
+  const list = await projects.json();
+  const projectId = (Array.isArray(list) ? list : list.results)[0]?.id;
+  const project = client.openStream(projectStream(projectId));
+  const projectSnapshot = frame(project, "project_snapshot");
+  project.connect();
+  const ps = await projectSnapshot;
+  check("project stream snapshot", ps.project.id === projectId && project.cursor === ps.cursor, `project ${projectId}, ${ps.events.length} events`);
+
+  const room = client.openStream(collaborationStream(`project-${projectId}`));
+  const roomSnapshot = frame(room, "room_snapshot");
+  const presence = frame(room, "presence", (p) => p.event === "state");
+  room.connect();
+  await roomSnapshot;
+  await presence;
+  const echoed = frame(room, "chat_message", (m) => m.client_id === "smoke-1");
+  room.send({ type: "send_message", data: { body: "smoke: hello room", client_id: "smoke-1" } });
+  const message = await echoed;
+  check("chat message round trip", message.body === "smoke: hello room" && room.cursor === message.cursor);
+  project.disconnect();
+  room.disconnect();
+} else {
+  console.log(`skip projects/collaboration: GET /api/projects/ answered ${projects.status}`);
+}
+const admin = new ClarionClient({ ...common, socketAuth: "token" });
+const health = admin.openStream(systemHealthStream);
+const healthFrame = frame(health, "health", () => true, 8000);
+admin.setToken(dave.access);
+health.connect();
+const h = await healthFrame;
+check("system health for an administrator", h.process_count >= 1 && Array.isArray(h.processes));
+health.disconnect();
+const notAdmin = client.openStream(systemHealthStream);
+const refusedHealth = frame(notAdmin, "closed");
+notAdmin.connect();
+const rh = await refusedHealth;
+check("system health refused to a student with 4403", rh.cause === "terminal" && rh.code === 4403);
 
 client.disconnect();
 refused.disconnect();

@@ -40,3 +40,4 @@ export { globalEnvironment, withWebSocket, type Environment, type WebSocketConst
 export { NotificationPoller, DEFAULT_POLLING, type PollingOptions } from "./polling.js";
 export { NotificationStore, type NotificationsView } from "./store.js";
 export * from "./types.js";
+export * from "./streams.js";

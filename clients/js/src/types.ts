@@ -58,7 +58,9 @@ export type ErrorCode =
   | "not_found"
   | "invalid_cursor"
   | "cursor_expired"
-  | "internal_error";
+  | "internal_error"
+  | "forbidden"
+  | "rate_limited";
 
 export interface ErrorData {
   /** One of {@link ErrorCode}; typed open so that a newer server's codes still reach handlers. */

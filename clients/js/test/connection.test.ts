@@ -1,6 +1,6 @@
 /** Connecting, reconnecting, backoff, 4401, heartbeat, queue, network and visibility. */
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { ClarionClient, type ClarionClientOptions } from "../src/client.js";
+import { ClarionClient, type ClarionClientOptions, getWebSocketClient, resetWebSocketClient } from "../src/client.js";
 import type { Notification } from "../src/types.js";
 import { FakeApi, FakeEnvironment, FakeWebSocket, notification, settle } from "./helpers.js";
 
@@ -393,5 +393,27 @@ describe("network and visibility", () => {
     expect(ws.frames()).toEqual([{ type: "ping" }]);
     await vi.advanceTimersByTimeAsync(10_000);
     expect(client.state).toBe("reconnecting"); // the socket died while the laptop slept
+  });
+});
+
+describe("getWebSocketClient", () => {
+  it("returns one shared client, created with the first call's options; separate clients stay independent", async () => {
+    const env = new FakeEnvironment();
+    const shared = getWebSocketClient({ url: "http://clarion.test", socketAuth: "token", environment: env, fallback: false });
+    expect(getWebSocketClient()).toBe(shared);
+    const other = new ClarionClient({ url: "http://other.test", socketAuth: "token", environment: env, fallback: false });
+    shared.connect("token-a");
+    other.connect("token-b");
+    await settle();
+    expect(FakeWebSocket.instances.map((ws) => `${new URL(ws.url).host} ${ws.query.get("token")}`)).toEqual([
+      "clarion.test token-a",
+      "other.test token-b",
+    ]);
+    other.disconnect();
+    expect(shared.state).toBe("connecting");
+    resetWebSocketClient();
+    expect(shared.state).toBe("closed");
+    expect(getWebSocketClient({ url: "http://clarion.test", environment: env })).not.toBe(shared);
+    resetWebSocketClient();
   });
 });

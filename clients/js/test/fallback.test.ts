@@ -162,6 +162,19 @@ describe("polling when there is no WebSocket", () => {
     expect(client.state).toBe("open");
   });
 
+  it("skips polls while offline and polls at once when the network returns", async () => {
+    const { client, api, env } = setup({ WebSocket: null });
+    client.connect("good-token");
+    await settle();
+    const before = listRequests(api);
+    env.setOnline(false);
+    await vi.advanceTimersByTimeAsync(POLL * 3);
+    expect(listRequests(api)).toBe(before);
+    env.setOnline(true);
+    await settle();
+    expect(listRequests(api)).toBe(before + 1);
+  });
+
   it("polls right away when the page becomes visible", async () => {
     const { client, api, env } = setup({ WebSocket: null });
     client.connect("good-token");

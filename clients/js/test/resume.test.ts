@@ -2,6 +2,7 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ClarionClient, type ClarionClientOptions } from "../src/client.js";
 import { StreamConnection } from "../src/stream.js";
+import { type ChatMessage, collaborationStream, type ProjectServerFrame, projectStream, systemHealthStream } from "../src/streams.js";
 import type { Notification } from "../src/types.js";
 import { FakeApi, FakeEnvironment, FakeWebSocket, notification, settle } from "./helpers.js";
 
@@ -184,33 +185,26 @@ describe("read state", () => {
 });
 
 describe("other streams", () => {
-  type ProjectFrame =
-    | { type: "project_snapshot"; data: { events: Array<{ id: number }>; cursor: string } }
-    | { type: "project_event"; data: { id: number; kind: string; cursor: string } }
-    | { type: "pong"; data?: undefined };
-
-  const projectStream = (id: number) => ({
-    path: `/ws/projects/${id}/`,
-    cursorOf: (f: ProjectFrame) => (f.type === "pong" ? undefined : f.data.cursor),
-    dedupeKey: (f: ProjectFrame) => (f.type === "project_event" ? f.data.id : undefined),
-  });
+  const project = { id: 7, title: "Greenhouse", description: "", status: "in_progress", advisor: 3, members: [1], created_at: "", updated_at: "" };
+  const event = (id: number, kind = "created") => ({ id, project: 7, kind, actor: null, data: {}, created_at: "", cursor: `p-${id}` });
 
   it("share the client's credential and keep their own cursor per path", async () => {
     const { client, ws } = await connected();
     ws.receive(snapshot([], "cur-n"));
-    const project: StreamConnection<ProjectFrame> = client.openStream<ProjectFrame>(projectStream(7));
+    const stream = client.openStream(projectStream(7));
     const kinds: string[] = [];
-    project.on("project_event", (e) => kinds.push(e.kind));
-    project.connect();
+    stream.on("project_event", (e) => kinds.push(e.kind));
+    stream.connect();
     await settle();
     const pws = FakeWebSocket.last().open();
     expect(pws.path).toBe("/ws/projects/7/");
     expect(pws.query.get("token")).toBe("good-token");
-    pws.receive({ type: "project_snapshot", data: { events: [], cursor: "p-1" } });
-    pws.receive({ type: "project_event", data: { id: 1, kind: "created", cursor: "p-2" } });
-    pws.receive({ type: "project_event", data: { id: 1, kind: "created", cursor: "p-2" } });
-    expect(kinds).toEqual(["created"]);
-    expect(project.cursor).toBe("p-2");
+    pws.receive({ type: "project_snapshot", data: { project, events: [event(1)], cursor: "p-1" } });
+    pws.receive({ type: "project_event", data: event(1) }); // in the snapshot already
+    pws.receive({ type: "project_event", data: event(2, "comment") });
+    pws.receive({ type: "project_event", data: event(2, "comment") });
+    expect(kinds).toEqual(["comment"]);
+    expect(stream.cursor).toBe("p-2");
     expect(client.cursor).toBe("cur-n");
 
     pws.serverClose(1012);
@@ -220,9 +214,48 @@ describe("other streams", () => {
     expect(client.state).toBe("open"); // the notifications stream is not affected
   });
 
+  it("deliver a chat message's edits and deletion (same id), but not the same state twice", async () => {
+    const { client } = await connected();
+    const room = client.openStream(collaborationStream("project-7"));
+    const seen: string[] = [];
+    room.on("chat_message", (m) => seen.push(`${m.id} ${m.event} ${m.body}`));
+    room.connect();
+    await settle();
+    const ws = FakeWebSocket.last().open();
+    expect(ws.path).toBe("/ws/collaboration/project-7/");
+    const message = (overrides: Partial<ChatMessage>): ChatMessage => ({
+      id: 4, room: "project-7", event: "created", author: { id: 1, username: "alice" }, body: "Draft is up",
+      client_id: "", created_at: "t0", edited_at: null, deleted: false, cursor: "r-1", ...overrides,
+    });
+    ws.receive({ type: "room_snapshot", data: { room: { key: "project-7", title: "", project: 7, members: [], created_by: null }, messages: [message({})], cursor: "r-1" } });
+    ws.receive({ type: "presence", data: { event: "state", user: null, online: [{ id: 1, username: "alice" }] } });
+    ws.receive({ type: "chat_message", data: message({}) }); // already in the snapshot
+    ws.receive({ type: "chat_message", data: message({ event: "edited", body: "Draft v2", edited_at: "t1", cursor: "r-2" }) });
+    ws.receive({ type: "chat_message", data: message({ event: "edited", body: "Draft v2", edited_at: "t1", cursor: "r-2" }) });
+    ws.receive({ type: "chat_message", data: message({ event: "deleted", body: "", edited_at: "t1", deleted: true, cursor: "r-3" }) });
+    expect(seen).toEqual(["4 edited Draft v2", "4 deleted "]);
+    expect(room.cursor).toBe("r-3");
+    // Ephemeral frames are not kept for a later connection.
+    ws.serverClose(1006);
+    expect(room.send({ type: "typing", data: { active: true } }, { queue: false })).toBe("dropped");
+  });
+
+  it("system health: administrators only, so 4403 stops it", async () => {
+    const { client } = await connected();
+    const health = client.openStream(systemHealthStream);
+    const closed = vi.fn();
+    health.on("closed", closed);
+    health.connect();
+    await settle();
+    const ws = FakeWebSocket.last().open();
+    expect(ws.path).toBe("/ws/system-health/");
+    ws.serverClose(4403);
+    expect(closed).toHaveBeenCalledWith(expect.objectContaining({ cause: "terminal", code: 4403 }));
+  });
+
   it("can be used without ClarionClient", async () => {
     const env = new FakeEnvironment();
-    const stream = new StreamConnection<ProjectFrame>(projectStream(3), {
+    const stream = new StreamConnection<ProjectServerFrame>(projectStream(3), {
       url: "wss://example.com",
       environment: env,
       credentials: {
@@ -237,7 +270,7 @@ describe("other streams", () => {
     await settle();
     const ws = FakeWebSocket.last();
     expect(ws.url).toBe("wss://example.com/ws/projects/3/?ticket=t-1");
-    ws.open().receive({ type: "project_snapshot", data: { events: [], cursor: "p-9" } });
+    ws.open().receive({ type: "project_snapshot", data: { project, events: [], cursor: "p-9" } });
     ws.serverClose(4404);
     expect(states).toEqual(["connecting", "open", "closed"]);
   });

@@ -14,6 +14,8 @@ echo "== pass 1/2: embedded (SQLite, in-process channel layer)"
 CLARION_TEST_BACKEND=embedded .venv/bin/python -m pytest "$@" || status=$?
 echo "== pass 2/2: scale-out (PostgreSQL, Redis, two server processes)"
 CLARION_TEST_BACKEND=scaleout .venv/bin/python -m pytest "$@" || status=$?
+echo "== TypeScript client: unit tests (vitest) and typecheck"
+(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run typecheck) || status=$?
 echo "== smoke: benchmark suite, --quick (checks the machinery works; asserts no speed)"
 .venv/bin/python -m pip install -q -r bench/requirements.txt
 smoke_out="$(mktemp -d)/bench-quick.json"

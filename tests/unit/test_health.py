@@ -127,7 +127,7 @@ async def test_a_monitor_that_stops_reporting_leaves_the_others_snapshot_after_t
         await dying.stop()
 
 
-@pytest.mark.skipif(not SCALEOUT, reason="needs Redis (scale-out pass)")
+@pytest.mark.scaleout  # deselected in the embedded pass, run in the scale-out pass
 async def test_redis_store_lets_redis_expire_records_and_prunes_its_index():
     from tests.settings import REDIS_TEST_URL
 

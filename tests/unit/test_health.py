@@ -127,6 +127,20 @@ async def test_a_monitor_that_stops_reporting_leaves_the_others_snapshot_after_t
         await dying.stop()
 
 
+async def test_a_store_that_does_not_answer_gives_a_partial_snapshot_of_this_process():
+    class DownStore(MemoryHealthStore):
+        async def put(self, process_id, record, ttl):
+            raise ConnectionError("Redis is down")
+
+    monitor = health.HealthMonitor(every=0.2, store=DownStore())
+    try:
+        snapshot = await monitor.tick()
+        assert snapshot["partial"] is True
+        assert [p["id"] for p in snapshot["processes"]] == [monitor.process_id]
+    finally:
+        await monitor.stop()
+
+
 @pytest.mark.scaleout  # deselected in the embedded pass, run in the scale-out pass
 async def test_redis_store_lets_redis_expire_records_and_prunes_its_index():
     from tests.settings import REDIS_TEST_URL

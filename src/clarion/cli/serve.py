@@ -1,5 +1,6 @@
 """clarion serve: run the ASGI server (uvicorn; see docs/decisions/0001-asgi-server.md)."""
 
+import argparse
 import sys
 
 from clarion.cli.setup import django_setup
@@ -10,6 +11,9 @@ def register(subparsers):
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to bind (default: 8000)")
     parser.add_argument("--log-level", default="warning", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument("--ws-per-message-deflate", action=argparse.BooleanOptionalAction, default=False,
+                        help="accept the permessage-deflate compression browsers offer (default: off; costs server"
+                             " memory and CPU per socket, see docs/decisions/0006-permessage-deflate.md)")
     parser.set_defaults(run=run)
 
 
@@ -33,8 +37,8 @@ def run(args):
         lifespan="on",
         ws="websockets-sansio",
         ws_max_size=clarion_settings.MAX_FRAME_BYTES,
-        # permessage-deflate off until the speed issue measures it (CPU, memory, bombs).
-        ws_per_message_deflate=False,
+        # Off by default: measured in docs/decisions/0006-permessage-deflate.md (bench/deflate.py).
+        ws_per_message_deflate=args.ws_per_message_deflate,
         proxy_headers=False,
     )
     server = uvicorn.Server(config)

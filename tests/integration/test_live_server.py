@@ -107,7 +107,7 @@ async def test_bad_credentials_origins_and_paths(server, tokens):
         async with server.socket(tokens["alice"], origin="http://127.0.0.1.evil.io"):
             pass
     assert "403" in str(refused.value)
-    async with server.socket(tokens["alice"], path="/ws/projects/1/") as ws:
+    async with server.socket(tokens["alice"], path="/ws/nowhere/1/") as ws:
         assert await close_code(ws) == 4404
     # Non-browser clients may use the Authorization header and send no Origin.
     async with server.socket(origin=None, headers={"Authorization": f"Bearer {tokens['alice']}"}) as ws:

@@ -22,7 +22,8 @@ Everything runs in a throwaway PostgreSQL database (``clarion_dbload_<pid>``, cr
   EXPLAIN (ANALYZE, BUFFERS) of each query's main statement.
 * (c) resume at every size: ``queries.snapshot(after=cursor)`` for a cursor 10, 100 and 1,000 of
   the user's own notifications behind the head (checked to return exactly that many).
-* (a) create throughput at the smallest and the largest size (quick: the largest):
+* (a) create throughput at the smallest and the largest size (quick: the largest; the rows the
+  writers add at the smallest size are deleted afterwards, so the larger sizes keep the mix):
   ``clarion.send_notification_to_user`` (insert, then sequencing and publishing under the global
   advisory lock) from 1 and 4 writer processes for ``--writer-seconds`` each, in two modes:
   ``script`` (the synchronous API from a plain process: every publish opens a one-off Redis
@@ -500,9 +501,14 @@ class RedisCounter:
         self.client.close()
 
 
-def measure_writers(backends: Backends, user_ids: list[int], seconds: float) -> list[dict]:
+def measure_writers(backends: Backends, user_ids: list[int], seconds: float, cleanup: bool) -> list[dict]:
+    """Writer runs; with ``cleanup`` the rows they created are deleted afterwards (holes in seq are
+    harmless, as after a retention sweep), so that later sizes keep the bulk loader's mix."""
     from django.db import connection
 
+    with connection.cursor() as cur:
+        cur.execute("SELECT coalesce(max(id), 0) FROM clarion_notification")
+        first_id_after = cur.fetchone()[0]
     results = []
     env = backends.env()
     for mode in ("script", "hub"):
@@ -562,6 +568,10 @@ def measure_writers(backends: Backends, user_ids: list[int], seconds: float) -> 
             print(f"   (a) {mode:6} writers={procs}: {row['per_s']:.0f}/s, lock hold median "
                   f"{row['lock_hold_median_ms']:.2f} ms, lock busy {row['lock_busy_share'] * 100:.0f} %, "
                   f"Redis saw {seen}/{created}", flush=True)
+    if cleanup:
+        with connection.cursor() as cur:
+            cur.execute("DELETE FROM clarion_notification WHERE id > %s", [first_id_after])
+            cur.execute("VACUUM ANALYZE clarion_notification")
     return results
 
 
@@ -798,7 +808,7 @@ def main(argv=None) -> int:
             result["sizes"].append(entry)
             if "writers" not in skip and target in writer_sizes:
                 print(f"== (a) writers at {target} rows, {writer_seconds:.0f} s each", flush=True)
-                for row in measure_writers(backends, user_ids, writer_seconds):
+                for row in measure_writers(backends, user_ids, writer_seconds, cleanup=target != sizes[-1]):
                     row["table_rows_before"] = target
                     result.setdefault("writers", []).append(row)
         if "redis" not in skip:

@@ -12,7 +12,6 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from clarion.api.pagination import NewestFirst
 from clarion.collaboration import access as room_access
 from clarion.collaboration import services as chat
 from clarion.collaboration.models import ChatMessage, Room
@@ -33,6 +32,13 @@ def _user(user_id, field):
     if user is None:
         raise ValidationError({field: f"no user with id {user_id}"})
     return user
+
+
+def _user_or_none(raw_id):
+    try:
+        return get_user_model().objects.filter(pk=int(raw_id)).first()
+    except (TypeError, ValueError):
+        return None
 
 
 def _after(request):
@@ -172,10 +178,7 @@ class ProjectViewSet(viewsets.ViewSet):
     def remove_member(self, request, pk=None, user_id=None):
         project = self._project(pk)
         self._manage(project)
-        try:
-            user = get_user_model().objects.filter(pk=int(user_id)).first()
-        except (TypeError, ValueError):
-            user = None
+        user = _user_or_none(user_id)
         if user is None or not services.remove_member(project, user, actor=request.user):
             raise Http404
         return Response(project_payload(project))
@@ -271,10 +274,7 @@ class RoomViewSet(viewsets.ViewSet):
         room = self._room(pk)
         if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):
             raise PermissionDenied("only the room's creator or an admin may change its members")
-        try:
-            user = get_user_model().objects.filter(pk=int(user_id)).first()
-        except (TypeError, ValueError):
-            user = None
+        user = _user_or_none(user_id)
         if user is None or not chat.remove_room_member(room, user):
             raise Http404
         return Response(room_payload(room))

@@ -8,6 +8,7 @@ turns every refusal into an ``error`` frame: a bad frame never costs the socket 
 
 import asyncio
 import logging
+from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
@@ -20,7 +21,9 @@ from clarion.realtime.outbox import Outbox
 from clarion.protocol import (
     CloseCode,
     ErrorCode,
+    InvalidCursor,
     ProtocolError,
+    decode_cursor,
     decode_client_frame,
     encode_frame,
     server_frame,
@@ -57,6 +60,19 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         if handler is None:
             raise ValueError(f"no handler for message type {message['type']}")
         await handler(message)
+
+    def requested_cursor(self):
+        """The ``?cursor=`` of the connect: (raw text, decoded position, error to report).
+
+        A cursor the server did not issue is not fatal: the socket gets a fresh snapshot and
+        an ``invalid_cursor`` error frame telling the client why."""
+        raw = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("cursor", [None])[0]
+        if raw is None:
+            return None, None, None
+        try:
+            return raw, decode_cursor(raw), None
+        except InvalidCursor as exc:
+            return raw, None, ProtocolError(ErrorCode.INVALID_CURSOR, f"{exc}; sending a fresh snapshot instead")
 
     # -- connection lifecycle -------------------------------------------------------
 

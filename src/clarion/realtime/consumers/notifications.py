@@ -4,8 +4,6 @@ Thin by design: queries and writes live in clarion.notifications, group names in
 clarion.realtime.groups. Why subscribe before reading: see clarion.realtime.publish.
 """
 
-from urllib.parse import parse_qs
-
 from channels.db import database_sync_to_async
 
 from clarion.conf import clarion_settings
@@ -14,12 +12,10 @@ from clarion.notifications.payloads import annotated_payload
 from clarion.protocol import (
     CloseCode,
     ErrorCode,
-    InvalidCursor,
     MarkAllAsRead,
     MarkAsRead,
     Ping,
     ProtocolError,
-    decode_cursor,
     encode_cursor,
 )
 from clarion.protocol.frames import ServerFrameType
@@ -52,13 +48,7 @@ class NotificationsConsumer(ClarionConsumer):
         self.user_id = user.pk
         self.role = self.scope.get("clarion_role")
 
-        after, cursor_error = None, None
-        raw_cursor = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("cursor", [None])[0]
-        if raw_cursor is not None:
-            try:
-                after = decode_cursor(raw_cursor)
-            except InvalidCursor as exc:
-                cursor_error = ProtocolError(ErrorCode.INVALID_CURSOR, f"{exc}; sending a fresh snapshot instead")
+        raw_cursor, after, cursor_error = self.requested_cursor()
 
         # Subscribe first, read second: anything published after the read arrives live, and
         # the hub drops held events at or below the head we read, as already sent.

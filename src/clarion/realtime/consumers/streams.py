@@ -5,12 +5,10 @@ broker reconnect; close when a control event revokes the user's access.
 A subclass names its frames and implements the hooks; it stays a page long.
 """
 
-from urllib.parse import parse_qs
-
 from channels.db import database_sync_to_async
 
 from clarion.conf import clarion_settings
-from clarion.protocol import CloseCode, ErrorCode, InvalidCursor, ProtocolError, decode_cursor, encode_cursor
+from clarion.protocol import CloseCode, ErrorCode, ProtocolError, encode_cursor
 from clarion.protocol.frames import ServerFrameType
 from clarion.realtime import relay
 from clarion.realtime.consumers.base import ClarionConsumer
@@ -59,13 +57,7 @@ class LogStreamConsumer(ClarionConsumer):
             return await self.refuse(refusal)
         relay.ensure_started()
 
-        after, cursor_error = None, None
-        raw_cursor = parse_qs(self.scope.get("query_string", b"").decode("latin-1")).get("cursor", [None])[0]
-        if raw_cursor is not None:
-            try:
-                after = decode_cursor(raw_cursor)
-            except InvalidCursor as exc:
-                cursor_error = ProtocolError(ErrorCode.INVALID_CURSOR, f"{exc}; sending a fresh snapshot instead")
+        raw_cursor, after, cursor_error = self.requested_cursor()
 
         await self.join(self.group_names(), on_resync=self.catch_up, on_control=self.on_control)
         await self.open()

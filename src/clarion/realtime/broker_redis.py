@@ -20,6 +20,7 @@ from clarion.realtime.broker import Broker
 
 logger = logging.getLogger("clarion.broker")
 
+_CLOSE_TIMEOUT = 3.0
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError, OSError)
 
 
@@ -106,11 +107,16 @@ class RedisBroker(Broker):
                 pass
 
     async def close(self):
+        # Bounded: a shutdown must not hang on a Redis that stopped answering (paused, or a
+        # half-open connection); what is left is dropped with the process.
         if self._reader is not None:
             self._reader.cancel()
             try:
-                await self._reader
+                await asyncio.wait_for(self._reader, _CLOSE_TIMEOUT)
             except (asyncio.CancelledError, Exception):
                 pass
-        await self._drop_pubsub()
-        await self._redis.aclose()
+        for closing in (self._drop_pubsub(), self._redis.aclose()):
+            try:
+                await asyncio.wait_for(closing, _CLOSE_TIMEOUT)
+            except (asyncio.TimeoutError, Exception):
+                logger.warning("Redis connection did not close within %.0fs; dropping it", _CLOSE_TIMEOUT)

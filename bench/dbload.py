@@ -11,9 +11,10 @@ Everything runs in a throwaway PostgreSQL database (``clarion_dbload_<pid>``, cr
   9 % advisors, 1 % admins.
 * notification rows are inserted with ``INSERT ... SELECT generate_series`` in one transaction
   that holds Clarion's advisory lock, each with the next ``seq``, and ``StreamHead.position`` moved
-  to the last one: the numbering ``sequence_and_publish`` would have given them. 90 % personal
-  (uniform over users), 8 % to a role (uniform over the 3 roles), 2 % to everyone; half of the
-  personal rows get a ``NotificationRead`` row (read one by one). Then VACUUM ANALYZE.
+  to the last one: the numbering ``sequence_and_publish`` would have given them. ``--mix``
+  (default 90,8,2): percent personal (uniform over users), to a role (uniform over the 3 roles),
+  to everyone; half of the personal rows get a ``NotificationRead`` row (read one by one). Then
+  VACUUM ANALYZE.
 * measured students, in two profiles: *watermark* (marked all as read 1,000 log positions before
   the head) and *no-watermark* (never marked all as read: their unread set is their whole audience).
 * (b) at 10^4, 10^5, 10^6 rows: ``queries.unread_count`` (what GET /api/notifications/unread-count/
@@ -64,7 +65,6 @@ PYTHON = sys.executable
 CLI = str(Path(PYTHON).parent / "clarion")
 PG_LOCK_KEY = 0x636C6172  # clarion.realtime.publish._PG_LOCK_KEY
 ROLES = ["student", "advisor", "admin"]
-SHARE_USER, SHARE_ROLE = 0.90, 0.08  # the rest (2 %) to everyone
 WATERMARK_BEHIND = 1000  # "watermark" users marked all as read this many log positions ago
 SECRET = "dbload-secret-key-not-for-production-0123456789abcdef"
 
@@ -119,8 +119,9 @@ def fmt(value, digits=2):
 # -- set-up: database, Redis, users -----------------------------------------------------
 
 class Backends:
-    def __init__(self, pg_url: str):
+    def __init__(self, pg_url: str, clarion_src: str | None = None):
         self.pg_url = pg_url
+        self.clarion_src = clarion_src
         self.db = f"clarion_dbload_{os.getpid()}"
         self.tmp = Path(tempfile.mkdtemp(prefix="clarion-dbload-"))
         self.redis_proc = None
@@ -166,7 +167,8 @@ class Backends:
         env.update(DATABASE_URL=self.db_url, REDIS_URL=self.redis_url, DJANGO_SETTINGS_MODULE="clarion.server.settings",
                    CLARION_DATA_DIR=str(self.tmp / "data"), CLARION_SECRET_KEY=SECRET,
                    CLARION_ACCESS_TOKEN_MINUTES="1440", CLARION_ALLOWED_HOSTS="127.0.0.1,localhost,testserver",
-                   PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])))
+                   PYTHONPATH=os.pathsep.join(filter(None, [self.clarion_src, str(ROOT),
+                                                            os.environ.get("PYTHONPATH")])))
         return env
 
     def stop(self):
@@ -209,7 +211,7 @@ def create_users(count: int) -> dict:
 
 # -- bulk load with valid seqs ------------------------------------------------------------
 
-def bulk_load(target_rows: int, first_user: int, users: int) -> dict:
+def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, float]) -> dict:
     """Add notifications until the table holds ``target_rows``, numbered like the sequencer does:
     under the advisory lock, seq = head + 1.. and the head moved to the last one, in one transaction."""
     from django.db import connection, transaction
@@ -242,7 +244,7 @@ def bulk_load(target_rows: int, first_user: int, users: int) -> dict:
             FROM (SELECT s, random() AS r, random() AS r2 FROM generate_series(%(lo)s, %(hi)s) AS s) AS g
             ORDER BY s
             """,
-            {"su": SHARE_USER, "sr": SHARE_USER + SHARE_ROLE, "first": first_user, "users": users,
+            {"su": mix[0], "sr": mix[0] + mix[1], "first": first_user, "users": users,
              "lo": head + 1, "hi": head + add},
         )
         # Half of the personal notifications were read one by one (a NotificationRead row each).
@@ -728,8 +730,12 @@ def main(argv=None) -> int:
     parser.add_argument("--users", type=int, default=10000, help="users created (default 10000)")
     parser.add_argument("--sample-users", type=int, help="students measured per profile (default 30; quick 15)")
     parser.add_argument("--writer-seconds", type=float, help="seconds per writer run (default 15; quick 5)")
+    parser.add_argument("--mix", default="90,8,2",
+                        help="percent of bulk rows to one user, to a role, to everyone (default 90,8,2)")
     parser.add_argument("--skip", default="", help="comma list of parts to skip: writers, redis")
     parser.add_argument("--out", help="result file (default bench/results/dbload-<date>.json)")
+    parser.add_argument("--clarion-src", help="import Clarion from this src/ directory (e.g. a clean "
+                        "`git archive HEAD src` while the working tree is being edited)")
     parser.add_argument("--writer", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.writer:
@@ -741,17 +747,25 @@ def main(argv=None) -> int:
     reps, resume_reps = (3, 2) if args.quick else (4, 2)
     writer_seconds = args.writer_seconds or (5.0 if args.quick else 15.0)
     skip = set(filter(None, args.skip.split(",")))
+    shares = [float(x) / 100 for x in args.mix.split(",")]
+    if len(shares) != 3 or abs(sum(shares) - 1) > 1e-6:
+        parser.error("--mix takes three percentages adding up to 100")
+    mix = (shares[0], shares[1])
     writer_sizes = {sizes[-1]} if args.quick else {sizes[0], sizes[-1]}
     started = time.time()
-    backends = Backends(args.pg_url)
+    if args.clarion_src:
+        args.clarion_src = str(Path(args.clarion_src).resolve())
+        sys.path.insert(0, args.clarion_src)
+    backends = Backends(args.pg_url, args.clarion_src)
     result = {"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
               "commit": git("rev-parse", "HEAD"),
               "dirty": (git("status", "--porcelain", "--", "src", "bench/dbload.py") or "").splitlines()[:20],
+              "clarion_src": args.clarion_src,
               "quick": args.quick,
-              "command": "python -m bench.dbload" + (" --quick" if args.quick else ""),
+              "command": "python -m bench.dbload " + " ".join(argv if argv is not None else sys.argv[1:]),
               "params": {"users": args.users, "sample_users_per_profile": samples, "reps": reps,
-                         "resume_reps": resume_reps, "share_user": SHARE_USER, "share_role": SHARE_ROLE,
-                         "share_all": round(1 - SHARE_USER - SHARE_ROLE, 4), "personal_read_share": 0.5,
+                         "resume_reps": resume_reps, "share_user": shares[0], "share_role": shares[1],
+                         "share_all": shares[2], "personal_read_share": 0.5,
                          "watermark_behind": WATERMARK_BEHIND, "writer_seconds": writer_seconds},
               "sizes": []}
     try:
@@ -778,6 +792,9 @@ def main(argv=None) -> int:
         redis_version = redis.Redis.from_url(backends.redis_url).info("server")["redis_version"]
         model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                       if line.startswith("model name")), None)
+        import clarion
+
+        result["clarion_imported_from"] = str(Path(clarion.__file__).parent)
         result["machine"] = {"nproc": os.cpu_count(), "cpu_model": model, "kernel": platform.release(),
                              "python": platform.python_version(), "loadavg_at_start": os.getloadavg(),
                              "postgresql": pg_version, "pg_settings": pg_settings, "redis_version": redis_version}
@@ -795,7 +812,7 @@ def main(argv=None) -> int:
         tokens = {uid: access_token_for(users_by_id[uid]) for uid in picked}
 
         for target in sizes:
-            load = bulk_load(target, user_ids[0], len(user_ids))
+            load = bulk_load(target, user_ids[0], len(user_ids), mix)
             set_watermarks(profiles["watermark"], load["head"])
             print(f"== {target} rows (added {load['added']} in {load['seconds']:.1f} s, head {load['head']})",
                   flush=True)

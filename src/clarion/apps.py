@@ -8,6 +8,9 @@ class ClarionConfig(AppConfig):
 
     def ready(self):
         from clarion import checks  # noqa: F401  (registers system checks)
+        from clarion.auth import signals
+
+        signals.connect()  # a new password, deactivation or deletion ends the user's sessions
         # Register the project and chat logs, so that every serving process's relay also
         # publishes their rows left unsequenced by a crash.
         from clarion.collaboration import services as _chat  # noqa: F401

@@ -61,6 +61,21 @@ DEFAULTS = {
     # last one inside a gap is delivered when it ends, so the final state is never lost.
     "TYPING_INTERVAL": 1.0,
     "CURSOR_INTERVAL": 0.1,
+    # Abuse limits (docs/security.md, "Floods"). Frames a socket may send per second on
+    # average, and at once; beyond that it is closed with 4029. 0 turns the limit off.
+    "MESSAGE_RATE": 20.0,
+    "MESSAGE_BURST": 60,
+    # Open sockets per user and per client address, counted per server process; one more is
+    # closed with 4029 at connect. 0 turns a limit off. Addresses (or networks) in
+    # CONNECTION_LIMIT_EXEMPT_IPS are not counted: behind a reverse proxy every client has the
+    # proxy's address, so list the proxy there (loopback is listed by default).
+    "MAX_CONNECTIONS_PER_USER": 50,
+    "MAX_CONNECTIONS_PER_IP": 200,
+    "CONNECTION_LIMIT_EXEMPT_IPS": ["127.0.0.1", "::1"],
+    # REST throttles (DRF rate strings "N/second|minute|hour|day"; None turns one off):
+    # token, refresh and logout per client address; connect tickets per user. Over it: 429.
+    "AUTH_THROTTLE_RATE": "30/minute",
+    "TICKET_THROTTLE_RATE": "60/minute",
 }
 
 _IMPORT_STRINGS = {"ROLE_RESOLVER"}

@@ -3,8 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
-from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
-
+from clarion.api.auth_views import LogoutView, ThrottledTokenObtainPairView, ThrottledTokenRefreshView
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
 from clarion.api.views import MeView, NotificationViewSet, TicketView
 
@@ -15,8 +14,9 @@ router.register("project-statuses", StatusViewSet, basename="project-status")
 router.register("rooms", RoomViewSet, basename="room")
 
 urlpatterns = [
-    path("api/auth/token/", TokenObtainPairView.as_view(), name="clarion-token"),
-    path("api/auth/token/refresh/", TokenRefreshView.as_view(), name="clarion-token-refresh"),
+    path("api/auth/token/", ThrottledTokenObtainPairView.as_view(), name="clarion-token"),
+    path("api/auth/token/refresh/", ThrottledTokenRefreshView.as_view(), name="clarion-token-refresh"),
+    path("api/auth/logout/", LogoutView.as_view(), name="clarion-logout"),
     path("api/auth/ticket/", TicketView.as_view(), name="clarion-ticket"),
     path("api/me/", MeView.as_view(), name="clarion-me"),
     path("api/", include(router.urls)),

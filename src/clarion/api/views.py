@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from clarion.api.pagination import NewestFirst
 from clarion.api.permissions import CanSendNotifications
+from clarion.api.throttling import TicketRateThrottle
 from clarion.api.serializers import (
     MeSerializer,
     NotificationCreateSerializer,
@@ -82,10 +83,13 @@ class TicketView(APIView):
     """A single-use connect ticket: open the socket with ?ticket= instead of a JWT in the URL."""
 
     permission_classes = [IsAuthenticated]
+    throttle_classes = [TicketRateThrottle]
 
     @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request):
-        ticket, ttl = issue_ticket(request.user, request.headers.get("Origin", ""))
+        # A socket opened with the ticket lives no longer than the token that asked for it.
+        exp = request.auth.get("exp") if hasattr(request.auth, "get") else None
+        ticket, ttl = issue_ticket(request.user, request.headers.get("Origin", ""), auth_expires_at=exp)
         return Response({"ticket": ticket, "expires_in": ttl}, status=status.HTTP_201_CREATED)
 
 

@@ -3,7 +3,8 @@
 The origin guard refuses at the handshake (HTTP 403). Authentication never refuses the
 handshake: it records the outcome in the scope, and the consumer accepts and closes with
 4401, because a browser cannot read an HTTP status from a failed WebSocket handshake but
-can read a close code.
+can read a close code. Authentication completes at the handshake: there is no in-band
+login, so no socket is ever open unauthenticated (docs/security.md).
 """
 
 from urllib.parse import parse_qs
@@ -12,9 +13,10 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.contrib.auth.models import AnonymousUser
 
+from clarion.auth import redact
 from clarion.auth.origins import origin_allowed
-from clarion.auth.tickets import redeem_ticket
-from clarion.auth.tokens import AuthenticationFailed, user_for_access_token
+from clarion.auth.tickets import redeem_ticket_credential
+from clarion.auth.tokens import AuthenticationFailed, authenticate_access_token
 from clarion.roles import role_of
 
 
@@ -55,7 +57,8 @@ class OriginGuard:
 
 
 class JWTAuthMiddleware:
-    """Puts ``user`` (AnonymousUser on failure) and ``clarion_role`` into the scope."""
+    """Puts ``user`` (AnonymousUser on failure), ``clarion_role`` and ``clarion_credential``
+    (a clarion.auth.tokens.Credential, None on failure) into the scope."""
 
     def __init__(self, app):
         self.app = app
@@ -63,9 +66,10 @@ class JWTAuthMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             scope = dict(scope)
-            user, role = await self._authenticate(scope)
-            scope["user"] = user
+            credential, role = await self._authenticate(scope)
+            scope["user"] = credential.user if credential is not None else AnonymousUser()
             scope["clarion_role"] = role
+            scope["clarion_credential"] = credential
         return await self.app(scope, receive, send)
 
     @database_sync_to_async
@@ -74,17 +78,20 @@ class JWTAuthMiddleware:
         try:
             token = bearer_token(scope)
             if token is not None:
-                user = user_for_access_token(token)
+                credential = authenticate_access_token(token)
             elif "ticket" in query:
-                user = redeem_ticket(query["ticket"], _header(scope, b"origin"))
+                credential = redeem_ticket_credential(query["ticket"], _header(scope, b"origin"))
             elif "token" in query:
-                user = user_for_access_token(query["token"])
+                credential = authenticate_access_token(query["token"])
             else:
                 raise AuthenticationFailed()
         except AuthenticationFailed:
-            return AnonymousUser(), None
-        return user, role_of(user)
+            return None, None
+        return credential, role_of(credential.user)
 
 
 def ClarionAuthStack(app):
+    # Wherever the socket stack is mounted, the ASGI server's handshake log lines (which
+    # carry the query string, ?token= and ?ticket= included) are redacted.
+    redact.install()
     return OriginGuard(JWTAuthMiddleware(app))

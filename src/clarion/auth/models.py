@@ -14,6 +14,24 @@ class ConnectTicket(models.Model):
     origin = models.CharField(max_length=300, blank=True, default="")
     expires_at = models.DateTimeField(db_index=True)
     used = models.BooleanField(default=False)
+    # When the credential that asked for the ticket expires (the access token's exp): a socket
+    # opened with the ticket is closed then, as one opened with that token would be. Null when
+    # the ticket was asked for with a credential that does not expire by itself (a session).
+    auth_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "clarion"
+
+
+class SessionCutoff(models.Model):
+    """Credentials of this user issued before ``not_before`` are refused, and the sockets they
+    opened are closed: written on logout, password change and deactivation (clarion.auth.revocation).
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True,
+                                related_name="clarion_session_cutoff")
+    # Whole seconds since the epoch, as the JWT "iat" claim counts them.
+    not_before = models.BigIntegerField()
 
     class Meta:
         app_label = "clarion"

@@ -1,40 +1,103 @@
 """JWT verification for sockets, knowing nothing of ASGI.
 
 simplejwt does the cryptography (algorithm pinned by settings, so "none" and algorithm
-confusion fail in PyJWT); this module adds the checks a socket needs and hides the reason
-from the peer: every failure is the same AuthenticationFailed, so there is no oracle.
+confusion fail in PyJWT; exp, nbf and an iat in the future are checked there too); this module
+adds the checks a socket needs and hides the reason from the peer: every failure is the same
+AuthenticationFailed, so there is no oracle.
 """
 
+import time
+from dataclasses import dataclass
+from typing import Any
+
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ObjectDoesNotExist
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+MAX_TOKEN_CHARS = 4096
 
 
 class AuthenticationFailed(Exception):
     """Credentials were missing, malformed, expired, revoked or for an unusable user."""
 
 
-def user_for_access_token(raw_token: str):
-    """The active user an access token names; raise AuthenticationFailed otherwise."""
-    if not raw_token or len(raw_token) > 4096:
+@dataclass(frozen=True)
+class Credential:
+    """Who a socket authenticated as, and until when that holds."""
+
+    user: Any
+    # Seconds since the epoch when the credential stops being valid: the socket is closed
+    # with 4401 then (clarion.realtime.limits). None: it does not expire by itself.
+    expires_at: float | None
+    # When the server checked the credential (time.time()); a session cutoff written after
+    # this instant closes the socket (clarion.auth.revocation).
+    checked_at: float
+
+
+def session_cutoff(user) -> int:
+    """The user's session cutoff in whole epoch seconds (0: none); uses the row loaded with
+    the user when the caller asked for it (select_related), else one query."""
+    try:
+        return user.clarion_session_cutoff.not_before
+    except ObjectDoesNotExist:
+        return 0
+
+
+def issued_before_cutoff(user, issued_at) -> bool:
+    """Whether a credential issued at ``issued_at`` (the JWT "iat"; missing counts as the
+    epoch) predates the user's last logout, password change or deactivation.
+
+    Seconds are whole on both sides (JWT's resolution): a token issued in the very second
+    of the cutoff survives it; one issued any earlier does not."""
+    cutoff = session_cutoff(user)
+    if not cutoff:
+        return False
+    try:
+        issued = int(issued_at or 0)
+    except (TypeError, ValueError):
+        return True
+    return issued < cutoff
+
+
+def load_user(user_id, field: str | None = None):
+    """The user whose ``field`` (default: simplejwt's USER_ID_FIELD) is ``user_id``, with the
+    role and the session cutoff in one query; None when there is none."""
+    # No ordering and no count: a primary-key match needs neither, and compiling them was a
+    # measurable share of connect set-up.
+    users = get_user_model().objects.select_related("clarion_role", "clarion_session_cutoff").order_by()
+    try:
+        found = list(users.filter(**{field or jwt_settings.USER_ID_FIELD: user_id})[:1])
+    except (TypeError, ValueError, ObjectDoesNotExist):  # a user id of the wrong type
+        return None
+    return found[0] if found else None
+
+
+def authenticate_access_token(raw_token: str) -> Credential:
+    """The credential an access token gives; raise AuthenticationFailed otherwise."""
+    checked_at = time.time()
+    if not raw_token or len(raw_token) > MAX_TOKEN_CHARS:
         raise AuthenticationFailed()
     try:
         token = AccessToken(raw_token)
     except TokenError:
         raise AuthenticationFailed() from None
     user_id = token.payload.get(jwt_settings.USER_ID_CLAIM)
-    if user_id is None:
+    if user_id is None or isinstance(user_id, (dict, list)):
         raise AuthenticationFailed()
-    # The default role resolver reads clarion_role: load it in the same query.
-    # No ordering and no count: a primary-key match needs neither, and compiling them was a
-    # measurable share of connect set-up.
-    users = get_user_model().objects.select_related("clarion_role").order_by()
-    found = list(users.filter(**{jwt_settings.USER_ID_FIELD: user_id})[:1])
-    user = found[0] if found else None
+    user = load_user(user_id)
     if user is None or not user.is_active:
         raise AuthenticationFailed()
-    return user
+    if issued_before_cutoff(user, token.payload.get("iat")):
+        raise AuthenticationFailed()
+    exp = token.payload.get("exp")
+    return Credential(user=user, expires_at=float(exp) if exp is not None else None, checked_at=checked_at)
+
+
+def user_for_access_token(raw_token: str):
+    """The active user an access token names; raise AuthenticationFailed otherwise."""
+    return authenticate_access_token(raw_token).user
 
 
 def access_token_for(user) -> str:

@@ -4,18 +4,23 @@ A subclass declares its ``endpoint`` name and a ``handlers`` table mapping clien
 classes to method names, and implements ``connect``. The base enforces the frame size
 limit (1009), refuses binary frames (1003), decodes and validates JSON, dispatches, and
 turns every refusal into an ``error`` frame: a bad frame never costs the socket or the worker.
+It also enforces the abuse limits of clarion.realtime.limits (connections per user and per
+address, frames per second: 4029) and ends the socket with 4401 when its credential expires or
+the user's sessions are ended (clarion.auth.revocation); docs/security.md.
 """
 
 import asyncio
 import logging
+import time
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from clarion.auth import revocation
 from clarion.conf import clarion_settings
 from clarion.observability import metrics
-from clarion.realtime import runtime
+from clarion.realtime import limits, runtime
 from clarion.realtime.hub import get_hub
 from clarion.realtime.outbox import Outbox
 from clarion.protocol import (
@@ -43,6 +48,10 @@ class ClarionConsumer(AsyncWebsocketConsumer):
 
     subscription = None
     _counted = False
+    _slot = None  # this socket's place in the connection limits
+    _bucket = None  # its frame allowance
+    _expiry = None  # timer closing it when its credential expires
+    _ending = False  # closed by a limit: later frames are dropped unread
 
     async def websocket_connect(self, message):
         # A process holding sockets can deliver through the in-process broker; one that only
@@ -50,6 +59,12 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         runtime.mark_serving()
         self.hub = get_hub()
         self.outbox = Outbox(self.base_send, limit=clarion_settings.OUTBOX_LIMIT, on_overflow=self._too_slow)
+        self._slot, refusal = limits.admit(self.scope)
+        if refusal is not None:
+            logger.info("refusing a %s socket: connection limit", self.endpoint)
+            await self.refuse(refusal)
+            return
+        self._bucket = limits.message_bucket()
         await super().websocket_connect(message)
 
     async def dispatch(self, message):
@@ -86,11 +101,50 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         await self.accept()
         metrics.CONNECTIONS.labels(endpoint=self.endpoint).inc()
         self._counted = True
+        self._close_when_credential_expires()
 
     async def join(self, group_names, on_resync, on_control=None) -> None:
-        """Subscribe this socket to hub groups; hold their events until ``ready``."""
-        self.subscription = self.hub.attach(self.outbox, on_resync, on_control)
-        await self.hub.join(self.subscription, group_names)
+        """Subscribe this socket to hub groups; hold their events until ``ready``.
+
+        The user's sessions group is joined too, so that ending the user's sessions closes
+        this socket (control events only; ``on_control`` sees every other control event)."""
+        self._on_stream_control = on_control
+        self.subscription = self.hub.attach(self.outbox, on_resync, self._on_control)
+        await self.hub.join(self.subscription, [*group_names, *self._session_groups()])
+
+    def _session_groups(self) -> list[str]:
+        user = self.scope.get("user")
+        if user is None or not getattr(user, "is_authenticated", False):
+            return []
+        return [revocation.sessions_group(user.pk)]
+
+    async def _on_control(self, payload: dict) -> None:
+        if payload.get("action") == revocation.END_SESSIONS:
+            user = self.scope.get("user")
+            credential = self.scope.get("clarion_credential")
+            if user is None or str(payload.get("user_id")) != str(user.pk):
+                return
+            checked_at = credential.checked_at if credential is not None else 0.0
+            if checked_at < float(payload.get("at") or 0):
+                logger.info("closing a %s socket: the user's sessions were ended", self.endpoint)
+                await self.close(code=int(CloseCode.UNAUTHORIZED))
+            return
+        handler = getattr(self, "_on_stream_control", None)
+        if handler is not None:
+            await handler(payload)
+
+    def _close_when_credential_expires(self) -> None:
+        credential = self.scope.get("clarion_credential")
+        if credential is None or credential.expires_at is None:
+            return
+        delay = max(0.0, credential.expires_at - time.time())
+        loop = asyncio.get_running_loop()
+        self._expiry = loop.call_later(delay, lambda: loop.create_task(self._credential_expired()))
+
+    async def _credential_expired(self) -> None:
+        self._expiry = None
+        self._ending = True
+        await self.close(code=int(CloseCode.UNAUTHORIZED))
 
     def ready(self, head: int) -> None:
         """The snapshot up to log position ``head`` is sent: release the held live events."""
@@ -102,6 +156,12 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.SLOW_CONSUMER)))
 
     async def disconnect(self, code):
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if self._slot is not None:
+            self._slot.release()
+            self._slot = None
         if self._counted:
             metrics.CONNECTIONS.labels(endpoint=self.endpoint).dec()
             self._counted = False
@@ -112,6 +172,15 @@ class ClarionConsumer(AsyncWebsocketConsumer):
     # -- inbound frames -------------------------------------------------------------
 
     async def receive(self, text_data=None, bytes_data=None):
+        if self._ending:
+            return
+        if self._bucket is not None and self._bucket.take():
+            self._ending = True
+            metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code="rate_limited_close").inc()
+            logger.info("closing a %s socket that sent more than %s frames per second", self.endpoint,
+                        clarion_settings.MESSAGE_RATE)
+            await self.close(code=int(CloseCode.RATE_LIMITED))
+            return
         if bytes_data is not None:
             await self.close(code=int(CloseCode.UNSUPPORTED_DATA))
             return

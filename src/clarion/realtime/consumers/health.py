@@ -25,8 +25,14 @@ class SystemHealthConsumer(ClarionConsumer):
         if not is_health_viewer(user, self.scope.get("clarion_role")):
             return await self.refuse(CloseCode.FORBIDDEN)
         self.monitor = health.ensure_started()
+        # No stream groups, only the user's sessions group: ending the sessions closes it.
+        await self.join([], on_resync=self._no_log_to_resync)
+        self.ready(0)
         await self.open()
         await self.monitor.watch(self)  # the latest snapshot at once, if there is one yet
+
+    async def _no_log_to_resync(self):
+        self.ready(0)
 
     async def disconnect(self, code):
         if self.monitor is not None:

@@ -1,0 +1,56 @@
+"""Throttles of the credential endpoints (429 with Retry-After), rates from CLARION settings.
+
+Token, refresh and logout are throttled per client address: they are where passwords and
+refresh tokens are guessed, before any user is known. Tickets are throttled per user: a
+client needs one per connect, so the limit bounds a reconnect loop, not a guess. DRF keeps
+the counts in Django's default cache (Redis on a scale-out deployment, so processes share them).
+"""
+
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
+
+from clarion.conf import clarion_settings
+
+
+class _ClarionRateThrottle(SimpleRateThrottle):
+    setting = ""
+
+    def get_ident(self, request):
+        # DRF trusts X-Forwarded-For whole when NUM_PROXIES is unset, so a client could name a
+        # new address per request and never be throttled: use the socket's peer address then.
+        if api_settings.NUM_PROXIES is None:
+            return request.META.get("REMOTE_ADDR") or "unknown"
+        return super().get_ident(request)
+
+    def get_rate(self):
+        return getattr(clarion_settings, self.setting)
+
+    def allow_request(self, request, view):
+        # The rate is read on every request, so that a changed setting applies at once.
+        self.rate = self.get_rate()
+        if self.rate is None:
+            return True
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+
+class AuthRateThrottle(_ClarionRateThrottle):
+    """CLARION["AUTH_THROTTLE_RATE"] per client address."""
+
+    scope = "clarion_auth"
+    setting = "AUTH_THROTTLE_RATE"
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}
+
+
+class TicketRateThrottle(_ClarionRateThrottle):
+    """CLARION["TICKET_THROTTLE_RATE"] per user (per address when anonymous)."""
+
+    scope = "clarion_ticket"
+    setting = "TICKET_THROTTLE_RATE"
+
+    def get_cache_key(self, request, view):
+        user = getattr(request, "user", None)
+        ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}

@@ -8,6 +8,7 @@ Server frames are plain dicts built by ``server_frame`` and encoded once by ``en
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
@@ -213,12 +214,35 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# A "\\uD800"-"\\uDFFF" escape: JSON lets it stand alone, but a lone surrogate is no Unicode
+# text and cannot be stored, encoded or sent back (I-JSON, RFC 7493, forbids it).
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def _has_lone_surrogate(value: Any) -> bool:
+    stack = [value]  # iterative: the parsed frame may be nested as deep as json.loads allows
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if any("\ud800" <= ch <= "\udfff" for ch in item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def decode_client_frame(text: str, frames: dict[str, type[ClientFrame]] = CLIENT_FRAMES) -> ClientFrame:
     """Parse one text frame; raise :class:`ProtocolError` with the reason when it is refused."""
     try:
         obj = json.loads(text, parse_constant=_reject_constant)
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
+    # Paired escapes decode to one character; only a lone surrogate survives json.loads.
+    if _SURROGATE_ESCAPE.search(text) and _has_lone_surrogate(obj):
+        raise ProtocolError(ErrorCode.INVALID_JSON, "frame holds a lone UTF-16 surrogate (\\uD800-\\uDFFF)")
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.INVALID_FRAME, f"frame must be a JSON object, got {_kind(obj)}")
     frame_type = obj.get("type")

@@ -185,7 +185,12 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             await self.close(code=int(CloseCode.UNSUPPORTED_DATA))
             return
         limit = clarion_settings.MAX_FRAME_BYTES
-        if len(text_data) > limit or len(text_data.encode()) > limit:
+        try:
+            size = len(text_data) if len(text_data) > limit else len(text_data.encode())
+        except UnicodeEncodeError:  # a lone surrogate: no server decoding UTF-8 delivers one
+            await self.send_error(ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid UTF-8 text"))
+            return
+        if size > limit:
             await self.close(code=int(CloseCode.MESSAGE_TOO_BIG))
             return
         metrics.FRAMES_IN.labels(endpoint=self.endpoint).inc()

@@ -194,7 +194,8 @@ async def test_redis_subscriber_drop_resubscribes_and_resyncs_every_socket():
     subscription = receiver.attach(socket, on_resync=on_resync)
     await receiver.join(subscription, ["drop.g"])
     receiver.mark_ready(subscription, 0)
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(resynced.wait(), 5)  # the first connect resyncs too (joined before it)
+    resynced.clear()
     admin = redis.Redis.from_url("redis://127.0.0.1:6379/0")
     try:
         killed = await admin.execute_command("CLIENT", "KILL", "TYPE", "pubsub")

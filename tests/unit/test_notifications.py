@@ -147,7 +147,18 @@ def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, c
     notification = clarion.send_notification_to_user(people["alice"], "stored anyway")
     assert Notification.objects.get(pk=notification.pk).seq is not None  # in the log, resumable
     assert metrics.PUBLISH_FAILURES.labels(stage="send")._value.get() == before + 1
-    assert "clients will catch up" in caplog.text
+    assert "retried in order by the relay" in caplog.text
+    head = StreamHead.objects.get(name="notifications")
+    assert head.published == head.position - 1  # the failed push waits, and holds back later ones
+    later = clarion.send_notification_to_user(people["alice"], "after it")
+    head.refresh_from_db()
+    assert head.published == head.position - 2
+    monkeypatch.undo()  # the broker is back: the relay pushes both, in order
+    from clarion.realtime.publish import publish_backlogs
+
+    assert publish_backlogs() == 1
+    head.refresh_from_db()
+    assert head.published == head.position == Notification.objects.get(pk=later.pk).seq
 
 
 async def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people, monkeypatch, listen):

@@ -30,6 +30,9 @@ CHAT_LOG = register_log(SequencedLog(
     group=lambda message: groups.room_group(message.room_id),
     frame=_message_frame,
     queryset=lambda: ChatMessage.objects.select_related("author", "room"),
+    stream_prefix="room:",
+    rows_of_stream=lambda stream: ChatMessage.objects.select_related("author", "room").filter(
+        room_id=int(stream.split(":", 1)[1])),
 ))
 
 

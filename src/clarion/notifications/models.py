@@ -75,10 +75,12 @@ class ReadWatermark(models.Model):
 
 
 class StreamHead(models.Model):
-    """The last seq handed out; one row per log, updated only under the publish lock."""
+    """The last seq handed out, and the last one pushed, per stream; updated only under the
+    publish lock. ``published < position`` means pushes failed and wait for the relay."""
 
     name = models.CharField(max_length=32, primary_key=True)
     position = models.BigIntegerField(default=0)
+    published = models.BigIntegerField(default=0)
 
     class Meta:
         app_label = "clarion"

@@ -39,6 +39,9 @@ PROJECT_LOG = register_log(SequencedLog(
     group=lambda event: groups.project_group(event.project_id),
     frame=_event_frame,
     queryset=lambda: ProjectEvent.objects.select_related("actor"),
+    stream_prefix="project:",
+    rows_of_stream=lambda stream: ProjectEvent.objects.select_related("actor").filter(
+        project_id=int(stream.split(":", 1)[1])),
 ))
 
 

@@ -12,9 +12,12 @@ Redis restart costs latency, never notifications.
 
 import asyncio
 import logging
+import os
 
 import orjson
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from clarion.realtime.broker import Broker
 
@@ -31,6 +34,14 @@ class RedisBroker(Broker):
         self._prefix = prefix + ":"
         self._redis = redis.Redis.from_url(url, socket_timeout=socket_timeout,
                                            socket_connect_timeout=socket_timeout, **options)
+        # The subscriber must not reconnect behind our back: redis-py's retries would
+        # resubscribe silently and hide the messages lost meanwhile. Every drop reaches the
+        # reader, which resubscribes and then has every socket catch up from the database.
+        self._subscriber = redis.Redis.from_url(url, socket_timeout=socket_timeout,
+                                                socket_connect_timeout=socket_timeout,
+                                                retry=Retry(NoBackoff(), 0), **options)
+        self._confirmations: dict[bytes, asyncio.Future] = {}
+        self._confirm_timeout = socket_timeout
         self._groups: set[str] = set()
         self._pubsub = None
         self._reader = None
@@ -48,8 +59,9 @@ class RedisBroker(Broker):
             return  # the reader subscribes every group once it is connected
         try:
             await self._pubsub.subscribe(self._channel(group))
-        except _CONNECTION_ERRORS:
-            pass  # the reader notices the broken connection and resubscribes everything
+            await self._confirmed(self._pubsub)
+        except (*_CONNECTION_ERRORS, asyncio.TimeoutError):
+            pass  # the reader notices the broken connection, resubscribes everything, resyncs
 
     async def unsubscribe(self, group):
         self._groups.discard(group)
@@ -64,29 +76,59 @@ class RedisBroker(Broker):
         if self._reader is None or self._reader.done():
             self._reader = asyncio.get_running_loop().create_task(self._read_forever(), name="clarion-broker")
 
+    async def _confirmed(self, pubsub) -> None:
+        """Return once Redis has processed what this connection sent before (SUBSCRIBE
+        returns when the command is written, not when it is active). Redis answers in order,
+        so the answer to a PING sent now proves it; the reader resolves the wait."""
+        token = os.urandom(8).hex().encode()
+        future = self._confirmations[token] = asyncio.get_running_loop().create_future()
+        try:
+            await pubsub.ping(token)
+            await asyncio.wait_for(future, self._confirm_timeout)
+        finally:
+            self._confirmations.pop(token, None)
+
+    def _on_pong(self, data) -> None:
+        future = self._confirmations.get(data)
+        if future is not None and not future.done():
+            future.set_result(None)
+
     async def _connect(self) -> None:
-        pubsub = self._redis.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
         if self._groups:
             await pubsub.subscribe(*(self._channel(g) for g in self._groups))
-        else:
-            await pubsub.ping()  # establishes the connection so that failures show here
+        token = os.urandom(8).hex().encode()
+        await pubsub.ping(token)  # also establishes the connection, so that failures show here
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._confirm_timeout
+        while True:  # until Redis answered: every SUBSCRIBE before the PING is active
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise redis.TimeoutError("no answer to PING after SUBSCRIBE")
+            # None also stands for a subscribe confirmation, which is skipped
+            message = await pubsub.get_message(timeout=remaining)
+            if message is None:
+                continue
+            if message["type"] == "pong" and message["data"] == token:
+                break
+            self._handle(message)
         self._pubsub = pubsub
 
     async def _read_forever(self) -> None:
         delay, first = 0.05, True
-        prefix_length = len(self._prefix)
         while True:
             try:
                 await self._connect()
                 if not first:
                     logger.warning("Redis subscriber reconnected; resyncing sockets from the database")
-                    self.hub.resync()
+                # Also after the first connect: sockets that joined while it was being made
+                # read their snapshot before their groups were live.
+                self.hub.resync()
                 first, delay = False, 0.05
                 while True:
                     message = await self._pubsub.get_message(timeout=5.0)
-                    if message is not None and message["type"] == "message":
-                        channel = message["channel"].decode()
-                        self.hub.dispatch(channel[prefix_length:], orjson.loads(message["data"]))
+                    if message is not None:
+                        self._handle(message)
             except asyncio.CancelledError:
                 raise
             except _CONNECTION_ERRORS as exc:
@@ -97,6 +139,13 @@ class RedisBroker(Broker):
             await self._drop_pubsub()
             await asyncio.sleep(delay)
             delay = min(delay * 2, 2.0)
+
+    def _handle(self, message) -> None:
+        if message["type"] == "message":
+            channel = message["channel"].decode()
+            self.hub.dispatch(channel[len(self._prefix):], orjson.loads(message["data"]))
+        elif message["type"] == "pong":
+            self._on_pong(message["data"])
 
     async def _drop_pubsub(self):
         pubsub, self._pubsub = self._pubsub, None
@@ -115,7 +164,7 @@ class RedisBroker(Broker):
                 await asyncio.wait_for(self._reader, _CLOSE_TIMEOUT)
             except (asyncio.CancelledError, Exception):
                 pass
-        for closing in (self._drop_pubsub(), self._redis.aclose()):
+        for closing in (self._drop_pubsub(), self._redis.aclose(), self._subscriber.aclose()):
             try:
                 await asyncio.wait_for(closing, _CLOSE_TIMEOUT)
             except (asyncio.TimeoutError, Exception):

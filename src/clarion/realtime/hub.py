@@ -31,7 +31,8 @@ SLICE = 256  # sockets written per event-loop turn during a large fan-out
 class Subscription:
     """One socket's place in the hub."""
 
-    __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "on_control", "__weakref__")
+    __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "on_control", "resync_pending",
+                 "__weakref__")
 
     def __init__(self, outbox, on_resync, on_control=None):
         self.outbox = outbox
@@ -41,6 +42,7 @@ class Subscription:
         self.ready = False
         self.held = []
         self.groups = set()
+        self.resync_pending = False  # a resync came while a database read was in progress
 
 
 class _Fanout:
@@ -103,6 +105,11 @@ class Hub:
         for event in held:
             if event.get("seq") is None:
                 subscription.outbox.push(event["frame"])
+        if subscription.resync_pending:
+            # The read that just finished may predate the broker's recovery: read again.
+            subscription.resync_pending = False
+            subscription.ready = False
+            asyncio.get_running_loop().create_task(subscription.on_resync())
 
     # -- delivery ---------------------------------------------------------------------
 
@@ -172,7 +179,12 @@ class Hub:
         """Events may have been lost (the broker reconnected): every socket catches up."""
         loop = asyncio.get_running_loop()
         for subscription in list(self._subscriptions):
-            if subscription.outbox.closed:
+            if subscription.outbox.closed or subscription.on_resync is None:
+                continue  # gone, or a listener with nothing to catch up from (tests, probes)
+            if not subscription.ready:
+                # Its snapshot or catch-up read is in progress; catch up again once it is done
+                # (from the position it reaches, so nothing is sent twice).
+                subscription.resync_pending = True
                 continue
             subscription.ready = False
             loop.create_task(subscription.on_resync())

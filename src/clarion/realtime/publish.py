@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
 from django.db import connection, transaction
+from django.db.models import F
 
 from clarion.conf import clarion_settings
 from clarion.notifications.models import Notification, StreamHead
@@ -32,6 +33,7 @@ logger = logging.getLogger("clarion.publish")
 # An arbitrary constant naming Clarion's advisory lock in PostgreSQL ("clar" in ASCII).
 _PG_LOCK_KEY = 0x636C6172
 _thread_lock = threading.Lock()
+_BACKLOG_BATCH = 500
 
 
 @contextmanager
@@ -71,16 +73,21 @@ class SequencedLog:
     """A table whose rows take places in per-stream, commit-ordered logs and are pushed live.
 
     Notifications share one log; each project and each room has its own. A row with a NULL
-    ``seq`` is committed but not yet sequenced: the relay finds those after a crash.
+    ``seq`` is committed but not yet sequenced: the relay finds those after a crash. Each
+    stream is published strictly in seq order: a push that fails (the broker is away) stops
+    its stream's publishing until it succeeds, so no socket ever receives a later entry
+    before an earlier one, and catching up from the last position received never skips one.
     """
 
-    def __init__(self, name, model, *, stream, group, frame, queryset=None):
+    def __init__(self, name, model, *, stream, group, frame, queryset=None, stream_prefix, rows_of_stream):
         self.name = name
         self.model = model
         self.stream = stream  # row -> StreamHead name of the log it belongs to
         self.group = group  # row -> hub group its frame goes to
         self.frame = frame  # row -> encoded wire frame (its seq already set)
         self.queryset = queryset or (lambda: model.objects.all())
+        self.stream_prefix = stream_prefix  # StreamHead names of this log start with it
+        self.rows_of_stream = rows_of_stream  # StreamHead name -> queryset of that stream's rows
 
     def on_commit(self, pk) -> None:
         """Sequence and push the row once the current transaction commits."""
@@ -100,9 +107,10 @@ def register_log(log: SequencedLog) -> SequencedLog:
 
 
 def sequence_and_publish_row(log: SequencedLog, pk) -> bool:
-    """Assign the next seq of the row's log to a committed, unsequenced row and push it.
+    """Assign the next seq of the row's log to a committed, unsequenced row and push it
+    (after any earlier entries of its stream whose push failed).
 
-    Returns whether this call published it (False: already published, or gone). Never raises.
+    Returns whether this call sequenced it (False: already sequenced, or gone). Never raises.
     """
     try:
         with _log_lock():
@@ -110,17 +118,55 @@ def sequence_and_publish_row(log: SequencedLog, pk) -> bool:
                 row = log.queryset().filter(pk=pk, seq__isnull=True).first()
                 if row is None:
                     return False
-                head = StreamHead.objects.select_for_update().get_or_create(name=log.stream(row))[0]
+                stream = log.stream(row)
+                head = StreamHead.objects.select_for_update().get_or_create(name=stream)[0]
                 head.position += 1
                 head.save(update_fields=["position"])
                 row.seq = head.position
                 log.model.objects.filter(pk=pk).update(seq=row.seq)
-            _group_send(log.group(row), events.sequenced(row.seq, log.frame(row)))
+            _publish_stream(log, stream, head.published, row)
         return True
     except Exception:
         metrics.PUBLISH_FAILURES.labels(stage="sequence").inc()
         logger.exception("could not sequence %s %s; the relay will retry", log.name, pk)
         return False
+
+
+def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None) -> None:
+    """Push the stream's entries after ``published`` in seq order, stopping at the first
+    failure; record how far it got. Runs under the log lock."""
+    if newest is not None and newest.seq == published + 1:
+        rows = [newest]  # the usual case: nothing is waiting
+    else:
+        upto = newest.seq if newest is not None else None
+        rows = log.rows_of_stream(stream).filter(seq__gt=published)
+        if upto is not None:
+            rows = rows.filter(seq__lte=upto)
+        rows = list(rows.order_by("seq")[:_BACKLOG_BATCH])
+    done = published
+    for row in rows:
+        if not _group_send(log.group(row), events.sequenced(row.seq, log.frame(row))):
+            break
+        done = row.seq
+    if done > published:
+        StreamHead.objects.filter(name=stream, published__lt=done).update(published=done)
+
+
+def publish_backlogs() -> int:
+    """Push entries whose push failed earlier, stream by stream, in order (the relay calls
+    this). Returns how many streams were behind."""
+    behind = list(StreamHead.objects.filter(published__lt=F("position")).values_list("name", flat=True))
+    for stream in behind:
+        log = next((log for log in LOGS.values() if stream.startswith(log.stream_prefix)), None)
+        if log is None:
+            continue
+        try:
+            with _log_lock():
+                published = StreamHead.objects.filter(name=stream).values_list("published", flat=True).first()
+                _publish_stream(log, stream, published or 0)
+        except Exception:
+            logger.warning("could not push the backlog of %s; retrying", stream, exc_info=True)
+    return len(behind)
 
 
 def _notification_frame(notification) -> str:
@@ -133,6 +179,8 @@ NOTIFICATIONS_LOG = register_log(SequencedLog(
     stream=lambda notification: LOG_NAME,
     group=lambda notification: groups.audience_group(notification.recipient_type, notification.recipient_id),
     frame=_notification_frame,
+    stream_prefix=LOG_NAME,
+    rows_of_stream=lambda stream: Notification.objects.all(),
 ))
 
 
@@ -186,7 +234,7 @@ async def _agroup_send(group: str, event: dict) -> bool:
         await asyncio.wait_for(_publish(group, event), timeout=clarion_settings.PUBLISH_TIMEOUT)
     except Exception as exc:  # the broker is down or slow: stored already, log and count
         metrics.PUBLISH_FAILURES.labels(stage="send").inc()
-        logger.warning("push to %s failed (%s); clients will catch up by cursor", group, type(exc).__name__)
+        logger.warning("push to %s failed (%s); it is retried in order by the relay", group, type(exc).__name__)
         return False
     metrics.PUBLISHED.labels(event=event["type"]).inc()
     return True

@@ -12,7 +12,7 @@ import logging
 from asgiref.sync import sync_to_async
 
 from clarion.conf import clarion_settings
-from clarion.realtime.publish import LOGS, sequence_and_publish_row
+from clarion.realtime.publish import LOGS, publish_backlogs, sequence_and_publish_row
 
 logger = logging.getLogger("clarion.relay")
 
@@ -34,6 +34,10 @@ async def _run() -> None:
             await sync_to_async(publish_pending)()
         except Exception:  # the database may be down; the next sweep tries again
             logger.warning("relay sweep failed; retrying", exc_info=True)
+        try:
+            await sync_to_async(publish_backlogs)()
+        except Exception:
+            logger.warning("relay backlog sweep failed; retrying", exc_info=True)
         await asyncio.sleep(clarion_settings.RELAY_INTERVAL)
 
 

@@ -1,0 +1,76 @@
+"""Fault-suite fixtures: a private PostgreSQL cluster and Redis, Clarion servers on them.
+
+Marked scale-out: these run in the second pass of scripts/test.sh, against real PostgreSQL
+and Redis processes that the tests may kill."""
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from tests.faults.services import PrivatePostgres, PrivateRedis
+from tests.integration.harness import ServerProcess, run_cli
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/faults/" in str(item.fspath):
+            item.add_marker(pytest.mark.scaleout)
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def private_postgres():
+    # Not under pytest's tmp dir: the postgres user must reach it, and that dir is private.
+    workdir = Path(tempfile.mkdtemp(prefix="clarion-faults-pg-"))
+    workdir.chmod(0o755)
+    pg = PrivatePostgres(workdir).init()
+    yield pg
+    pg.stop("immediate")
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+@pytest.fixture
+def private_redis(tmp_path):
+    redis = PrivateRedis(tmp_path).start()
+    yield redis
+    redis.stop()
+
+
+@pytest.fixture
+def fault_env(private_postgres, private_redis, tmp_path):
+    """A migrated, seeded backend on the private services (a fresh schema per test)."""
+    import psycopg
+
+    with psycopg.connect(private_postgres.url.replace("postgres://", "postgresql://"), autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CLARION_", "DJANGO_"))}
+    env.update({
+        "CLARION_DATA_DIR": str(tmp_path / "data"),
+        "CLARION_SECRET_KEY": "fault-suite-secret-key-0123456789-abcdefghijklmnop",
+        "CLARION_LOG_LEVEL": "INFO",
+        "PYTHONUNBUFFERED": "1",
+        "DATABASE_URL": private_postgres.url,
+        "REDIS_URL": private_redis.url,
+    })
+    (tmp_path / "data").mkdir()
+    for args in (("migrate",), ("seed-demo", "--force")):
+        result = run_cli(env, *args)
+        assert result.returncode == 0, result.stderr
+    return env
+
+
+@pytest.fixture
+def servers(fault_env, tmp_path):
+    """Two server processes on the private services."""
+    started = []
+    try:
+        for name in ("a", "b"):
+            started.append(ServerProcess(fault_env, tmp_path / f"server-{name}.log").start())
+        yield started
+    finally:
+        for server in started:
+            server.stop()

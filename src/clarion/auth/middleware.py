@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 
 from clarion.auth import redact
 from clarion.auth.origins import origin_allowed
@@ -66,7 +67,12 @@ class JWTAuthMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             scope = dict(scope)
-            credential, role = await self._authenticate(scope)
+            try:
+                credential, role = await self._authenticate(scope)
+            except DatabaseError:
+                # Not a refusal of the credentials: the consumer closes with 1013, try again later.
+                credential, role = None, None
+                scope["clarion_unavailable"] = True
             scope["user"] = credential.user if credential is not None else AnonymousUser()
             scope["clarion_role"] = role
             scope["clarion_credential"] = credential

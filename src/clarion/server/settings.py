@@ -61,6 +61,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "clarion.api.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "clarion.server.urls"
@@ -95,7 +96,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 2,
         "max_size": int(os.environ.get("CLARION_DB_POOL_SIZE", "20")),
-        "timeout": 10,
+        # Seconds a request waits for a connection. Short: when PostgreSQL is down, a REST
+        # call answers 503 and a socket closes 1013 (try again) instead of hanging.
+        "timeout": 3,
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
@@ -115,6 +118,11 @@ USE_I18N = False
 STATIC_URL = "static/"
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
+# The web UI, built from clients/web (absent on a Python-only install: the pages then say how
+# to build it). Its file names carry a content hash, so browsers may keep them forever.
+_UI_STATIC = Path(__file__).resolve().parent / "static"
+STATICFILES_DIRS = [_UI_STATIC] if _UI_STATIC.is_dir() else []
+WHITENOISE_IMMUTABLE_FILE_TEST = r"/clarion-ui/[\w-]+\.[A-Z0-9]{8}\.(js|css)(\.map)?$"
 
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
+from django.db import DatabaseError
 
 from clarion.auth import revocation
 from clarion.conf import clarion_settings
@@ -65,7 +66,18 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             await self.refuse(refusal)
             return
         self._bucket = limits.message_bucket()
-        await super().websocket_connect(message)
+        if self.scope.get("clarion_unavailable"):
+            await self.refuse(CloseCode.TRY_AGAIN_LATER)  # the database could not be asked
+            return
+        try:
+            await super().websocket_connect(message)
+        except DatabaseError:
+            # The database went away during the connect: the client backs off and resumes.
+            logger.warning("refusing a %s socket: the database is unavailable", self.endpoint)
+            if self._counted:
+                await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
+            else:
+                await self.refuse(CloseCode.TRY_AGAIN_LATER)
 
     async def dispatch(self, message):
         # Channels' dispatch hops to a thread to close stale database connections before every
@@ -176,6 +188,7 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             return
         if self._bucket is not None and self._bucket.take():
             self._ending = True
+            limits.cool_down(self.scope)
             metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code="rate_limited_close").inc()
             logger.info("closing a %s socket that sent more than %s frames per second", self.endpoint,
                         clarion_settings.MESSAGE_RATE)

@@ -219,7 +219,12 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
     started = time.time()
     with transaction.atomic(), connection.cursor() as cur:
         cur.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
-        cur.execute("INSERT INTO clarion_streamhead (name, position) VALUES ('notifications', 0) "
+        # Newer schemas also record how far pushes got (StreamHead.published).
+        cur.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'clarion_streamhead' "
+                    "AND column_name = 'published'")
+        has_published = cur.fetchone() is not None
+        cur.execute("INSERT INTO clarion_streamhead (name, position" + (", published" if has_published else "")
+                    + ") VALUES ('notifications', 0" + (", 0" if has_published else "") + ") "
                     "ON CONFLICT (name) DO NOTHING")
         cur.execute("SELECT position FROM clarion_streamhead WHERE name = 'notifications' FOR UPDATE")
         head = cur.fetchone()[0]
@@ -255,6 +260,10 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
             [head + 1, head + add],
         )
         cur.execute("UPDATE clarion_streamhead SET position = %s WHERE name = 'notifications'", [head + add])
+        if has_published:
+            # The bulk rows count as pushed long ago; otherwise the next publish would push them
+            # all as a backlog first.
+            cur.execute("UPDATE clarion_streamhead SET published = position WHERE name = 'notifications'")
     with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE clarion_notification")
         cur.execute("VACUUM ANALYZE clarion_notificationread")

@@ -159,6 +159,7 @@ CLARION = {
     "METRICS_TOKEN": os.environ.get("CLARION_METRICS_TOKEN", ""),
     "METRICS_ALLOWED_IPS": _env_list("CLARION_METRICS_ALLOWED_IPS", "127.0.0.1,::1"),
     "PRESENCE_TTL": float(os.environ.get("CLARION_PRESENCE_TTL", "20")),
+    "OUTBOX_LIMIT": int(os.environ.get("CLARION_OUTBOX_LIMIT", "1000")),
 }
 if REDIS_URL:
     # Several server processes: their hubs meet in Redis pub/sub.

@@ -120,3 +120,18 @@ def open_fds(server) -> int:
 def rss_mb(server) -> float:
     with open(f"/proc/{server.process.pid}/statm") as fh:
         return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def baseline(servers) -> list[tuple[int, float]]:
+    return [(open_fds(s), rss_mb(s)) for s in servers]
+
+
+async def assert_back_to_baseline(servers, before, *, fd_slack=4, rss_slack_mb=30.0, settle=1.0):
+    """Open file descriptors and memory of each server are back where they were (after the
+    clients of the scenario left): nothing leaked by the fault."""
+    import asyncio
+
+    await asyncio.sleep(settle)
+    for (fds, rss), server in zip(before, servers):
+        assert open_fds(server) <= fds + fd_slack, f"file descriptors leaked: {fds} -> {open_fds(server)}"
+        assert rss_mb(server) <= rss + rss_slack_mb, f"memory kept growing: {rss:.0f} -> {rss_mb(server):.0f} MB"

@@ -4,7 +4,7 @@ close codes while it is down, never a push without a commit, recovery without a 
 import asyncio
 import uuid
 
-from tests.faults.recorder import Recorder
+from tests.faults.recorder import Recorder, assert_back_to_baseline, baseline
 from tests.integration.harness import close_code
 
 
@@ -15,6 +15,7 @@ async def test_postgres_down_gives_503_and_1013_and_recovers_without_restart(ser
     tab = await Recorder(b, tokens["alice"], prefix=prefix).start()
     before = a.notify(tokens["dave"], title=f"{prefix} before", recipient_type="role", recipient_id="student")
     await tab.wait_for([before["id"]], timeout=10)
+    resources = baseline(servers)
 
     private_postgres.stop()
     try:
@@ -44,3 +45,4 @@ async def test_postgres_down_gives_503_and_1013_and_recovers_without_restart(ser
     tab.assert_exactly_once_in_order([before["id"], *created])
     assert all(s.process.poll() is None for s in servers)
     await tab.stop()
+    await assert_back_to_baseline(servers, resources)

@@ -5,7 +5,7 @@ import asyncio
 import time
 import uuid
 
-from tests.faults.recorder import Publisher, Recorder, open_fds, rss_mb
+from tests.faults.recorder import Publisher, Recorder, assert_back_to_baseline, baseline
 
 
 def tokens_for(server, *names):
@@ -19,7 +19,7 @@ async def test_redis_sigkill_mid_stream_loses_nothing_and_heals_by_itself(server
     tabs = [await Recorder(a, tokens["alice"], prefix=prefix).start(),
             await Recorder(b, tokens["alice"], prefix=prefix).start(),
             await Recorder(b, tokens["bob"], prefix=prefix).start()]
-    baseline = [(open_fds(s), rss_mb(s)) for s in servers]
+    before = baseline(servers)
     publisher = Publisher(servers, tokens["dave"], prefix=prefix,
                           recipient={"recipient_type": "role", "recipient_id": "student"}).start()
     await asyncio.sleep(2)
@@ -43,10 +43,7 @@ async def test_redis_sigkill_mid_stream_loses_nothing_and_heals_by_itself(server
     assert all(s.process.poll() is None for s in servers), "a server process died"
     for tab in tabs:
         await tab.stop()
-    await asyncio.sleep(1)
-    for (fds, rss), server in zip(baseline, servers):
-        assert open_fds(server) <= fds + 4, "file descriptors leaked"
-        assert rss_mb(server) <= rss + 30, "memory kept growing"
+    await assert_back_to_baseline(servers, before)
 
 
 async def test_redis_paused_bounds_rest_latency_by_the_publish_timeout(servers, private_redis):
@@ -54,6 +51,7 @@ async def test_redis_paused_bounds_rest_latency_by_the_publish_timeout(servers, 
     tokens = tokens_for(a, "alice", "dave")
     prefix = f"pause-{uuid.uuid4().hex[:6]}"
     tab = await Recorder(a, tokens["alice"], prefix=prefix).start()
+    before = baseline(servers)
     private_redis.pause()
     try:
         started = time.monotonic()
@@ -67,6 +65,7 @@ async def test_redis_paused_bounds_rest_latency_by_the_publish_timeout(servers, 
     await tab.wait_for([created["id"]], timeout=20)
     tab.assert_exactly_once_in_order([created["id"]])
     await tab.stop()
+    await assert_back_to_baseline(servers, before)
 
 
 async def test_redis_restarted_empty_leaves_no_socket_deaf(servers, private_redis):
@@ -75,6 +74,7 @@ async def test_redis_restarted_empty_leaves_no_socket_deaf(servers, private_redi
     prefix = f"empty-{uuid.uuid4().hex[:6]}"
     tabs = [await Recorder(a, tokens["alice"], prefix=prefix).start(),
             await Recorder(b, tokens["bob"], prefix=prefix).start()]
+    before = baseline(servers)
     private_redis.kill()
     private_redis.start()  # no persistence: every subscription and key is gone
     created = []
@@ -85,6 +85,7 @@ async def test_redis_restarted_empty_leaves_no_socket_deaf(servers, private_redi
         await tab.wait_for(created, timeout=deadline - time.monotonic())
         tab.assert_exactly_once_in_order(created)
         await tab.stop()
+    await assert_back_to_baseline(servers, before)
 
 
 async def test_an_idle_socket_keeps_receiving_past_redis_idle_timeouts(servers, private_redis):

@@ -1,0 +1,209 @@
+/**
+ * The notification center: the bell with its unread badge, the dropdown list, and toasts for
+ * new notifications. Everything shown comes from the clarion-client's store (`client.snapshot`),
+ * so every tab of a user agrees: the server tells each of them when something is read.
+ */
+import type { ClarionClient, Notification } from "clarion-client";
+import { h, fill, icon, ICONS, safeHref, timeAgo } from "./dom.js";
+
+const TOAST_MS = 8000;
+const MAX_TOASTS = 4;
+
+function audience(n: Notification): string {
+  if (n.recipient_type === "all") return "to everyone";
+  if (n.recipient_type === "role") return `to every ${n.recipient_id}`;
+  return "to you";
+}
+
+export class NotificationCenter {
+  readonly bell: HTMLButtonElement;
+  readonly root: HTMLElement;
+  private readonly badge: HTMLElement;
+  private readonly panel: HTMLElement;
+  private readonly list: HTMLUListElement;
+  private readonly empty: HTMLElement;
+  private readonly markAll: HTMLButtonElement;
+  private readonly toasts: HTMLElement;
+  private readonly items = new Map<number, HTMLLIElement>();
+  private readonly toastTimers = new Map<number, { el: HTMLElement; timer: ReturnType<typeof setTimeout> | null }>();
+
+  constructor(
+    private readonly client: ClarionClient,
+    toastRegion: HTMLElement,
+    private readonly onUnread: (count: number) => void,
+  ) {
+    this.toasts = toastRegion;
+    this.badge = h("span", { className: "badge", hidden: true, "aria-hidden": "true" });
+    this.bell = h(
+      "button",
+      { type: "button", className: "bell", id: "bell", "aria-expanded": "false", "aria-controls": "notification-panel", "aria-label": "Notifications" },
+      icon(ICONS.bell),
+      this.badge,
+    );
+    this.markAll = h("button", { type: "button", className: "link-button", onclick: () => this.client.markAllAsRead() }, "Mark all as read");
+    this.list = h("ul", { className: "notes", "aria-labelledby": "notification-heading" });
+    this.empty = h("p", { className: "empty" }, "No notifications yet. New ones appear here as they arrive.");
+    this.panel = h(
+      "section",
+      { className: "panel", id: "notification-panel", hidden: true, "aria-labelledby": "notification-heading", tabindex: "-1" },
+      h("div", { className: "panel-head" }, h("h2", { id: "notification-heading" }, "Notifications"), this.markAll),
+      this.list,
+      this.empty,
+    );
+    this.root = h("div", { className: "bell-wrap" }, this.bell, this.panel);
+
+    this.bell.addEventListener("click", () => this.toggle());
+    this.panel.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.stopPropagation();
+        this.close(true);
+      }
+    });
+    document.addEventListener("keydown", (event) => {
+      if (event.key === "Escape" && this.isOpen) this.close(true);
+    });
+    document.addEventListener("click", (event) => {
+      if (this.isOpen && event.target instanceof Node && !this.root.contains(event.target)) this.close(false);
+    });
+
+    client.on("change", () => this.render());
+    client.on("notification", (n) => {
+      if (!n.is_read) this.toast(n);
+    });
+    this.render();
+  }
+
+  get isOpen(): boolean {
+    return !this.panel.hidden;
+  }
+
+  toggle(): void {
+    if (this.isOpen) this.close(false);
+    else this.open();
+  }
+
+  open(): void {
+    this.panel.hidden = false;
+    this.bell.setAttribute("aria-expanded", "true");
+    this.panel.focus();
+  }
+
+  close(returnFocus: boolean): void {
+    if (!this.isOpen) return;
+    this.panel.hidden = true;
+    this.bell.setAttribute("aria-expanded", "false");
+    if (returnFocus) this.bell.focus();
+  }
+
+  private render(): void {
+    const { notifications, unreadCount } = this.client.snapshot;
+    this.badge.textContent = unreadCount > 99 ? "99+" : String(unreadCount);
+    this.badge.hidden = unreadCount === 0;
+    this.bell.setAttribute("aria-label", unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread`);
+    this.markAll.disabled = unreadCount === 0;
+    this.onUnread(unreadCount);
+
+    // Keyed update: an item keeps its element (and its focus) across renders.
+    const keep = new Set<number>();
+    let previous: Element | null = null;
+    for (const n of notifications) {
+      keep.add(n.id);
+      let li = this.items.get(n.id);
+      if (!li) {
+        li = this.item(n);
+        this.items.set(n.id, li);
+      }
+      this.setRead(li, n);
+      const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
+      if (expected !== li) this.list.insertBefore(li, expected);
+      previous = li;
+    }
+    for (const [id, li] of this.items) {
+      if (!keep.has(id)) {
+        li.remove();
+        this.items.delete(id);
+      }
+    }
+    this.empty.hidden = notifications.length > 0;
+    // Toasts of notifications read meanwhile (here or in another tab) go away.
+    for (const n of notifications) if (n.is_read && this.toastTimers.has(n.id)) this.dismiss(n.id);
+  }
+
+  private item(n: Notification): HTMLLIElement {
+    const href = safeHref(n.link);
+    const title = h("p", { className: "note-title" }, n.title);
+    return h(
+      "li",
+      { className: `note type-${n.notification_type}`, "data-id": n.id },
+      h(
+        "div",
+        { className: "note-body" },
+        title,
+        n.message ? h("p", { className: "note-message" }, n.message) : null,
+        h("p", { className: "note-meta" }, timeAgo(n.created_at), ` · ${audience(n)}`, href ? [" · ", h("a", { href }, "Open")] : null),
+      ),
+      h("button", { type: "button", className: "mark", "aria-label": `Mark read: ${n.title}`, onclick: () => this.client.markAsRead(n.id) }, icon(ICONS.check), h("span", null, "Mark read")),
+    );
+  }
+
+  private setRead(li: HTMLLIElement, n: Notification): void {
+    li.classList.toggle("unread", !n.is_read);
+    li.classList.toggle("read", n.is_read);
+    const button = li.querySelector<HTMLButtonElement>("button.mark");
+    if (button) {
+      if (n.is_read && document.activeElement === button) this.panel.focus();
+      button.hidden = n.is_read;
+    }
+  }
+
+  // -- toasts -------------------------------------------------------------------------------------
+
+  private toast(n: Notification): void {
+    if (this.toastTimers.has(n.id)) return;
+    const el = h(
+      "div",
+      { className: `toast type-${n.notification_type}`, "data-id": n.id },
+      h("div", { className: "toast-body" }, h("p", { className: "toast-title" }, n.title), n.message ? h("p", { className: "toast-message" }, n.message) : null),
+      h(
+        "div",
+        { className: "toast-actions" },
+        h("button", { type: "button", className: "link-button", "aria-label": `Mark read: ${n.title}`, onclick: () => this.client.markAsRead(n.id) }, "Mark read"),
+        h("button", { type: "button", className: "icon-button", "aria-label": `Dismiss: ${n.title}`, onclick: () => this.dismiss(n.id) }, icon(ICONS.close)),
+      ),
+    );
+    const entry: { el: HTMLElement; timer: ReturnType<typeof setTimeout> | null } = { el, timer: null };
+    const arm = () => {
+      if (entry.timer) clearTimeout(entry.timer);
+      entry.timer = setTimeout(() => this.dismiss(n.id), TOAST_MS);
+    };
+    // Kept while the pointer or the keyboard is on it, so that it can be read and acted on.
+    el.addEventListener("mouseenter", () => entry.timer && clearTimeout(entry.timer));
+    el.addEventListener("focusin", () => entry.timer && clearTimeout(entry.timer));
+    el.addEventListener("mouseleave", arm);
+    el.addEventListener("focusout", arm);
+    this.toastTimers.set(n.id, entry);
+    this.toasts.appendChild(el);
+    arm();
+    while (this.toastTimers.size > MAX_TOASTS) {
+      const oldest = this.toastTimers.keys().next().value as number;
+      this.dismiss(oldest);
+    }
+  }
+
+  private dismiss(id: number): void {
+    const entry = this.toastTimers.get(id);
+    if (!entry) return;
+    if (entry.timer) clearTimeout(entry.timer);
+    this.toastTimers.delete(id);
+    const hadFocus = entry.el.contains(document.activeElement);
+    entry.el.remove();
+    if (hadFocus) this.bell.focus();
+  }
+
+  /** Drop every toast and item (sign-out). */
+  reset(): void {
+    for (const id of [...this.toastTimers.keys()]) this.dismiss(id);
+    fill(this.list);
+    this.items.clear();
+  }
+}

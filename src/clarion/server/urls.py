@@ -1,9 +1,21 @@
 from django.urls import include, path
 
-from clarion.server.views import home, metrics_view
+from clarion.server.views import metrics_view, ui_page, ui_session, ui_token, ui_users
+
+# The web UI's pages: one shell, the script draws what the path names (clients/web).
+ui_pages = [
+    path("", ui_page, name="clarion-home"),
+    path("projects/<int:project_id>/", ui_page, name="clarion-ui-project"),
+    path("rooms/<slug:room>/", ui_page, name="clarion-ui-room"),
+    path("admin/send/", ui_page, name="clarion-ui-send"),
+    path("admin/health/", ui_page, name="clarion-ui-health"),
+]
 
 urlpatterns = [
-    path("", home, name="clarion-home"),
+    *ui_pages,
+    path("ui/session/", ui_session, name="clarion-ui-session"),
+    path("ui/session/token/", ui_token, name="clarion-ui-token"),
+    path("ui/users/", ui_users, name="clarion-ui-users"),
     path("metrics", metrics_view, name="clarion-metrics"),
     path("", include("clarion.api.urls")),
 ]

@@ -1,17 +1,166 @@
 import hmac
 import ipaddress
+import json
+import logging
+import math
+import time
+from pathlib import Path
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.contrib.auth import authenticate, get_user_model, login, logout
+from django.http import HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.templatetags.static import static
+from django.utils.cache import patch_cache_control
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_http_methods
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from clarion.api.throttling import AuthRateThrottle
+from clarion.auth.tokens import access_token_for, issued_before_cutoff
 from clarion.conf import clarion_settings
+from clarion.roles import is_notification_admin, role_of
+
+logger = logging.getLogger("clarion.server")
+
+# -- the web UI (clients/web, built into static/clarion-ui/) ------------------------------------
+
+UI_DIR = Path(__file__).resolve().parent / "static" / "clarion-ui"
+UI_BUILD_COMMAND = "cd clients/web && npm ci && npm run build"
+_manifest_cache: dict = {}
 
 
-def home(request):
-    """A small live page: log in, watch notifications arrive, mark them read."""
-    return render(request, "clarion/home.html", {"debug": settings.DEBUG})
+def ui_assets() -> dict | None:
+    """The built UI's file names ({"app.js": ..., "app.css": ...}), or None when it is not built.
+
+    Read from manifest.json, again only when that file changed (a rebuild while the server runs).
+    """
+    path = UI_DIR / "manifest.json"
+    try:
+        mtime = path.stat().st_mtime_ns
+    except OSError:
+        return None
+    if _manifest_cache.get("mtime") != mtime:
+        try:
+            manifest = json.loads(path.read_text())
+            assets = {"js": manifest["app.js"], "css": manifest["app.css"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        _manifest_cache.update(mtime=mtime, assets=assets)
+    return _manifest_cache["assets"]
+
+
+def _content_security_policy(request) -> str:
+    host = request.get_host()
+    return "; ".join([
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        f"connect-src 'self' ws://{host} wss://{host}",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ])
+
+
+@ensure_csrf_cookie
+def ui_page(request, **route):
+    """Every page of the web UI: one HTML shell, the script draws the page the path names.
+
+    Without a built UI (a Python-only install), a 503 page says how to build it.
+    """
+    assets = ui_assets()
+    if assets is None:
+        if not _manifest_cache.get("warned"):
+            logger.warning("the web UI is not built (no %s); build it with: %s", UI_DIR / "manifest.json",
+                           UI_BUILD_COMMAND)
+            _manifest_cache["warned"] = True
+        response = render(request, "clarion/ui_missing.html", {"build_command": UI_BUILD_COMMAND}, status=503)
+    else:
+        # Whether a session exists: a signed-out visit goes straight to the sign-in form.
+        config = {"debug": settings.DEBUG, "signedIn": request.user.is_authenticated}
+        response = render(request, "clarion/app.html", {
+            "js": static(assets["js"]), "css": static(assets["css"]), "config": config,
+        })
+    # The shell names the current build's files: never cached, they are (immutable, hashed names).
+    patch_cache_control(response, no_cache=True, private=True)
+    response["Content-Security-Policy"] = _content_security_policy(request)
+    return response
+
+
+def _json_body(request) -> dict:
+    try:
+        body = json.loads(request.body or b"{}")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+SIGNED_IN_AT = "clarion_signed_in_at"
+
+
+@require_http_methods(["POST", "DELETE"])
+def ui_session(request):
+    """POST {"username", "password"}: sign in (a Django session cookie). DELETE: sign out.
+
+    The UI keeps no token in storage: the HttpOnly session cookie is the sign-in, shared by the
+    browser's tabs, and ui_token turns it into a short-lived access token for the API and sockets.
+    CSRF-protected like every unsafe request. Sign-in attempts count against the same
+    per-address budget as POST /api/auth/token/ (CLARION["AUTH_THROTTLE_RATE"]), so this is no
+    way around it.
+    """
+    if request.method == "DELETE":
+        logout(request)
+        return HttpResponse(status=204)
+    throttle = AuthRateThrottle()
+    if not throttle.allow_request(request, None):
+        wait = math.ceil(throttle.wait() or 1)
+        response = JsonResponse({"detail": f"Too many sign-in attempts; try again in {wait} s."}, status=429)
+        response["Retry-After"] = str(wait)
+        return response
+    body = _json_body(request)
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
+        return JsonResponse({"detail": "Enter a username and a password."}, status=400)
+    user = authenticate(request, username=username, password=password)
+    if user is None:
+        return JsonResponse({"detail": "Wrong username or password."}, status=401)
+    login(request, user)
+    request.session[SIGNED_IN_AT] = time.time()
+    return JsonResponse({"username": user.get_username()})
+
+
+@require_http_methods(["POST"])
+def ui_token(request):
+    """An access token (simplejwt, ACCESS_TOKEN_LIFETIME) for the signed-in session, else 401.
+
+    A session that began before the user's sessions were ended (logout through the API, see
+    clarion.auth.revocation) is over too: it is signed out here. (A password change or
+    deactivation already ends Django sessions by itself.)
+    """
+    user = request.user
+    if not user.is_authenticated or not user.is_active:
+        return JsonResponse({"detail": "Not signed in."}, status=401)
+    if issued_before_cutoff(user, request.session.get(SIGNED_IN_AT)):
+        logout(request)
+        return JsonResponse({"detail": "Signed out."}, status=401)
+    return JsonResponse({"access": access_token_for(user)})
+
+
+UI_DIRECTORY_LIMIT = 1000
+
+
+@require_http_methods(["GET"])
+def ui_users(request):
+    """Users to address a notification to: notification administrators only (403 otherwise)."""
+    if not request.user.is_authenticated:
+        return JsonResponse({"detail": "Not signed in."}, status=401)
+    if not is_notification_admin(request.user):
+        return JsonResponse({"detail": "Only administrators may list users."}, status=403)
+    users = get_user_model().objects.filter(is_active=True).order_by("username")[:UI_DIRECTORY_LIMIT]
+    return JsonResponse({"results": [{"id": u.pk, "username": u.get_username(), "role": role_of(u)} for u in users]})
 
 
 def metrics_client_allowed(remote_addr) -> bool:

@@ -10,6 +10,8 @@ if [ ! -x /usr/bin/chromium ]; then  # browser tests drive Debian's Chromium thr
   apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 status=0
+echo "== web UI: build clients/web into the server's static files (the browser tests drive it)"
+bash clients/web/scripts/ensure-built.sh || status=$?
 echo "== pass 1/2: embedded (SQLite, in-process channel layer)"
 CLARION_TEST_BACKEND=embedded .venv/bin/python -m pytest "$@" || status=$?
 echo "== pass 2/2: scale-out (PostgreSQL, Redis, two server processes)"

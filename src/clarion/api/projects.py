@@ -12,6 +12,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from clarion.api.ids import MAX_DB_ID, db_id
 from clarion.collaboration import access as room_access
 from clarion.collaboration import services as chat
 from clarion.collaboration.models import ChatMessage, Room
@@ -35,10 +36,8 @@ def _user(user_id, field):
 
 
 def _user_or_none(raw_id):
-    try:
-        return get_user_model().objects.filter(pk=int(raw_id)).first()
-    except (TypeError, ValueError):
-        return None
+    user_id = db_id(raw_id)
+    return None if user_id is None else get_user_model().objects.filter(pk=user_id).first()
 
 
 def _after(request):
@@ -55,8 +54,9 @@ class ProjectWriteSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(max_length=10000, allow_blank=True, required=False, default="")
     status = serializers.SlugField(max_length=32, required=False, default="proposal")
-    advisor = serializers.IntegerField(required=False, allow_null=True, min_value=1)
-    members = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
+    advisor = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=MAX_DB_ID)
+    members = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), required=False,
+                                    default=list,
                                     max_length=200)
 
 
@@ -72,7 +72,7 @@ class ProjectSerializer(serializers.Serializer):
 
 
 class MemberSerializer(serializers.Serializer):
-    user = serializers.IntegerField(min_value=1)
+    user = serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
 
 
 class CommentSerializer(serializers.Serializer):
@@ -99,10 +99,9 @@ class ProjectViewSet(viewsets.ViewSet):
         return self._role
 
     def _project(self, pk):
-        try:
-            project_id = int(pk)
-        except (TypeError, ValueError):
-            raise Http404 from None
+        project_id = db_id(pk)
+        if project_id is None:
+            raise Http404
         project = access.visible_projects(self.request.user, self.role).filter(pk=project_id).first()
         if project is None:
             raise Http404
@@ -223,8 +222,8 @@ class StatusViewSet(viewsets.ViewSet):
 class RoomWriteSerializer(serializers.Serializer):
     key = serializers.CharField(max_length=64)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
-    members = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list,
-                                    max_length=500)
+    members = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), required=False,
+                                    default=list, max_length=500)
 
 
 class RoomViewSet(viewsets.ViewSet):

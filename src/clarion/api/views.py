@@ -9,6 +9,7 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clarion.api.ids import db_id
 from clarion.api.pagination import NewestFirst
 from clarion.api.permissions import CanSendNotifications
 from clarion.api.throttling import TicketRateThrottle
@@ -58,10 +59,9 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     @extend_schema(request=None, responses={200: ReadResultSerializer, 404: None})
     @action(detail=True, methods=["post"])
     def read(self, request, pk=None):
-        try:
-            notification_id = int(pk)
-        except (TypeError, ValueError):
-            raise Http404 from None
+        notification_id = db_id(pk)
+        if notification_id is None:
+            raise Http404
         read_ids, _ = services.mark_as_read(request.user.pk, self.role, [notification_id])
         if not read_ids:
             raise Http404

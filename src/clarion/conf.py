@@ -65,6 +65,9 @@ DEFAULTS = {
     # average, and at once; beyond that it is closed with 4029. 0 turns the limit off.
     "MESSAGE_RATE": 20.0,
     "MESSAGE_BURST": 60,
+    # Seconds a user whose socket was closed for flooding may not open another on that
+    # process (4029); 0 turns the cool-down off.
+    "RATE_LIMIT_COOLDOWN": 10.0,
     # Open sockets per user and per client address, counted per server process; one more is
     # closed with 4029 at connect. 0 turns a limit off. Addresses (or networks) in
     # CONNECTION_LIMIT_EXEMPT_IPS are not counted: behind a reverse proxy every client has the

@@ -11,6 +11,7 @@ connect path.
 
 import asyncio
 import ipaddress
+import time
 import weakref
 from collections import Counter
 
@@ -20,11 +21,12 @@ from clarion.realtime.throttle import TokenBucket
 
 
 class _Counts:
-    __slots__ = ("by_user", "by_ip")
+    __slots__ = ("by_user", "by_ip", "cooling")
 
     def __init__(self):
         self.by_user: Counter = Counter()
         self.by_ip: Counter = Counter()
+        self.cooling: dict[str, float] = {}  # user key -> monotonic time its cool-down ends
 
 
 _per_loop: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Counts]" = weakref.WeakKeyDictionary()
@@ -91,6 +93,12 @@ def admit(scope) -> tuple[ConnectionSlot | None, CloseCode | None]:
         user_key = None
     if ip is not None and counts.by_ip[ip] >= clarion_settings.MAX_CONNECTIONS_PER_IP:
         return None, CloseCode.RATE_LIMITED
+    if user_key is None and user is not None and getattr(user, "is_authenticated", False):
+        user_key_for_cooldown = str(user.pk)
+    else:
+        user_key_for_cooldown = user_key
+    if user_key_for_cooldown is not None and _cooling(counts, user_key_for_cooldown):
+        return None, CloseCode.RATE_LIMITED
     if user_key is not None and counts.by_user[user_key] >= clarion_settings.MAX_CONNECTIONS_PER_USER:
         return None, CloseCode.RATE_LIMITED
     if ip is not None:
@@ -98,6 +106,31 @@ def admit(scope) -> tuple[ConnectionSlot | None, CloseCode | None]:
     if user_key is not None:
         counts.by_user[user_key] += 1
     return ConnectionSlot(counts, user_key, ip), None
+
+
+def _cooling(counts: _Counts, user_key: str) -> bool:
+    until = counts.cooling.get(user_key)
+    if until is None:
+        return False
+    if time.monotonic() < until:
+        return True
+    del counts.cooling[user_key]
+    return False
+
+
+def cool_down(scope) -> None:
+    """The socket's user flooded: refuse their new sockets on this process (4029) for
+    CLARION["RATE_LIMIT_COOLDOWN"] seconds, so that a client cannot make the server pay for a
+    connect, a snapshot and a burst of frames again and again by reconnecting at once."""
+    seconds = clarion_settings.RATE_LIMIT_COOLDOWN
+    user = scope.get("user")
+    if not seconds or user is None or not getattr(user, "is_authenticated", False):
+        return
+    counts = _counts()
+    now = time.monotonic()
+    if len(counts.cooling) > 10_000:  # bounded: forget the expired ones
+        counts.cooling = {key: until for key, until in counts.cooling.items() if until > now}
+    counts.cooling[str(user.pk)] = now + float(seconds)
 
 
 def open_counts() -> dict:

@@ -62,7 +62,9 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         self.outbox = Outbox(self.base_send, limit=clarion_settings.OUTBOX_LIMIT, on_overflow=self._too_slow)
         self._slot, refusal = limits.admit(self.scope)
         if refusal is not None:
-            logger.info("refusing a %s socket: connection limit", self.endpoint)
+            # debug, not info: a flood must not become a flood of log lines (the refusal is
+            # counted in clarion_refused_connections_total{code="4029"})
+            logger.debug("refusing a %s socket: connection limit or cool-down", self.endpoint)
             await self.refuse(refusal)
             return
         self._bucket = limits.message_bucket()
@@ -189,9 +191,9 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         if self._bucket is not None and self._bucket.take():
             self._ending = True
             limits.cool_down(self.scope)
-            metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code="rate_limited_close").inc()
-            logger.info("closing a %s socket that sent more than %s frames per second", self.endpoint,
-                        clarion_settings.MESSAGE_RATE)
+            metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code="rate_limited").inc()
+            logger.debug("closing a %s socket that sent more than %s frames per second", self.endpoint,
+                         clarion_settings.MESSAGE_RATE)
             await self.close(code=int(CloseCode.RATE_LIMITED))
             return
         if bytes_data is not None:

@@ -40,6 +40,25 @@ async def test_a_socket_sending_faster_than_its_allowance_is_closed_4029(people,
     await ws.disconnect()
 
 
+async def test_a_flooder_is_refused_new_sockets_during_the_cool_down(people, settings):
+    settings.CLARION = {"MESSAGE_RATE": 5.0, "MESSAGE_BURST": 2, "RATE_LIMIT_COOLDOWN": 0.5}
+    alice_token = await token(people["alice"])
+    ws = await _open("/ws/notifications/", f"token={alice_token}")
+    for _ in range(3):
+        await ws.send_json_to({"type": "ping"})
+    assert await closed_with(ws) == 4029
+    await ws.disconnect()
+    again = communicator(query=f"token={alice_token}")
+    await again.connect()
+    assert await closed_with(again) == 4029  # cooling down
+    await again.disconnect()
+    bob = await _open("/ws/notifications/", f"token={await token(people['bob'])}")  # only the flooder
+    await bob.disconnect()
+    await asyncio.sleep(0.6)
+    after = await _open("/ws/notifications/", f"token={alice_token}")
+    await after.disconnect()
+
+
 async def test_the_allowance_refills_at_the_configured_rate(people, settings):
     settings.CLARION = {"MESSAGE_RATE": 20.0, "MESSAGE_BURST": 5}
     ws = await _open("/ws/notifications/", f"token={await token(people['alice'])}")
@@ -141,3 +160,21 @@ def test_throttles_can_be_turned_off(people, settings):
     client = APIClient()
     assert {_post(client, "/api/auth/token/", {"username": "x", "password": "y"}).status_code
             for _ in range(40)} == {401}
+
+
+# -- ids beyond what the database stores (found by schemathesis) ----------------------------
+
+
+def test_ids_beyond_64_bits_are_404_or_400_not_500(people):
+    from clarion.auth.tokens import access_token_for
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(people['dave'])}")
+    huge = "-1857385682939601223680"
+    assert client.post(f"/api/notifications/{huge}/read/").status_code == 404
+    assert client.post(f"/api/notifications/{2**63}/read/").status_code == 404
+    assert client.get(f"/api/projects/{2**64}/").status_code == 404
+    response = client.post("/api/projects/", {"title": "t", "members": [80296654968987877376]}, format="json")
+    assert response.status_code == 400
+    response = client.post("/api/projects/", {"title": "t", "advisor": 2**63}, format="json")
+    assert response.status_code == 400

@@ -60,12 +60,6 @@ def test_notifications_created_while_the_server_is_down_appear_once_after_it_is_
         expect(notification_item(page, title)).to_have_count(1)
         assert len(toasts_seen(page, title)) == 1, title  # one toast each: none missed, none repeated
 
-    if page.locator("#bell .badge").inner_text() == "8":
-        # Known, not the UI's: the resumed recent_notifications counts the 3 replayed ones in its
-        # unread_count (queries.snapshot counts up to the head; tests/unit/test_consumer.py
-        # expects that), docs/protocol.md says "up to cursor", and clarion-client follows the doc
-        # and adds each replayed unread one again. Remove this branch once they agree.
-        pytest.xfail("badge 8, not 5: a resumed unread_count already includes the replayed notifications")
     expect(page.locator("#bell .badge")).to_have_text("5")
 
 

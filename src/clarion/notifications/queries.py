@@ -88,7 +88,10 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
             [watermark, user_id, *_audience_params(user_id, role), after, head, resume_limit + 1],
         ))
         if len(missed) <= resume_limit:
-            return Snapshot(head=head, unread_count=_unread_total(user_id, role, watermark, head),
+            # Counted up to the cursor, as the client's state is: the replayed notifications
+            # that follow add themselves (docs/protocol.md, recent_notifications.unread_count).
+            upto = after if missed else head
+            return Snapshot(head=head, unread_count=_unread_total(user_id, role, watermark, upto),
                             recent=[], missed=missed)
     recent = list(Notification.objects.raw(
         f"SELECT {_COLUMNS}, 0 AS is_read, COUNT(*) OVER () AS unread_total FROM {_TABLE} n "

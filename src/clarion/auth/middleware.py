@@ -13,11 +13,16 @@ from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
+from rest_framework_simplejwt.exceptions import TokenError
+from rest_framework_simplejwt.settings import api_settings as jwt_settings
+from rest_framework_simplejwt.tokens import AccessToken
 
 from clarion.auth import redact
 from clarion.auth.origins import origin_allowed
 from clarion.auth.tickets import redeem_ticket_credential
-from clarion.auth.tokens import AuthenticationFailed, authenticate_access_token
+from clarion.auth.tokens import MAX_TOKEN_CHARS, AuthenticationFailed, authenticate_access_token
+from clarion.protocol import CloseCode
+from clarion.realtime import limits
 from clarion.roles import role_of
 
 
@@ -67,6 +72,11 @@ class JWTAuthMiddleware:
     async def __call__(self, scope, receive, send):
         if scope["type"] == "websocket":
             scope = dict(scope)
+            if self._cooling_down(scope):
+                # A flooder reconnecting: refused with 4029 before any database work.
+                scope.update(user=AnonymousUser(), clarion_role=None, clarion_credential=None,
+                             clarion_refusal=CloseCode.RATE_LIMITED)
+                return await self.app(scope, receive, send)
             try:
                 credential, role = await self._authenticate(scope)
             except DatabaseError:
@@ -77,6 +87,22 @@ class JWTAuthMiddleware:
             scope["clarion_role"] = role
             scope["clarion_credential"] = credential
         return await self.app(scope, receive, send)
+
+    @staticmethod
+    def _cooling_down(scope) -> bool:
+        """Whether the access token names a user in a flood cool-down (clarion.realtime.limits);
+        checks the signature only, and only while some user is cooling down."""
+        if not limits.anyone_cooling() or jwt_settings.USER_ID_FIELD not in ("id", "pk"):
+            return False
+        query = _query(scope)
+        raw = bearer_token(scope) or (None if "ticket" in query else query.get("token"))
+        if not raw or len(raw) > MAX_TOKEN_CHARS:
+            return False
+        try:
+            user_id = AccessToken(raw).payload.get(jwt_settings.USER_ID_CLAIM)
+        except TokenError:
+            return False
+        return user_id is not None and limits.is_cooling(user_id)
 
     @database_sync_to_async
     def _authenticate(self, scope):

@@ -118,6 +118,15 @@ def _cooling(counts: _Counts, user_key: str) -> bool:
     return False
 
 
+def anyone_cooling() -> bool:
+    """Whether some user of this loop is cooling down (a cheap test before a costlier one)."""
+    return bool(_counts().cooling)
+
+
+def is_cooling(user_key) -> bool:
+    return _cooling(_counts(), str(user_key))
+
+
 def cool_down(scope) -> None:
     """The socket's user flooded: refuse their new sockets on this process (4029) for
     CLARION["RATE_LIMIT_COOLDOWN"] seconds, so that a client cannot make the server pay for a

@@ -60,7 +60,9 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         runtime.mark_serving()
         self.hub = get_hub()
         self.outbox = Outbox(self.base_send, limit=clarion_settings.OUTBOX_LIMIT, on_overflow=self._too_slow)
-        self._slot, refusal = limits.admit(self.scope)
+        refusal = self.scope.get("clarion_refusal")  # set by the auth middleware (cool-down)
+        if refusal is None:
+            self._slot, refusal = limits.admit(self.scope)
         if refusal is not None:
             # debug, not info: a flood must not become a flood of log lines (the refusal is
             # counted in clarion_refused_connections_total{code="4029"})

@@ -178,3 +178,22 @@ def test_ids_beyond_64_bits_are_404_or_400_not_500(people):
     assert response.status_code == 400
     response = client.post("/api/projects/", {"title": "t", "advisor": 2**63}, format="json")
     assert response.status_code == 400
+
+
+def test_text_the_database_cannot_store_is_a_field_error_not_500(people):
+    """NUL (PostgreSQL refuses it) and lone surrogates (no encoder accepts them) in a
+    notification's data: 400, and nothing stored (found by schemathesis on PostgreSQL)."""
+    from clarion.auth.tokens import access_token_for
+    from clarion.notifications.models import Notification
+
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(people['dave'])}")
+    for data in ('{"a": "\\u0000"}', '{"\\u0000": 1}', '{"a": ["\\udc00"]}', '{"a": {"b": "x\\ud800"}}'):
+        body = '{"title": "t", "recipient_type": "all", "data": ' + data + "}"
+        response = client.generic("POST", "/api/notifications/", body, content_type="application/json")
+        assert response.status_code == 400, (data, response.status_code)
+        assert "data" in response.json()
+    for title in ('"\\u0000"', '"\\ud800"'):
+        body = '{"title": ' + title + ', "recipient_type": "all"}'
+        assert client.generic("POST", "/api/notifications/", body, content_type="application/json").status_code == 400
+    assert not Notification.objects.exists()

@@ -1,6 +1,7 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from clarion.api.ids import unstorable_text
 from clarion.conf import clarion_settings
 from clarion.notifications.models import NotificationType, RecipientType
 from clarion.notifications.payloads import annotated_payload, notification_payload
@@ -40,6 +41,12 @@ class NotificationCreateSerializer(serializers.Serializer):
     )
     link = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
     data = serializers.DictField(required=False, default=dict)
+
+    def validate_data(self, value):
+        problem = unstorable_text(value)
+        if problem:
+            raise serializers.ValidationError(f"data {problem}")
+        return value
 
     def create(self, validated_data):
         try:

@@ -126,6 +126,8 @@ def _body(frame_type: str, data: dict) -> str:
         raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.body must be a non-empty string")
     if len(body) > MAX_CHAT_BODY:
         raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.body holds at most {MAX_CHAT_BODY} characters")
+    if "\x00" in body:  # PostgreSQL text cannot hold NUL: refused here, not an internal_error there
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type}: data.body must not contain NUL characters")
     return body
 
 
@@ -139,7 +141,7 @@ class SendMessage(ClientFrame):
     def from_data(cls, data: Any) -> "SendMessage":
         data = _object(cls.type, data, '{"body": "<text>", "client_id": "<optional, up to 64 chars>"}')
         client_id = data.get("client_id", "")
-        if not isinstance(client_id, str) or len(client_id) > 64:
+        if not isinstance(client_id, str) or len(client_id) > 64 or "\x00" in client_id:
             raise ProtocolError(ErrorCode.INVALID_DATA, "send_message: data.client_id must be a string of at most 64 characters")
         return cls(body=_body(cls.type, data), client_id=client_id)
 

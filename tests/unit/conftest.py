@@ -9,3 +9,13 @@ async def close_hub_after_test():
     from clarion.realtime.hub import close_hub
 
     await close_hub()
+
+
+@pytest.fixture(autouse=True)
+def fresh_publish_breaker():
+    """A test that fails a push must not leave the next test's pushes skipped."""
+    from clarion.realtime import publish
+
+    publish._breaker.succeeded()
+    yield
+    publish._breaker.succeeded()

@@ -150,13 +150,16 @@ def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, c
     assert "retried in order by the relay" in caplog.text
     head = StreamHead.objects.get(name="notifications")
     assert head.published == head.position - 1  # the failed push waits, and holds back later ones
-    later = clarion.send_notification_to_user(people["alice"], "after it")
+    later = clarion.send_notification_to_user(people["alice"], "after it")  # not even tried: the breaker is open
     head.refresh_from_db()
     assert head.published == head.position - 2
-    monkeypatch.undo()  # the broker is back: the relay pushes both, in order
-    from clarion.realtime.publish import publish_backlogs
+    assert metrics.PUBLISH_FAILURES.labels(stage="send")._value.get() == before + 1
+    monkeypatch.undo()  # the broker is back, and the breaker's cool-down passes: the relay pushes both, in order
+    from clarion.realtime import publish
 
-    assert publish_backlogs() == 1
+    publish._breaker.next_probe = 0.0
+    assert publish.publish_backlogs() == 1
+    assert not publish._breaker.tripped
     head.refresh_from_db()
     assert head.published == head.position == Notification.objects.get(pk=later.pk).seq
 

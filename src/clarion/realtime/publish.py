@@ -14,6 +14,7 @@ import asyncio
 import fcntl
 import logging
 import threading
+import time
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
@@ -34,6 +35,7 @@ logger = logging.getLogger("clarion.publish")
 _PG_LOCK_KEY = 0x636C6172
 _thread_lock = threading.Lock()
 _BACKLOG_BATCH = 500
+_PROBE_GROUP = "clarion.probe"  # nobody subscribes: a publish here only tests the broker
 
 
 @contextmanager
@@ -132,9 +134,44 @@ def sequence_and_publish_row(log: SequencedLog, pk) -> bool:
         return False
 
 
+class _Breaker:
+    """After a failed push, pushes wait until the broker answers again.
+
+    Pushing happens under the log lock, and a broker that hangs (paused, half-open) makes each
+    attempt wait PUBLISH_TIMEOUT: without this, every create of the whole site would queue
+    behind one timeout after another. Once tripped, creates commit and sequence without
+    trying to push; the relay probes the broker outside the lock (every 0.5 s, doubling to
+    5 s) and, once it answers, pushes the backlog in order. A hung broker costs each process
+    one timeout under the lock, not one per create."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self.tripped = False
+        self.next_probe = 0.0
+        self.delay = 0.5
+
+    def failed(self) -> None:
+        with self._lock:
+            self.tripped = True
+            self.next_probe = time.monotonic() + self.delay
+            self.delay = min(self.delay * 2, 5.0)
+
+    def succeeded(self) -> None:
+        with self._lock:
+            self.tripped, self.next_probe, self.delay = False, 0.0, 0.5
+
+    def probe_due(self) -> bool:
+        return self.tripped and time.monotonic() >= self.next_probe
+
+
+_breaker = _Breaker()
+
+
 def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None) -> None:
     """Push the stream's entries after ``published`` in seq order, stopping at the first
     failure; record how far it got. Runs under the log lock."""
+    if _breaker.tripped:
+        return  # the broker failed and has not answered since: the relay pushes this, in order
     if newest is not None and newest.seq == published + 1:
         rows = [newest]  # the usual case: nothing is waiting
     else:
@@ -146,6 +183,7 @@ def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None)
     done = published
     for row in rows:
         if not _group_send(log.group(row), events.sequenced(row.seq, log.frame(row))):
+            _breaker.failed()
             break
         done = row.seq
     if done > published:
@@ -155,6 +193,14 @@ def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None)
 def publish_backlogs() -> int:
     """Push entries whose push failed earlier, stream by stream, in order (the relay calls
     this). Returns how many streams were behind."""
+    if _breaker.tripped:
+        if not _breaker.probe_due():
+            return 0
+        # Outside the lock: a broker that still hangs must not hold up sequencing.
+        if not _group_send(_PROBE_GROUP, events.ephemeral("")):
+            _breaker.failed()
+            return 0
+        _breaker.succeeded()
     behind = list(StreamHead.objects.filter(published__lt=F("position")).values_list("name", flat=True))
     for stream in behind:
         log = next((log for log in LOGS.values() if stream.startswith(log.stream_prefix)), None)

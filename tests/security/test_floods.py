@@ -123,7 +123,7 @@ def _post(client, path, body=None, **extra):
 
 def test_token_refresh_and_logout_are_throttled_per_address_with_429(people, settings):
     settings.CLARION = {"AUTH_THROTTLE_RATE": "3/minute"}
-    client = APIClient()
+    client = APIClient(REMOTE_ADDR="203.0.113.20")
     wrong = {"username": "alice", "password": "wrong"}
     codes = [_post(client, "/api/auth/token/", wrong).status_code for _ in range(3)]
     assert codes == [401, 401, 401]
@@ -136,6 +136,9 @@ def test_token_refresh_and_logout_are_throttled_per_address_with_429(people, set
     assert _post(client, "/api/auth/token/", wrong, HTTP_X_FORWARDED_FOR="192.0.2.77").status_code == 429
     # another address has its own allowance
     assert _post(client, "/api/auth/token/", wrong, REMOTE_ADDR="192.0.2.1").status_code == 401
+    # an exempt address (a reverse proxy on this machine, by default loopback) is not throttled
+    local = APIClient(REMOTE_ADDR="127.0.0.1")
+    assert {_post(local, "/api/auth/token/", wrong).status_code for _ in range(5)} == {401}
     # other endpoints are not throttled by it
     other = APIClient()
     from clarion.auth.tokens import access_token_for
@@ -157,7 +160,7 @@ def test_tickets_are_throttled_per_user(people, settings):
 
 def test_throttles_can_be_turned_off(people, settings):
     settings.CLARION = {"AUTH_THROTTLE_RATE": None}
-    client = APIClient()
+    client = APIClient(REMOTE_ADDR="203.0.113.21")
     assert {_post(client, "/api/auth/token/", {"username": "x", "password": "y"}).status_code
             for _ in range(40)} == {401}
 

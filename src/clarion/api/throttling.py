@@ -35,10 +35,22 @@ class _ClarionRateThrottle(SimpleRateThrottle):
 
 
 class AuthRateThrottle(_ClarionRateThrottle):
-    """CLARION["AUTH_THROTTLE_RATE"] per client address."""
+    """CLARION["AUTH_THROTTLE_RATE"] per client address.
+
+    Addresses in CLARION["CONNECTION_LIMIT_EXEMPT_IPS"] (loopback by default) are not throttled:
+    behind a reverse proxy that is every client's address, and one bucket for the whole site
+    would let anyone lock everybody out of signing in. Set DRF's NUM_PROXIES there, so that the
+    client's own address (from X-Forwarded-For) is throttled instead."""
 
     scope = "clarion_auth"
     setting = "AUTH_THROTTLE_RATE"
+
+    def allow_request(self, request, view):
+        from clarion.realtime.limits import is_exempt_ip
+
+        if is_exempt_ip(self.get_ident(request)):
+            return True
+        return super().allow_request(request, view)
 
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": self.get_ident(request)}

@@ -47,6 +47,11 @@ def client_ip(scope) -> str | None:
     return str(client[0])
 
 
+def is_exempt_ip(ip: str) -> bool:
+    """Whether CLARION["CONNECTION_LIMIT_EXEMPT_IPS"] lists this address (or its network)."""
+    return _exempt(ip)
+
+
 def _exempt(ip: str) -> bool:
     for entry in clarion_settings.CONNECTION_LIMIT_EXEMPT_IPS:
         try:

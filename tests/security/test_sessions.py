@@ -173,3 +173,27 @@ async def test_a_socket_opened_after_the_logout_with_a_new_token_survives_a_late
     await create(revocation.close_sockets)(alice.pk, time.time() - 0.5)
     assert await ws.receive_nothing(timeout=0.5)
     await ws.disconnect()
+
+
+async def test_rest_authentication_class_refuses_tokens_of_ended_sessions(people):
+    """clarion.auth.authentication.JWTAuthentication, for REST_FRAMEWORK's authentication classes
+    (views read that setting at import, so the class is exercised directly)."""
+    from rest_framework.exceptions import AuthenticationFailed
+    from rest_framework.request import Request
+    from rest_framework.test import APIRequestFactory
+
+    from clarion.auth import revocation
+    from clarion.auth.authentication import JWTAuthentication
+
+    def authenticate(raw):
+        request = Request(APIRequestFactory().get("/api/me/", HTTP_AUTHORIZATION=f"Bearer {raw}"))
+        return JWTAuthentication().authenticate(request)[0]
+
+    alice = people["alice"]
+    old = _old(alice)
+    assert (await create(authenticate)(old)).pk == alice.pk
+    await create(revocation.end_sessions)(alice, "logout")
+    with pytest.raises(AuthenticationFailed):
+        await create(authenticate)(old)
+    await asyncio.sleep(1.1)
+    assert (await create(authenticate)(await token(alice))).pk == alice.pk

@@ -6,8 +6,10 @@ clarion.auth.authentication on REST); the sockets already open are told through 
 event on the user's sessions group, and each closes with 4401 when it was authenticated
 before the cutoff (clarion.realtime.consumers.base). docs/security.md, "Ending sessions".
 
-The sessions group is separate from the user's notification group on purpose: every stream
-(projects, rooms, system health) joins it, and none of them must receive notification frames.
+The event goes to two groups: the user's notification group, which their notifications
+sockets are in already, and the user's sessions group, which every other stream (projects,
+rooms, system health) joins for this alone: they must not receive notification frames, and the
+notifications sockets, the common case, subscribe to no extra group.
 """
 
 import logging
@@ -23,11 +25,16 @@ logger = logging.getLogger("clarion.auth")
 END_SESSIONS = "end_sessions"
 
 
-def sessions_group(user_id) -> str:
-    """The hub group every socket of this user joins, for control events only."""
+def user_group(user_id) -> str:
     from clarion.realtime import groups
 
-    return "clarion.sessions." + groups.user_group(user_id).removeprefix("clarion.user.")
+    return groups.user_group(user_id)
+
+
+def sessions_group(user_id) -> str:
+    """The hub group a socket of this user that is not in their notification group joins,
+    for control events only."""
+    return "clarion.sessions." + user_group(user_id).removeprefix("clarion.user.")
 
 
 def end_sessions(user, reason: str) -> None:
@@ -48,5 +55,6 @@ def close_sockets(user_id, at: float | None = None) -> None:
     now), on every server process."""
     from clarion.realtime.publish import publish_control_on_commit
 
-    publish_control_on_commit(sessions_group(user_id),
-                              {"action": END_SESSIONS, "user_id": user_id, "at": time.time() if at is None else at})
+    event = {"action": END_SESSIONS, "user_id": str(user_id), "at": time.time() if at is None else at}
+    publish_control_on_commit(user_group(user_id), event)
+    publish_control_on_commit(sessions_group(user_id), event)

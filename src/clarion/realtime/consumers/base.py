@@ -122,15 +122,20 @@ class ClarionConsumer(AsyncWebsocketConsumer):
     async def join(self, group_names, on_resync, on_control=None) -> None:
         """Subscribe this socket to hub groups; hold their events until ``ready``.
 
-        The user's sessions group is joined too, so that ending the user's sessions closes
-        this socket (control events only; ``on_control`` sees every other control event)."""
+        Ending the user's sessions must reach this socket: the control event goes to the
+        user's notification group and to their sessions group, and a socket not in the first
+        joins the second (control events only; ``on_control`` sees every other control event).
+        So a notifications socket, the common case, subscribes to no extra group."""
         self._on_stream_control = on_control
         self.subscription = self.hub.attach(self.outbox, on_resync, self._on_control)
-        await self.hub.join(self.subscription, [*group_names, *self._session_groups()])
+        group_names = list(group_names)
+        await self.hub.join(self.subscription, [*group_names, *self._session_groups(group_names)])
 
-    def _session_groups(self) -> list[str]:
+    def _session_groups(self, group_names) -> list[str]:
         user = self.scope.get("user")
         if user is None or not getattr(user, "is_authenticated", False):
+            return []
+        if revocation.user_group(user.pk) in group_names:
             return []
         return [revocation.sessions_group(user.pk)]
 

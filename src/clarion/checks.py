@@ -1,5 +1,7 @@
 """System checks for settings that would make Clarion unsafe or broken."""
 
+import re
+
 from django.conf import settings
 from django.core import checks
 
@@ -51,4 +53,39 @@ def check_health_and_metrics(app_configs, **kwargs):
             checks.Error(f"CLARION['HEALTH_INTERVAL'] must be a positive number of seconds, got {value!r}",
                          id="clarion.E004")
         )
+    return errors
+
+
+_RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
+_LIMITS = ("MESSAGE_RATE", "MESSAGE_BURST", "RATE_LIMIT_COOLDOWN", "MAX_CONNECTIONS_PER_USER",
+           "MAX_CONNECTIONS_PER_IP")
+
+
+@checks.register(checks.Tags.security)
+def check_abuse_limits(app_configs, **kwargs):
+    """The abuse limits and throttles of docs/security.md: a typo must fail at start-up, not
+    turn a limit off or raise on the first connect."""
+    import ipaddress
+
+    errors = []
+    for name in ("AUTH_THROTTLE_RATE", "TICKET_THROTTLE_RATE"):
+        value = getattr(clarion_settings, name)
+        if value is not None and not (isinstance(value, str) and _RATE.match(value)):
+            errors.append(checks.Error(f"CLARION[{name!r}] must be a rate like \"30/minute\" or None, got {value!r}",
+                                       id="clarion.E005"))
+    for name in _LIMITS:
+        value = getattr(clarion_settings, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            errors.append(checks.Error(f"CLARION[{name!r}] must be a number >= 0 (0 turns it off), got {value!r}",
+                                       id="clarion.E006"))
+    if clarion_settings.MESSAGE_RATE and not clarion_settings.MESSAGE_BURST:
+        errors.append(checks.Error("CLARION['MESSAGE_BURST'] must be at least 1 while MESSAGE_RATE is on",
+                                   id="clarion.E006"))
+    for entry in clarion_settings.CONNECTION_LIMIT_EXEMPT_IPS:
+        try:
+            ipaddress.ip_network(entry, strict=False)
+        except (TypeError, ValueError):
+            errors.append(checks.Error(
+                f"CLARION['CONNECTION_LIMIT_EXEMPT_IPS'] entry {entry!r} is not an IP address or network",
+                id="clarion.E007"))
     return errors

@@ -198,3 +198,14 @@ def test_wildcard_origin_is_an_error_in_production_and_allowed_in_debug(settings
     assert check_allowed_origins(None) == []
     settings.CLARION = {"ALLOWED_ORIGINS": ["https://app.example.com/", "app.example.com"]}
     assert [error.id for error in check_allowed_origins(None)] == ["clarion.E002", "clarion.E002"]
+
+
+def test_abuse_limit_settings_are_checked_at_start_up(settings):
+    from clarion.checks import check_abuse_limits
+
+    assert check_abuse_limits(None) == []  # the defaults
+    settings.CLARION = {"AUTH_THROTTLE_RATE": "30 per minute", "TICKET_THROTTLE_RATE": None,
+                        "MESSAGE_RATE": -1, "MAX_CONNECTIONS_PER_USER": "50", "MESSAGE_BURST": 0,
+                        "CONNECTION_LIMIT_EXEMPT_IPS": ["127.0.0.1", "proxy.local"]}
+    assert sorted(error.id for error in check_abuse_limits(None)) == \
+        ["clarion.E005", "clarion.E006", "clarion.E006", "clarion.E006", "clarion.E007"]

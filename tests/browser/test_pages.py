@@ -1,6 +1,7 @@
 """The UI's other pages in real Chromium: a project's live feed, a room's presence, chat and
 typing, composing to one user, the health dashboard's charts, and what non-admins get."""
 
+import uuid
 import re
 
 import pytest
@@ -85,7 +86,7 @@ def test_an_admin_sends_to_one_user(pages, server):
     expect(toast(alice, title)).to_have_count(0)
 
     # The server's field errors are shown at the field.
-    admin.get_by_label("Everyone").check()
+    admin.get_by_role("radio", name="Everyone").check()
     admin.get_by_label("Title").fill("   ")
     admin.get_by_role("button", name="Send notification").click()
     expect(admin.locator("#title-error")).to_have_text(re.compile("blank"))
@@ -127,9 +128,10 @@ def test_students_get_no_admin_tools_and_strangers_no_project(pages, server, bac
     student.goto(server.url + "/admin/send/")
     expect(student.get_by_role("alert")).to_have_text("Only administrators may send notifications.")
 
-    result = run_cli(backend, "adduser", "erin", "--role", "student", "--password", "demo-password")
+    stranger_name = f"stranger{uuid.uuid4().hex[:6]}"  # unique: other tests add users of their own
+    result = run_cli(backend, "adduser", stranger_name, "--role", "student", "--password", "demo-password")
     assert result.returncode == 0 or "exists" in result.stderr, result.stderr
-    stranger = pages.sign_in("erin", "/projects/1/")
+    stranger = pages.sign_in(stranger_name, "/projects/1/")
     expect(stranger.get_by_role("alert")).to_have_text("You do not have access to this project.")
     stranger.goto(server.url + "/projects/999999/")
     expect(stranger.get_by_role("alert")).to_have_text("There is no such project.")

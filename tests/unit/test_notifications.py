@@ -293,3 +293,13 @@ def test_unread_count_and_resume_use_indexes_not_table_scans(people):
     for plan in (count_plan, resume_plan):
         assert "Seq Scan on clarion_notification" not in plan, plan
     assert queries.unread_count(alice.pk, "student") == 1
+
+
+def test_the_python_api_refuses_data_the_database_cannot_store(people):
+    from django.core.exceptions import ValidationError
+
+    for bad in ({"note": "nul \x00 inside"}, {"k": "\ud800"}, {"nested": ["\x00"]}):
+        with pytest.raises(ValidationError) as refused:
+            clarion.send_notification_to_user(people["alice"], "x", data=bad)
+        assert "data" in refused.value.message_dict
+    assert not Notification.objects.filter(title="x").exists()

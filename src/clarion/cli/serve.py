@@ -40,6 +40,10 @@ def run(args):
         # Off by default: measured in docs/decisions/0006-permessage-deflate.md (bench/deflate.py).
         ws_per_message_deflate=args.ws_per_message_deflate,
         proxy_headers=False,
+        # Protocol pings: a socket whose peer stopped answering is closed (1011) after about
+        # 40 s (docs/security.md). Set here, not left to uvicorn's defaults, which may change.
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
     )
     server = uvicorn.Server(config)
     try:

@@ -4,7 +4,6 @@ Named as the system Clarion replaces names them. Each call stores first; the liv
 best-effort and never raises into the caller (see clarion.realtime.publish).
 """
 
-import json
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -21,6 +20,7 @@ from clarion.notifications.models import (
     RecipientType,
 )
 from clarion.realtime import publish
+from clarion.validation import json_data_error
 
 
 def _check_common(title, message, notification_type, link, data):
@@ -34,16 +34,9 @@ def _check_common(title, message, notification_type, link, data):
     if not isinstance(link, str) or len(link) > 500:
         errors["link"] = "link must be a string of at most 500 characters"
     if data is not None:
-        if not isinstance(data, dict):
-            errors["data"] = f"data must be a JSON object, got {type(data).__name__}"
-        else:
-            try:
-                size = len(json.dumps(data, allow_nan=False))
-            except (TypeError, ValueError) as exc:
-                errors["data"] = f"data must be JSON-serializable: {exc}"
-            else:
-                if size > clarion_settings.MAX_DATA_BYTES:
-                    errors["data"] = f"data is {size} bytes of JSON; at most {clarion_settings.MAX_DATA_BYTES}"
+        problem = json_data_error(data)
+        if problem:
+            errors["data"] = problem
     if errors:
         raise ValidationError(errors)
 

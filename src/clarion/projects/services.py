@@ -5,7 +5,6 @@ get a notification where it helps them.
 ``publish_project_event`` is the entry point a host site calls for its own kinds of event.
 """
 
-import json
 import re
 
 from asgiref.sync import sync_to_async
@@ -13,12 +12,12 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from clarion.conf import clarion_settings
 from clarion.notifications import services as notifications
 from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, ProjectMembership, ProjectStatus
 from clarion.projects.payloads import event_payload
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
 from clarion.realtime import groups
+from clarion.validation import json_data_error
 from clarion.realtime.publish import SequencedLog, publish_control_on_commit, register_log
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -48,14 +47,9 @@ PROJECT_LOG = register_log(SequencedLog(
 def _check_data(data) -> dict:
     if data is None:
         return {}
-    if not isinstance(data, dict):
-        raise ValidationError({"data": f"data must be a JSON object, got {type(data).__name__}"})
-    try:
-        size = len(json.dumps(data, allow_nan=False))
-    except (TypeError, ValueError) as exc:
-        raise ValidationError({"data": f"data must be JSON-serializable: {exc}"}) from None
-    if size > clarion_settings.MAX_DATA_BYTES:
-        raise ValidationError({"data": f"data is {size} bytes of JSON; at most {clarion_settings.MAX_DATA_BYTES}"})
+    problem = json_data_error(data)
+    if problem:
+        raise ValidationError({"data": problem})
     return data
 
 

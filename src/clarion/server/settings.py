@@ -127,11 +127,15 @@ WHITENOISE_IMMUTABLE_FILE_TEST = r"/clarion-ui/[\w-]+\.[A-Z0-9]{8}\.(js|css)(\.m
 REST_FRAMEWORK = {
     # JWT first: its WWW-Authenticate header makes unauthenticated requests 401, not 403.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework_simplejwt.authentication.JWTAuthentication",
+        # simplejwt's, plus refusing tokens of ended sessions (logout, password change).
+        "clarion.auth.authentication.JWTAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # How many reverse proxies set X-Forwarded-For in front of the server; the throttles then see
+    # each client's own address. 0 (default): the header is ignored, so it cannot be forged.
+    "NUM_PROXIES": int(os.environ.get("CLARION_NUM_PROXIES", "0")) or None,
 }
 
 SIMPLE_JWT = {
@@ -160,6 +164,8 @@ CLARION = {
     "METRICS_ALLOWED_IPS": _env_list("CLARION_METRICS_ALLOWED_IPS", "127.0.0.1,::1"),
     "PRESENCE_TTL": float(os.environ.get("CLARION_PRESENCE_TTL", "20")),
     "OUTBOX_LIMIT": int(os.environ.get("CLARION_OUTBOX_LIMIT", "1000")),
+    # Behind a reverse proxy every client has its address: exempt it from per-address limits.
+    "CONNECTION_LIMIT_EXEMPT_IPS": _env_list("CLARION_CONNECTION_LIMIT_EXEMPT_IPS", "127.0.0.1,::1"),
 }
 if REDIS_URL:
     # Several server processes: their hubs meet in Redis pub/sub.

@@ -73,6 +73,8 @@ def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
 
 
 class ServerProcess:
+    serve_args: tuple = ()  # extra `clarion serve` options
+
     def __init__(self, env: dict, log_path: Path, port: int | None = None):
         self.env = env
         self.port = port or free_port()
@@ -89,8 +91,8 @@ class ServerProcess:
 
     def start(self, timeout: float = 30) -> "ServerProcess":
         log = open(self.log_path, "a")
-        self.process = subprocess.Popen(clarion_command("serve", "--port", str(self.port)), env=self.env,
-                                        stdout=log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(clarion_command("serve", "--port", str(self.port), *self.serve_args),
+                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

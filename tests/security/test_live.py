@@ -8,16 +8,14 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 import urllib.error
 import urllib.request
 
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
 
-from tests.integration.harness import ServerProcess, clarion_command, close_code, next_frame, prepare_backend
+from tests.integration.harness import ServerProcess, close_code, next_frame, prepare_backend
 
 pytestmark = pytest.mark.integration
 
@@ -25,21 +23,7 @@ pytestmark = pytest.mark.integration
 class VerboseServer(ServerProcess):
     """A harness server at the most verbose log level `clarion serve` offers."""
 
-    def start(self, timeout: float = 30) -> "VerboseServer":
-        log = open(self.log_path, "a")
-        self.process = subprocess.Popen(clarion_command("serve", "--port", str(self.port), "--log-level", "debug"),
-                                        env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
-            try:
-                with urllib.request.urlopen(self.url + "/api/schema/", timeout=2):
-                    return self
-            except (OSError, urllib.error.URLError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"server did not answer within {timeout}s:\n{self.log()}")
+    serve_args = ("--log-level", "debug")
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import os
 import platform
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -24,7 +23,7 @@ from pathlib import Path
 
 from bench import report, scenarios
 from bench.loadgen import raise_nofile
-from bench.proc import LOAD_CORE, PYTHON, ROOT, Child, can_pin, stop_all, stop_all_sync
+from bench.proc import LOAD_CORE, PYTHON, ROOT, Child, can_pin, run_interruptibly, stop_all
 from bench.scenarios import Params, Session
 from bench.stacks import FLOOR, STACKS, ClarionRedisStack, RedisService
 
@@ -275,21 +274,8 @@ def _save(out: Path, result: dict, started: float) -> None:
 
 
 def main_run(args) -> int:
-    import atexit
-
-    atexit.register(stop_all_sync)
-
-    async def guarded():
-        task = asyncio.ensure_future(run(args))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)  # cancel -> finally blocks stop every child
-        return await task
-
-    try:
-        out = asyncio.run(guarded())
-    except asyncio.CancelledError:
-        print("interrupted; every child process was stopped", file=sys.stderr)
+    out = run_interruptibly(run(args))
+    if out is None:
         return 130
     # The exit status says whether the machinery worked (what CI's smoke run checks): a run
     # or scenario that raised fails it; slow or lossy stacks do not, they are results.

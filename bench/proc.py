@@ -5,6 +5,7 @@ its own pid at the end of a run or on an interrupt (never by name).
 """
 
 import asyncio
+import atexit
 import os
 import shutil
 import signal
@@ -211,3 +212,22 @@ def process_listening_on(port: int) -> psutil.Process | None:
     except (psutil.AccessDenied, psutil.NoSuchProcess):
         pass
     return None
+
+
+def run_interruptibly(coroutine):
+    """Run a benchmark's main coroutine; Ctrl-C or SIGTERM cancels it, so that its finally
+    blocks stop every child, and returns None. Children left at exit are stopped too."""
+    atexit.register(stop_all_sync)
+
+    async def guarded():
+        task = asyncio.ensure_future(coroutine)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        return await task
+
+    try:
+        return asyncio.run(guarded())
+    except asyncio.CancelledError:
+        print("interrupted; every child process was stopped", file=sys.stderr)
+        return None

@@ -54,7 +54,6 @@ import math
 import os
 import random
 import shutil
-import signal
 import statistics
 import sys
 import tempfile
@@ -930,23 +929,10 @@ def main(argv=None) -> int:
     if args.missed < 1 or args.clients < 1 or args.workers < 1:
         parser.error("--clients, --missed and --workers must be at least 1")
 
-    import atexit
+    from bench.proc import run_interruptibly
 
-    from bench.proc import stop_all_sync
-
-    atexit.register(stop_all_sync)
-
-    async def guarded():
-        task = asyncio.ensure_future(run(args))
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)  # cancel -> finally blocks stop every child
-        return await task
-
-    try:
-        out = asyncio.run(guarded())
-    except asyncio.CancelledError:
-        print("interrupted; every child process was stopped", file=sys.stderr)
+    out = run_interruptibly(run(args))
+    if out is None:
         return 130
     result = json.loads(out.read_text())
     broken = [f"{r['mode']} rep {r['rep']}: {r['error']}" for r in result["rows"] if r.get("error")]

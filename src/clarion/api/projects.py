@@ -91,6 +91,8 @@ class ProjectViewSet(viewsets.ViewSet):
     projects they belong to (title and description only)."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = ProjectSerializer  # for the OpenAPI schema; payloads come from project_payload
+    lookup_value_regex = r"[0-9]+"
 
     @property
     def role(self):
@@ -173,7 +175,7 @@ class ProjectViewSet(viewsets.ViewSet):
         return Response(project_payload(project))
 
     @extend_schema(request=None, responses={200: ProjectSerializer})
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[^/.]+)")
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9]+)")
     def remove_member(self, request, pk=None, user_id=None):
         project = self._project(pk)
         self._manage(project)
@@ -212,8 +214,14 @@ class ProjectViewSet(viewsets.ViewSet):
         return Response([event_payload(e) for e in rows[:500]])
 
 
+class StatusSerializer(serializers.Serializer):
+    slug = serializers.SlugField()
+    label = serializers.CharField()
+
+
 class StatusViewSet(viewsets.ViewSet):
     permission_classes = [IsAuthenticated]
+    serializer_class = StatusSerializer
 
     def list(self, request):
         return Response([{"slug": s.slug, "label": s.label} for s in ProjectStatus.objects.all()])
@@ -226,10 +234,19 @@ class RoomWriteSerializer(serializers.Serializer):
                                     default=list, max_length=500)
 
 
+class RoomSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    title = serializers.CharField()
+    project = serializers.IntegerField(allow_null=True)
+    members = serializers.ListField(child=serializers.IntegerField())
+    created_by = serializers.IntegerField(allow_null=True)
+
+
 class RoomViewSet(viewsets.ViewSet):
     """Rooms with an explicit member list (project rooms exist by themselves: project-<id>)."""
 
     permission_classes = [IsAuthenticated]
+    serializer_class = RoomSerializer  # for the OpenAPI schema; payloads come from room_payload
     lookup_value_regex = r"[^/]+"
 
     def _room(self, key) -> Room:
@@ -268,7 +285,7 @@ class RoomViewSet(viewsets.ViewSet):
         chat.add_room_member(room, _user(body.validated_data["user"], "user"))
         return Response(room_payload(room))
 
-    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[^/.]+)")
+    @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9]+)")
     def remove_member(self, request, pk=None, user_id=None):
         room = self._room(pk)
         if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 from clarion.api.auth_views import LogoutView, ThrottledTokenObtainPairView, ThrottledTokenRefreshView
+from clarion.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
 from clarion.api.views import MeView, NotificationViewSet, TicketView
 

@@ -7,12 +7,16 @@ Python API refuses exactly what the REST API refuses.
 import json
 
 from clarion.conf import clarion_settings
+from clarion.protocol.json_limits import depth_error
 
 
 def json_data_error(data) -> str | None:
     """Why ``data`` (a notification's or an event's ``data``) is refused, or None."""
     if not isinstance(data, dict):
         return f"data must be a JSON object, got {type(data).__name__}"
+    too_deep = depth_error(data)  # before json.dumps, which would recurse until RecursionError
+    if too_deep:
+        return f"data {too_deep}"
     try:
         size = len(json.dumps(data, allow_nan=False))
     except (TypeError, ValueError) as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, ClassVar
 
+from clarion.protocol import json_limits
 from clarion.protocol.codes import ErrorCode
 
 try:  # orjson is several times faster at the one hot spot (encoding a push once per publish)
@@ -239,7 +240,12 @@ def _has_lone_surrogate(value: Any) -> bool:
 def decode_client_frame(text: str, frames: dict[str, type[ClientFrame]] = CLIENT_FRAMES) -> ClientFrame:
     """Parse one text frame; raise :class:`ProtocolError` with the reason when it is refused."""
     try:
-        obj = json.loads(text, parse_constant=_reject_constant)
+        # The envelope ({"type", "data": {...}}) adds two levels to the value a frame carries.
+        obj = json_limits.loads(text, limit=json_limits.MAX_JSON_DEPTH + 2, parse_constant=_reject_constant)
+    except json_limits.TooDeep:  # invalid_json, as a document too deep for the parser always was
+        raise ProtocolError(
+            ErrorCode.INVALID_JSON, f"frame nests deeper than {json_limits.MAX_JSON_DEPTH} levels of objects and arrays"
+        ) from None
     except (ValueError, RecursionError):
         raise ProtocolError(ErrorCode.INVALID_JSON, "frame is not valid JSON") from None
     # Paired escapes decode to one character; only a lone surrogate survives json.loads.

@@ -5,11 +5,11 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
-from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, StreamHead
+from clarion.notifications.models import Notification, NotificationRead, ParkedEntry, ReadWatermark, StreamHead
 from clarion.projects.models import Project, ProjectEvent, ProjectMembership, ProjectStatus
 
 __all__ = [
-    "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead",
+    "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead", "ParkedEntry",
     "ProjectStatus", "Project", "ProjectMembership", "ProjectEvent", "Room", "RoomMember", "ChatMessage",
 ]
 

@@ -24,11 +24,12 @@ METRICS_TOKEN = "metrics-token-for-tests"
 
 SNAPSHOT_FIELDS = {
     "at", "interval", "expiry", "partial", "process_count", "connections", "connections_total", "rates",
-    "delivery_latency", "database", "redis", "warnings_last_minute", "errors_last_minute", "processes",
+    "delivery_latency", "database", "redis", "warnings_last_minute", "errors_last_minute", "parked_rows",
+    "processes",
 }
 PROCESS_FIELDS = {
     "id", "host", "pid", "started_at", "reported_at", "connections", "rates", "delivery_latency", "database",
-    "redis", "cpu_percent", "rss_bytes", "warnings_last_minute", "errors_last_minute",
+    "redis", "cpu_percent", "rss_bytes", "warnings_last_minute", "errors_last_minute", "parked_rows",
 }
 
 

@@ -170,6 +170,7 @@ export interface ProcessHealth {
   rss_bytes: number;
   warnings_last_minute: number;
   errors_last_minute: number;
+  parked_rows: number | null;
 }
 
 export interface HealthSnapshot {
@@ -186,6 +187,7 @@ export interface HealthSnapshot {
   redis: { status: DependencyStatus; rtt_max: number | null; processes_down: number };
   warnings_last_minute: number;
   errors_last_minute: number;
+  parked_rows: number | null;
   processes: ProcessHealth[];
 }
 

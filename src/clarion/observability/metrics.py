@@ -33,3 +33,12 @@ REDIS_UP = Gauge("clarion_redis_up", "1 when the process's last Redis PING answe
 REDIS_RTT = Gauge("clarion_redis_rtt_seconds", "Round trip of the process's last Redis PING", ["process"])
 PROCESS_CPU = Gauge("clarion_process_cpu_percent", "CPU time over wall time, percent of one core", ["process"])
 PROCESS_RSS = Gauge("clarion_process_rss_bytes", "Resident memory of the process", ["process"])
+PARKED = Counter(
+    "clarion_parked_entries_total",
+    "Log rows set aside because they can never be sequenced or pushed (see `clarion doctor`)", ["log", "stage"]
+)
+SNAPSHOT_SKIPPED = Counter(
+    "clarion_snapshot_skipped_items_total", "Items left out of a connect snapshot because they cannot be encoded",
+    ["endpoint"]
+)
+PARKED_ROWS = Gauge("clarion_parked_rows", "Log rows parked as unpublishable now, in the whole database")

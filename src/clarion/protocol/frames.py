@@ -272,3 +272,29 @@ def server_frame(frame_type: str, data: Any = None) -> dict:
 
 def encode_frame(frame: dict) -> str:
     return _dumps(frame)
+
+
+# What the encoders raise for a value they cannot encode (orjson's JSONEncodeError is a
+# TypeError; it refuses nesting past 255 levels and integers past 64 bits).
+ENCODE_ERRORS = (TypeError, ValueError, RecursionError)
+
+
+def encodable(value: Any) -> bool:
+    try:
+        _dumps(value)
+    except ENCODE_ERRORS:
+        return False
+    return True
+
+
+def encode_frame_skipping(frame_type: str, data: dict, items_key: str) -> tuple[str, list]:
+    """Encode a frame whose ``data[items_key]`` is a list, leaving out the items that cannot
+    be encoded (returned second): one bad stored row must not cost a reader the whole
+    snapshot, or the socket. The list is encoded once when every item is fine."""
+    try:
+        return encode_frame(server_frame(frame_type, data)), []
+    except ENCODE_ERRORS:
+        items = data[items_key]
+        skipped = [item for item in items if not encodable(item)]
+        kept = [item for item in items if not any(item is bad for bad in skipped)]
+        return encode_frame(server_frame(frame_type, {**data, items_key: kept})), skipped

@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 
 from asgiref.sync import async_to_sync
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 
 from clarion.conf import clarion_settings
@@ -27,7 +27,7 @@ from clarion.notifications.payloads import notification_payload
 from clarion.notifications.queries import LOG_NAME
 from clarion.observability import metrics
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
-from clarion.realtime import events, groups, hub, runtime
+from clarion.realtime import events, groups, hub, parking, runtime
 
 logger = logging.getLogger("clarion.publish")
 
@@ -97,7 +97,8 @@ class SequencedLog:
             transaction.on_commit(lambda: sequence_and_publish_row(self, pk))
 
     def pending_ids(self, limit: int) -> list:
-        return list(self.model.objects.filter(seq__isnull=True).order_by("id").values_list("id", flat=True)[:limit])
+        unsequenced = self.model.objects.filter(seq__isnull=True).exclude(pk__in=parking.parked_ids(self.name))
+        return list(unsequenced.order_by("id").values_list("id", flat=True)[:limit])
 
 
 LOGS: dict[str, SequencedLog] = {}
@@ -112,26 +113,52 @@ def sequence_and_publish_row(log: SequencedLog, pk) -> bool:
     """Assign the next seq of the row's log to a committed, unsequenced row and push it
     (after any earlier entries of its stream whose push failed).
 
-    Returns whether this call sequenced it (False: already sequenced, or gone). Never raises.
+    A row that cannot take a place in the log (its frame cannot be encoded, its audience
+    names no group) is parked instead, without using up a seq, and the stream goes on.
+    Returns whether this call sequenced it (False: already sequenced, parked, or gone).
+    Never raises.
     """
     try:
         with _log_lock():
             with transaction.atomic():
-                row = log.queryset().filter(pk=pk, seq__isnull=True).first()
+                try:
+                    row = log.queryset().filter(pk=pk, seq__isnull=True).first()
+                except RecursionError as exc:  # data nested past what the JSON decoder can read back
+                    parking.park(log.name, pk, "", None, parking.SEQUENCE, exc)
+                    return False
                 if row is None:
                     return False
                 stream = log.stream(row)
                 head = StreamHead.objects.select_for_update().get_or_create(name=stream)[0]
-                head.position += 1
+                row.seq = head.position + 1
+                prepared = _prepare(log, row)
+                if isinstance(prepared, Exception):
+                    row.seq = None
+                    parking.park(log.name, row.pk, stream, None, parking.SEQUENCE, prepared)
+                    return False
+                head.position = row.seq
                 head.save(update_fields=["position"])
-                row.seq = head.position
                 log.model.objects.filter(pk=pk).update(seq=row.seq)
-            _publish_stream(log, stream, head.published, row)
+            _publish_stream(log, stream, head.published, row, prepared)
         return True
     except Exception:
         metrics.PUBLISH_FAILURES.labels(stage="sequence").inc()
         logger.exception("could not sequence %s %s; the relay will retry", log.name, pk)
         return False
+
+
+def _prepare(log: SequencedLog, row):
+    """The row's (group, encoded frame), or the exception that makes it unpublishable.
+
+    Database errors propagate: they are transient, and the relay retries the row. Anything
+    else (an encoder refusing the data, an invalid role name) will fail the same way on
+    every retry, so the row is parked rather than retried for ever in front of its stream."""
+    try:
+        return log.group(row), log.frame(row)
+    except DatabaseError:
+        raise
+    except Exception as exc:
+        return exc
 
 
 class _Breaker:
@@ -167,9 +194,11 @@ class _Breaker:
 _breaker = _Breaker()
 
 
-def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None) -> None:
+def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None, prepared=None) -> None:
     """Push the stream's entries after ``published`` in seq order, stopping at the first
-    failure; record how far it got. Runs under the log lock."""
+    failure to reach the broker; park entries that can never be pushed and go on past them;
+    record how far it got. Runs under the log lock. ``prepared``: the newest row's (group,
+    frame), already built while sequencing it."""
     if _breaker.tripped:
         return  # the broker failed and has not answered since: the relay pushes this, in order
     if newest is not None and newest.seq == published + 1:
@@ -182,7 +211,15 @@ def _publish_stream(log: SequencedLog, stream: str, published: int, newest=None)
         rows = list(rows.order_by("seq")[:_BACKLOG_BATCH])
     done = published
     for row in rows:
-        if not _group_send(log.group(row), events.sequenced(row.seq, log.frame(row))):
+        entry = prepared if row is newest and prepared is not None else _prepare(log, row)
+        if isinstance(entry, Exception):
+            # Sequenced before it could be checked (an older version, a changed setting):
+            # its seq stays a hole in the stream, and readers' snapshots skip it.
+            parking.park(log.name, row.pk, stream, row.seq, parking.PUBLISH, entry)
+            done = row.seq
+            continue
+        group, frame = entry
+        if not _group_send(group, events.sequenced(row.seq, frame)):
             _breaker.failed()
             break
         done = row.seq
@@ -299,3 +336,39 @@ async def _publish(group: str, event: dict) -> None:
         await broker.publish(group, event)
     finally:
         await broker.close()
+
+
+# -- operator actions on parked rows (clarion doctor) ---------------------------------------
+
+
+def retry_parked(entry) -> str | None:
+    """Put a parked row back in line: it loses any seq it had and the relay sequences it
+    again, at the end of its stream. Returns why it still cannot be published (and leaves it
+    parked, with the fresh reason), or None when it was put back."""
+    log = LOGS.get(entry.log)
+    if log is None:
+        return f"no log named {entry.log!r} is registered"
+    with transaction.atomic():
+        row = log.queryset().filter(pk=entry.row_id).first()
+        if row is None:
+            entry.delete()
+            return "the row no longer exists; its parked entry was removed"
+        row.seq = (StreamHead.objects.filter(name=log.stream(row)).values_list("position", flat=True).first() or 0) + 1
+        prepared = _prepare(log, row)
+        if isinstance(prepared, Exception):
+            entry.reason = parking.describe(prepared)
+            entry.save(update_fields=["reason"])
+            return entry.reason
+        log.model.objects.filter(pk=row.pk).update(seq=None)
+        entry.delete()
+        log.on_commit(row.pk)  # where this process can push; otherwise the server's relay does
+    return None
+
+
+def drop_parked(entry) -> None:
+    """Delete a parked row for good (with its read state), and its parked entry."""
+    log = LOGS.get(entry.log)
+    with transaction.atomic():
+        if log is not None:
+            log.model.objects.filter(pk=entry.row_id).delete()
+        entry.delete()

@@ -34,7 +34,7 @@ from clarion.protocol import (
     encode_frame,
     server_frame,
 )
-from clarion.protocol.frames import CLIENT_FRAMES, ServerFrameType
+from clarion.protocol.frames import CLIENT_FRAMES, ENCODE_ERRORS, ServerFrameType, encode_frame_skipping
 
 logger = logging.getLogger("clarion.consumers")
 
@@ -232,6 +232,25 @@ class ClarionConsumer(AsyncWebsocketConsumer):
 
     async def send_frame(self, frame_type: str, data=None) -> None:
         await self.send_text(encode_frame(server_frame(frame_type, data)))
+
+    async def send_items_frame(self, frame_type: str, data: dict, items_key: str) -> list:
+        """A snapshot frame; items whose stored data cannot be encoded are left out (and
+        returned), never the whole frame (the relay parks such rows: docs/protocol.md)."""
+        text, skipped = encode_frame_skipping(frame_type, data, items_key)
+        if skipped:
+            metrics.SNAPSHOT_SKIPPED.labels(endpoint=self.endpoint).inc(len(skipped))
+        await self.send_text(text)
+        return skipped
+
+    async def send_item_frames(self, frame_type: str, items: list) -> None:
+        """One frame per item (a resume's replay), skipping items that cannot be encoded."""
+        for item in items:
+            try:
+                text = encode_frame(server_frame(frame_type, item))
+            except ENCODE_ERRORS:
+                metrics.SNAPSHOT_SKIPPED.labels(endpoint=self.endpoint).inc()
+                continue
+            await self.send_text(text)
 
     async def send_text(self, text: str) -> None:
         # Through the outbox, so that replies and live frames keep one order per socket.

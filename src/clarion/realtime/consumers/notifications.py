@@ -18,7 +18,8 @@ from clarion.protocol import (
     ProtocolError,
     encode_cursor,
 )
-from clarion.protocol.frames import ServerFrameType
+from clarion.observability import metrics
+from clarion.protocol.frames import ServerFrameType, encode_frame, encode_frame_skipping, server_frame
 from clarion.realtime import groups, relay
 from clarion.realtime.consumers.base import ClarionConsumer
 
@@ -67,13 +68,20 @@ class NotificationsConsumer(ClarionConsumer):
                 )
             )
         if missed is None:
-            await self.send_frame(
-                ServerFrameType.RECENT_NOTIFICATIONS,
-                {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)},
-            )
+            await self._send_recent(snap, recent)
         else:
             await self._send_resumed(snap, missed, raw_cursor)
         self.ready(snap.head)
+
+    async def _send_recent(self, snap, recent):
+        data = {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)}
+        text, skipped = encode_frame_skipping(ServerFrameType.RECENT_NOTIFICATIONS, data, "notifications")
+        if skipped:  # rows the relay parks: not shown, so not counted either
+            metrics.SNAPSHOT_SKIPPED.labels(endpoint=self.endpoint).inc(len(skipped))
+            data = {**data, "notifications": [n for n in recent if not any(n is bad for bad in skipped)],
+                    "unread_count": max(0, snap.unread_count - len(skipped))}
+            text = encode_frame(server_frame(ServerFrameType.RECENT_NOTIFICATIONS, data))
+        await self.send_text(text)
 
     async def _send_resumed(self, snap, missed, raw_cursor):
         await self.send_frame(
@@ -85,8 +93,7 @@ class NotificationsConsumer(ClarionConsumer):
                 "resumed": True,
             },
         )
-        for payload in missed:
-            await self.send_frame(ServerFrameType.NOTIFICATION, payload)
+        await self.send_item_frames(ServerFrameType.NOTIFICATION, missed)
 
     async def catch_up(self):
         """The hub may have lost events (its broker reconnected): send what this socket
@@ -101,13 +108,9 @@ class NotificationsConsumer(ClarionConsumer):
             return
         if missed is None:
             await self.send_error(ProtocolError(ErrorCode.CURSOR_EXPIRED, "too much was missed; fresh snapshot"))
-            await self.send_frame(
-                ServerFrameType.RECENT_NOTIFICATIONS,
-                {"notifications": recent, "unread_count": snap.unread_count, "cursor": encode_cursor(snap.head)},
-            )
+            await self._send_recent(snap, recent)
         else:
-            for payload in missed:
-                await self.send_frame(ServerFrameType.NOTIFICATION, payload)
+            await self.send_item_frames(ServerFrameType.NOTIFICATION, missed)
         self.ready(snap.head)
 
     # -- client frames --------------------------------------------------------------

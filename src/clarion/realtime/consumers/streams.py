@@ -78,15 +78,15 @@ class LogStreamConsumer(ClarionConsumer):
                 f"more than {clarion_settings.RESUME_LIMIT} entries were missed; sending a fresh snapshot",
             ))
         if snap.missed is None:
-            await self.send_frame(self.snapshot_type,
-                                  {**extra, self.items_key: snap.recent, "cursor": encode_cursor(snap.head)})
+            await self.send_items_frame(self.snapshot_type,
+                                        {**extra, self.items_key: snap.recent, "cursor": encode_cursor(snap.head)},
+                                        self.items_key)
             return
         await self.send_frame(self.snapshot_type, {
             **extra, self.items_key: [], "resumed": True,
             "cursor": raw_cursor if snap.missed else encode_cursor(snap.head),
         })
-        for payload in snap.missed:
-            await self.send_frame(self.item_type, payload)
+        await self.send_item_frames(self.item_type, snap.missed)
 
     async def catch_up(self):
         """The broker reconnected and may have lost events: send what this socket missed."""
@@ -99,8 +99,7 @@ class LogStreamConsumer(ClarionConsumer):
             # Too much missed to replay: the client reconnects and gets a fresh snapshot.
             await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
             return
-        for payload in snap.missed:
-            await self.send_frame(self.item_type, payload)
+        await self.send_item_frames(self.item_type, snap.missed)
         self.ready(snap.head)
 
     async def on_control(self, payload: dict) -> None:

@@ -124,7 +124,7 @@ def create_room(*, key: str, title: str = "", members=(), creator=None, max_room
         raise ValidationError({"title": problem})
     if max_rooms and creator is not None:
         # Lock the creator's row, so that parallel creates by one user count one after another.
-        get_user_model().objects.select_for_update().filter(pk=creator.pk).exists()
+        list(get_user_model().objects.select_for_update().filter(pk=creator.pk).values_list("pk", flat=True))
         if Room.objects.filter(created_by=creator, project__isnull=True).count() >= max_rooms:
             raise RoomLimitReached(max_rooms)
     try:

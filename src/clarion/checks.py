@@ -58,7 +58,7 @@ def check_health_and_metrics(app_configs, **kwargs):
 
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 _LIMITS = ("MESSAGE_RATE", "MESSAGE_BURST", "RATE_LIMIT_COOLDOWN", "MAX_CONNECTIONS_PER_USER",
-           "MAX_CONNECTIONS_PER_IP")
+           "MAX_CONNECTIONS_PER_IP", "MAX_ROOMS_PER_USER")
 
 
 @checks.register(checks.Tags.security)
@@ -68,7 +68,7 @@ def check_abuse_limits(app_configs, **kwargs):
     import ipaddress
 
     errors = []
-    for name in ("AUTH_THROTTLE_RATE", "TICKET_THROTTLE_RATE"):
+    for name in ("AUTH_THROTTLE_RATE", "TICKET_THROTTLE_RATE", "ROOM_CREATE_THROTTLE_RATE"):
         value = getattr(clarion_settings, name)
         if value is not None and not (isinstance(value, str) and _RATE.match(value)):
             errors.append(checks.Error(f"CLARION[{name!r}] must be a rate like \"30/minute\" or None, got {value!r}",

@@ -79,6 +79,10 @@ DEFAULTS = {
     # token, refresh and logout per client address; connect tickets per user. Over it: 429.
     "AUTH_THROTTLE_RATE": "30/minute",
     "TICKET_THROTTLE_RATE": "60/minute",
+    # Rooms (POST /api/rooms/) a user may create: a DRF rate per user, and how many of the
+    # rooms they created may exist at once (0: no cap). Administrators are exempt from both.
+    "ROOM_CREATE_THROTTLE_RATE": "30/hour",
+    "MAX_ROOMS_PER_USER": 50,
 }
 
 _IMPORT_STRINGS = {"ROLE_RESOLVER"}

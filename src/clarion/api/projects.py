@@ -13,10 +13,13 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from clarion.api.ids import MAX_DB_ID, db_id
+from clarion.api.pagination import NewestFirst
+from clarion.api.throttling import RoomCreateRateThrottle
 from clarion.collaboration import access as room_access
 from clarion.collaboration import services as chat
 from clarion.collaboration.models import ChatMessage, Room
 from clarion.collaboration.payloads import message_payload, room_payload
+from clarion.conf import clarion_settings
 from clarion.projects import access, services
 from clarion.projects.models import ProjectEvent, ProjectStatus
 from clarion.projects.payloads import event_payload, project_payload
@@ -233,6 +236,12 @@ class RoomWriteSerializer(serializers.Serializer):
     members = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), required=False,
                                     default=list, max_length=500)
 
+    def validate_title(self, value):
+        problem = chat.title_error(value)
+        if problem:
+            raise ValidationError(problem)
+        return value
+
 
 class RoomSerializer(serializers.Serializer):
     key = serializers.CharField()
@@ -242,12 +251,21 @@ class RoomSerializer(serializers.Serializer):
     created_by = serializers.IntegerField(allow_null=True)
 
 
+_MEMBERS_DENIED = "only the room's creator or an admin may change its members; members may remove themselves"
+
+
 class RoomViewSet(viewsets.ViewSet):
-    """Rooms with an explicit member list (project rooms exist by themselves: project-<id>)."""
+    """Rooms with an explicit member list (project rooms exist by themselves: project-<id>).
+
+    A room the caller may not enter is 404 everywhere, like a key that names nothing."""
 
     permission_classes = [IsAuthenticated]
     serializer_class = RoomSerializer  # for the OpenAPI schema; payloads come from room_payload
+    pagination_class = NewestFirst
     lookup_value_regex = r"[^/]+"
+
+    def get_throttles(self):
+        return [RoomCreateRateThrottle()] if self.action == "create" else super().get_throttles()
 
     def _room(self, key) -> Room:
         answer, room = room_access.resolve_room(self.request.user, role_of(self.request.user), key)
@@ -255,41 +273,76 @@ class RoomViewSet(viewsets.ViewSet):
             raise Http404
         return room
 
+    def _manage(self, room, message):
+        if room.project_id is not None or not room_access.may_manage(self.request.user, role_of(self.request.user),
+                                                                      room):
+            raise PermissionDenied(message)
+
+    @extend_schema(responses={200: RoomSerializer(many=True)})
     def list(self, request):
+        """The rooms the caller is in (every room for admins), newest first, in cursor pages."""
+        paginator = self.pagination_class()
         rooms = room_access.visible_rooms(request.user, role_of(request.user)).prefetch_related("memberships")
-        return Response([room_payload(r, sorted(m.user_id for m in r.memberships.all())) for r in rooms])
+        page = paginator.paginate_queryset(rooms, request, view=self)
+        return paginator.get_paginated_response(
+            [room_payload(r, sorted(m.user_id for m in r.memberships.all())) for r in page])
 
     def retrieve(self, request, pk=None):
         return Response(room_payload(self._room(pk)))
 
-    @extend_schema(request=RoomWriteSerializer)
+    @extend_schema(request=RoomWriteSerializer, responses={201: RoomSerializer})
     def create(self, request):
+        """Create a room; the caller is its creator and a member. A taken key is 400 whoever
+        asks; over CLARION["ROOM_CREATE_THROTTLE_RATE"] 429, over CLARION["MAX_ROOMS_PER_USER"] 403
+        (administrators are exempt from both)."""
         body = RoomWriteSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
         members = [_user(pk, "members") for pk in dict.fromkeys(data["members"])]
+        role = role_of(request.user)
+        max_rooms = 0 if access.is_admin(request.user, role) else clarion_settings.MAX_ROOMS_PER_USER
         try:
-            room = chat.create_room(key=data["key"], title=data["title"], members=members, creator=request.user)
+            room = chat.create_room(key=data["key"], title=data["title"], members=members, creator=request.user,
+                                    max_rooms=max_rooms)
         except DjangoValidationError as exc:
             raise _field_errors(exc) from None
+        except chat.RoomLimitReached as exc:
+            raise PermissionDenied(str(exc), code="room_limit") from None
         return Response(room_payload(room), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=MemberSerializer)
+    @extend_schema(request=None, responses={204: None, 403: None, 404: None})
+    def destroy(self, request, pk=None):
+        """Delete the room, its messages with it (its creator or an admin); its sockets close
+        with 4404. A project's room goes with its project (403)."""
+        room = self._room(pk)
+        self._manage(room, "only the room's creator or an admin may delete it; a project's room goes with its project")
+        chat.delete_room(room)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=MemberSerializer, responses={200: RoomSerializer})
     @action(detail=True, methods=["post"])
     def members(self, request, pk=None):
         room = self._room(pk)
-        if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):
-            raise PermissionDenied("only the room's creator or an admin may change its members")
+        self._manage(room, "only the room's creator or an admin may change its members")
         body = MemberSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         chat.add_room_member(room, _user(body.validated_data["user"], "user"))
         return Response(room_payload(room))
 
+    @extend_schema(request=None, responses={200: RoomSerializer, 204: None})
     @action(detail=True, methods=["delete"], url_path=r"members/(?P<user_id>[0-9]+)")
     def remove_member(self, request, pk=None, user_id=None):
+        """Remove a member (the room's creator or an admin), or leave the room (any member,
+        their own id: 204, and their sockets on the room close with 4403). The creator cannot
+        leave the room they keep: they delete it."""
         room = self._room(pk)
-        if room.project_id is not None or not room_access.may_manage(request.user, role_of(request.user), room):
-            raise PermissionDenied("only the room's creator or an admin may change its members")
+        if room.project_id is None and db_id(user_id) == request.user.pk:
+            if room.created_by_id == request.user.pk:
+                raise PermissionDenied("you created this room: delete it instead of leaving it")
+            if not chat.remove_room_member(room, request.user):
+                raise Http404  # an administrator who was never a member
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        self._manage(room, _MEMBERS_DENIED)
         user = _user_or_none(user_id)
         if user is None or not chat.remove_room_member(room, user):
             raise Http404

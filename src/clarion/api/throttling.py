@@ -10,6 +10,8 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from clarion.conf import clarion_settings
+from clarion.projects.access import is_admin
+from clarion.roles import role_of
 
 
 class _ClarionRateThrottle(SimpleRateThrottle):
@@ -66,3 +68,21 @@ class TicketRateThrottle(_ClarionRateThrottle):
         user = getattr(request, "user", None)
         ident = f"user-{user.pk}" if user is not None and user.is_authenticated else self.get_ident(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}
+
+
+class RoomCreateRateThrottle(_ClarionRateThrottle):
+    """CLARION["ROOM_CREATE_THROTTLE_RATE"] per user; administrators are not throttled.
+
+    Every attempt counts, refused ones included: a taken key is refused with the same answer
+    whoever asks, so this rate is also what bounds probing for keys that exist."""
+
+    scope = "clarion_room_create"
+    setting = "ROOM_CREATE_THROTTLE_RATE"
+
+    def allow_request(self, request, view):
+        if is_admin(request.user, role_of(request.user)):
+            return True
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        return self.cache_format % {"scope": self.scope, "ident": f"user-{request.user.pk}"}

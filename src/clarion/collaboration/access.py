@@ -2,7 +2,10 @@
 
 ``project-<id>`` is the room of a project: its members, its advisor and admins may enter,
 and the row is created the first time someone does. Any other key names a room created
-through REST with an explicit member list (admins may enter every room).
+through REST with an explicit member list (admins may enter every room); to anyone else such a
+room is "missing", exactly like a key that names nothing, so that neither REST nor the socket
+(4404) tells a probing user which keys exist. Project rooms answer "forbidden" as their
+projects do: a project id is a sequential number, so that one exists says nothing a key could.
 """
 
 import re
@@ -48,7 +51,7 @@ def resolve_room(user, role, key: str) -> tuple[str, Room | None]:
         return "missing", None
     if project_access.is_admin(user, role) or RoomMember.objects.filter(room=room, user_id=user.pk).exists():
         return "allowed", room
-    return "forbidden", None
+    return "missing", None
 
 
 def may_manage(user, role, room: Room) -> bool:

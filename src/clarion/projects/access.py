@@ -9,6 +9,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from clarion.conf import clarion_settings
 from clarion.projects.models import Project, ProjectMembership
+from clarion.roles import role_of
 
 
 def is_admin(user, role) -> bool:
@@ -47,3 +48,10 @@ def may_manage(user, role, project) -> bool:
 
 def may_create(user, role) -> bool:
     return is_admin(user, role) or role == "advisor"
+
+
+def may_advise(user) -> bool:
+    """Whether ``user`` may be a project's advisor: the advisor's powers (status, members)
+    go with the field, so only users who hold them anyway may be named in it (issue 10)."""
+    role = role_of(user)
+    return getattr(user, "is_active", True) and (is_admin(user, role) or role == "advisor")

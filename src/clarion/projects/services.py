@@ -13,6 +13,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clarion.notifications import services as notifications
+from clarion.projects.access import may_advise
 from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, ProjectMembership, ProjectStatus
 from clarion.projects.payloads import event_payload
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
@@ -97,12 +98,19 @@ def _users(ids, field="members"):
     return [found[i] for i in ids]
 
 
+def _check_advisor(advisor) -> None:
+    if advisor is not None and not may_advise(advisor):
+        raise ValidationError({"advisor": f"user {advisor.pk} cannot advise a project: only active users with "
+                                          "the advisor or admin role can"})
+
+
 def student_ids(project) -> list[int]:
     return list(project.memberships.values_list("user_id", flat=True))
 
 
 @transaction.atomic
 def create_project(*, title, description="", status="proposal", advisor=None, members=(), actor=None) -> Project:
+    _check_advisor(advisor)
     project = Project.objects.create(title=title, description=description, status=_status(status), advisor=advisor)
     people = _users([getattr(m, "pk", m) for m in members])
     ProjectMembership.objects.bulk_create([ProjectMembership(project=project, user=u) for u in people])
@@ -125,6 +133,8 @@ def update_project(project, *, actor=None, **changes) -> Project:
         project.status = _status(changes["status"])
     if "advisor" in changes:
         advisor = changes["advisor"]
+        if advisor is not None and advisor.pk != old_advisor:
+            _check_advisor(advisor)
         project.advisor = advisor
     project.save()
     if details:

@@ -58,7 +58,9 @@ export const homePage: Page = async (ctx) => {
   }
 
   try {
-    const list = (await apiRequest<Room[]>("GET", "/api/rooms/")).filter((r) => r.project === null);
+    // Paginated, newest first: the home page lists the latest hundred.
+    const page = await apiRequest<{ next: string | null; results: Room[] }>("GET", "/api/rooms/?page_size=100");
+    const list = page.results.filter((r) => r.project === null);
     if (list.length > 0) {
       roomsSection.hidden = false;
       fill(rooms, list.map((r) => h("li", null, h("a", { href: `/rooms/${encodeURIComponent(r.key)}/` }, r.title || r.key))));

@@ -103,6 +103,9 @@ class LogStreamConsumer(ClarionConsumer):
         self.ready(snap.head)
 
     async def on_control(self, payload: dict) -> None:
+        if payload.get("action") == "gone":  # the stream was deleted: as if it never existed
+            await self.close(code=int(CloseCode.NOT_FOUND))
+            return
         if payload.get("action") == "revoke" and payload.get("user_id") == self.user_id:
             if not await self.still_allowed():
                 await self.close(code=int(CloseCode.FORBIDDEN))

@@ -160,14 +160,16 @@ function shell(me: Me, c: ClarionClient, nav: string): { main: HTMLElement; setT
   const signOutButton = h("button", { type: "button", className: "link-button" }, "Sign out");
   signOutButton.addEventListener("click", async () => {
     signOutButton.disabled = true;
+    // Stop and tell the other tabs first: the sign-out closes every socket of this session (4401),
+    // and a tab that saw its socket close before this message would report "You were signed out."
+    tabs?.postMessage("signed-out");
+    center.reset();
+    stopEverything();
     try {
       await signOut();
     } catch {
       // Signed out locally regardless; the session expires on its own.
     }
-    tabs?.postMessage("signed-out");
-    center.reset();
-    stopEverything();
     showLogin();
   });
 

@@ -5,6 +5,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotAuthenticated
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,7 +22,9 @@ from clarion.api.serializers import (
     TicketSerializer,
     UnreadCountSerializer,
 )
+from clarion.auth import ui_sessions
 from clarion.auth.tickets import issue_ticket
+from clarion.auth.tokens import ui_session_of
 from clarion.notifications import queries, services
 from clarion.roles import is_notification_admin, role_of
 
@@ -87,9 +90,16 @@ class TicketView(APIView):
 
     @extend_schema(request=None, responses={201: TicketSerializer})
     def post(self, request):
-        # A socket opened with the ticket lives no longer than the token that asked for it.
-        exp = request.auth.get("exp") if hasattr(request.auth, "get") else None
-        ticket, ttl = issue_ticket(request.user, request.headers.get("Origin", ""), auth_expires_at=exp)
+        # A socket opened with the ticket lives no longer than the credential that asked for it,
+        # and closes when the web UI session that credential came from is signed out.
+        if hasattr(request.auth, "get"):  # an access token
+            exp, sid = request.auth.get("exp"), ui_session_of(request.auth) or ""
+        else:  # the session cookie: it expires as a token minted now would
+            if ui_sessions.outlived(request.user, request.session):
+                raise NotAuthenticated("This session has ended; sign in again.")
+            exp, sid = ui_sessions.credential_expiry(), ui_sessions.session_id(request.session)
+        ticket, ttl = issue_ticket(request.user, request.headers.get("Origin", ""), auth_expires_at=exp,
+                                   ui_session=sid)
         return Response({"ticket": ticket, "expires_in": ttl}, status=status.HTTP_201_CREATED)
 
 

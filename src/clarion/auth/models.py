@@ -15,9 +15,13 @@ class ConnectTicket(models.Model):
     expires_at = models.DateTimeField(db_index=True)
     used = models.BooleanField(default=False)
     # When the credential that asked for the ticket expires (the access token's exp): a socket
-    # opened with the ticket is closed then, as one opened with that token would be. Null when
-    # the ticket was asked for with a credential that does not expire by itself (a session).
+    # opened with the ticket is closed then, as one opened with that token would be. A ticket
+    # asked for with the web UI's session cookie gets the expiry an access token minted then would
+    # have. Null only for tickets issued in code without one.
     auth_expires_at = models.DateTimeField(null=True, blank=True)
+    # The web UI session the credential came from (the token's "sid" claim, or the session cookie
+    # itself): signing out of that session closes the socket (clarion.auth.ui_sessions).
+    ui_session = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         app_label = "clarion"
@@ -32,6 +36,19 @@ class SessionCutoff(models.Model):
                                 related_name="clarion_session_cutoff")
     # Whole seconds since the epoch, as the JWT "iat" claim counts them.
     not_before = models.BigIntegerField()
+
+    class Meta:
+        app_label = "clarion"
+
+
+class EndedUISession(models.Model):
+    """A web UI session that was signed out: access tokens carrying its id (the "sid" claim) are
+    refused, and the sockets they opened are closed (clarion.auth.ui_sessions).
+
+    Kept until every token minted from the session has expired, then pruned."""
+
+    sid = models.CharField(max_length=64, primary_key=True)
+    forget_after = models.DateTimeField(db_index=True)
 
     class Meta:
         app_label = "clarion"

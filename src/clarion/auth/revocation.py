@@ -6,6 +6,10 @@ clarion.auth.authentication on REST); the sockets already open are told through 
 event on the user's sessions group, and each closes with 4401 when it was authenticated
 before the cutoff (clarion.realtime.consumers.base). docs/security.md, "Ending sessions".
 
+Signing out of one web UI session ends less: only the access tokens minted from it (their "sid"
+claim, recorded in EndedUISession) and the sockets they or its tickets opened; the same event
+carries the session's id, and only sockets of that session close (end_ui_session).
+
 The event goes to two groups: the user's notification group, which their notifications
 sockets are in already, and the user's sessions group, which every other stream (projects,
 rooms, system health) joins for this alone: they must not receive notification frames, and the
@@ -14,10 +18,13 @@ notifications sockets, the common case, subscribe to no extra group.
 
 import logging
 import time
+from datetime import timedelta
 
 from django.db import transaction
+from django.utils import timezone
+from rest_framework_simplejwt.tokens import AccessToken
 
-from clarion.auth.models import SessionCutoff
+from clarion.auth.models import EndedUISession, SessionCutoff
 from clarion.auth.tickets import discard_tickets
 
 logger = logging.getLogger("clarion.auth")
@@ -50,11 +57,30 @@ def end_sessions(user, reason: str) -> None:
     logger.info("ended the sessions of user %s (%s)", user.pk, reason)
 
 
-def close_sockets(user_id, at: float | None = None) -> None:
+def end_ui_session(user, sid: str) -> None:
+    """Refuse the access tokens and tickets of one web UI session from now on and close the
+    sockets they opened; the user's other sessions are untouched."""
+    if not sid:
+        return
+    now = timezone.now()
+    # Every token minted from the session has expired by then (a minute of margin for clocks).
+    forget_after = now + AccessToken.lifetime + timedelta(minutes=1)
+    with transaction.atomic():
+        EndedUISession.objects.filter(forget_after__lt=now).delete()
+        EndedUISession.objects.update_or_create(sid=sid, defaults={"forget_after": forget_after})
+        discard_tickets(user, ui_session=sid)
+    close_sockets(user.pk, ui_session=sid)
+    logger.info("ended a web UI session of user %s (sign-out)", user.pk)
+
+
+def close_sockets(user_id, at: float | None = None, ui_session: str = "") -> None:
     """After commit, close every socket of this user authenticated before ``at`` (default:
-    now), on every server process."""
+    now), on every server process; with ``ui_session``, only the sockets of that web UI session,
+    whenever they were opened."""
     from clarion.realtime.publish import publish_control_on_commit
 
     event = {"action": END_SESSIONS, "user_id": str(user_id), "at": time.time() if at is None else at}
+    if ui_session:
+        event["ui_session"] = ui_session
     publish_control_on_commit(user_group(user_id), event)
     publish_control_on_commit(sessions_group(user_id), event)

@@ -23,7 +23,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarion.auth.models import ConnectTicket
-from clarion.auth.tokens import AuthenticationFailed, Credential, load_user
+from clarion.auth.tokens import AuthenticationFailed, Credential, load_user, ui_session_ended
 from clarion.conf import clarion_settings
 
 MAX_TICKET_CHARS = 200
@@ -33,11 +33,14 @@ def _hash(ticket: str) -> str:
     return hashlib.sha256(ticket.encode()).hexdigest()
 
 
-def issue_ticket(user, origin: str = "", auth_expires_at: float | None = None) -> tuple[str, int]:
+def issue_ticket(user, origin: str = "", auth_expires_at: float | None = None,
+                 ui_session: str = "") -> tuple[str, int]:
     """Return (ticket, seconds it stays valid).
 
     ``auth_expires_at``: when the credential that asked for the ticket expires (epoch seconds);
-    the socket the ticket opens is closed then, and the ticket never outlives it."""
+    the socket the ticket opens is closed then, and the ticket never outlives it.
+    ``ui_session``: the web UI session that credential belongs to; signing out of it discards
+    the ticket and closes the socket it opened."""
     ttl = int(clarion_settings.TICKET_TTL)
     now = timezone.now()
     auth_expiry = None
@@ -48,7 +51,7 @@ def issue_ticket(user, origin: str = "", auth_expires_at: float | None = None) -
     ConnectTicket.objects.filter(expires_at__lt=now - timedelta(minutes=5)).delete()
     ConnectTicket.objects.create(
         key_hash=_hash(ticket), user=user, origin=(origin or "")[:300], expires_at=now + timedelta(seconds=ttl),
-        auth_expires_at=auth_expiry,
+        auth_expires_at=auth_expiry, ui_session=ui_session,
     )
     return ticket, ttl
 
@@ -67,12 +70,15 @@ def redeem_ticket_credential(ticket: str, origin: str | None) -> Credential:
                                                 expires_at__gt=timezone.now()).update(used=True))
         if claimed != 1:
             raise AuthenticationFailed()
-        record = ConnectTicket.objects.only("user_id", "auth_expires_at").get(key_hash=key)
+        record = ConnectTicket.objects.only("user_id", "auth_expires_at", "ui_session").get(key_hash=key)
     user = load_user(record.user_id, "pk")
     if user is None or not user.is_active:
         raise AuthenticationFailed()
+    # Sign-out discards the session's tickets; this catches one issued while it was committing.
+    if ui_session_ended(record.ui_session):
+        raise AuthenticationFailed()
     expires_at = record.auth_expires_at.timestamp() if record.auth_expires_at else None
-    return Credential(user=user, expires_at=expires_at, checked_at=checked_at)
+    return Credential(user=user, expires_at=expires_at, checked_at=checked_at, ui_session=record.ui_session)
 
 
 def redeem_ticket(ticket: str, origin: str | None):
@@ -80,6 +86,10 @@ def redeem_ticket(ticket: str, origin: str | None):
     return redeem_ticket_credential(ticket, origin).user
 
 
-def discard_tickets(user) -> None:
-    """Unused tickets of this user stop working (their sessions ended)."""
-    ConnectTicket.objects.filter(user=user, used=False).update(used=True)
+def discard_tickets(user, ui_session: str = "") -> None:
+    """Unused tickets of this user (of this web UI session only, when one is named) stop working
+    (their sessions ended)."""
+    tickets = ConnectTicket.objects.filter(user=user, used=False)
+    if ui_session:
+        tickets = tickets.filter(ui_session=ui_session)
+    tickets.update(used=True)

@@ -34,6 +34,8 @@ class Credential:
     # When the server checked the credential (time.time()); a session cutoff written after
     # this instant closes the socket (clarion.auth.revocation).
     checked_at: float
+    # The web UI session it came from ("": none); signing out of it closes the socket.
+    ui_session: str = ""
 
 
 def session_cutoff(user) -> int:
@@ -59,6 +61,36 @@ def issued_before_cutoff(user, issued_at) -> bool:
     except (TypeError, ValueError):
         return True
     return issued < cutoff
+
+
+# The web UI session an access token was minted from. "sid" is the session-id claim of OpenID
+# Connect (Front- and Back-Channel Logout 1.0), which ends tokens per session the same way.
+UI_SESSION_CLAIM = "sid"
+MAX_UI_SESSION_CHARS = 64
+
+
+def ui_session_of(payload) -> str | None:
+    """The token's UI session id ("" when it has none); None when the claim is malformed."""
+    sid = payload.get(UI_SESSION_CLAIM, "")
+    if not isinstance(sid, str) or len(sid) > MAX_UI_SESSION_CHARS:
+        return None
+    return sid
+
+
+def ui_session_ended(sid: str) -> bool:
+    """Whether the web UI session ``sid`` was signed out (one query; none for "")."""
+    from clarion.auth.models import EndedUISession
+
+    return bool(sid) and EndedUISession.objects.filter(sid=sid).exists()
+
+
+def token_revoked(user, payload) -> bool:
+    """Whether a valid token of this user was ended since it was issued: by the user's session
+    cutoff (logout, password change, deactivation) or by signing out of its web UI session."""
+    if issued_before_cutoff(user, payload.get("iat")):
+        return True
+    sid = ui_session_of(payload)
+    return sid is None or ui_session_ended(sid)
 
 
 def load_user(user_id, field: str | None = None):
@@ -89,10 +121,11 @@ def authenticate_access_token(raw_token: str) -> Credential:
     user = load_user(user_id)
     if user is None or not user.is_active:
         raise AuthenticationFailed()
-    if issued_before_cutoff(user, token.payload.get("iat")):
+    if token_revoked(user, token.payload):
         raise AuthenticationFailed()
     exp = token.payload.get("exp")
-    return Credential(user=user, expires_at=float(exp) if exp is not None else None, checked_at=checked_at)
+    return Credential(user=user, expires_at=float(exp) if exp is not None else None, checked_at=checked_at,
+                      ui_session=ui_session_of(token.payload))
 
 
 def user_for_access_token(raw_token: str):

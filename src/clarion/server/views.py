@@ -3,7 +3,6 @@ import ipaddress
 import json
 import logging
 import math
-import time
 from pathlib import Path
 
 from django.conf import settings
@@ -17,7 +16,7 @@ from django.views.decorators.http import require_http_methods
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from clarion.api.throttling import AuthRateThrottle
-from clarion.auth.tokens import access_token_for, issued_before_cutoff
+from clarion.auth import ui_sessions
 from clarion.conf import clarion_settings
 from clarion.roles import is_notification_admin, role_of
 
@@ -98,12 +97,13 @@ def _json_body(request) -> dict:
     return body if isinstance(body, dict) else {}
 
 
-SIGNED_IN_AT = "clarion_signed_in_at"
+SIGNED_IN_AT = ui_sessions.SIGNED_IN_AT
 
 
 @require_http_methods(["POST", "DELETE"])
 def ui_session(request):
-    """POST {"username", "password"}: sign in (a Django session cookie). DELETE: sign out.
+    """POST {"username", "password"}: sign in (a Django session cookie). DELETE: sign out, which
+    also ends the access tokens this session minted and closes their sockets (clarion.auth.ui_sessions).
 
     The UI keeps no token in storage: the HttpOnly session cookie is the sign-in, shared by the
     browser's tabs, and ui_token turns it into a short-lived access token for the API and sockets.
@@ -112,6 +112,7 @@ def ui_session(request):
     way around it.
     """
     if request.method == "DELETE":
+        ui_sessions.end(request.user, request.session)
         logout(request)
         return HttpResponse(status=204)
     throttle = AuthRateThrottle()
@@ -128,13 +129,14 @@ def ui_session(request):
     if user is None:
         return JsonResponse({"detail": "Wrong username or password."}, status=401)
     login(request, user)
-    request.session[SIGNED_IN_AT] = time.time()
+    ui_sessions.begin(request.session)
     return JsonResponse({"username": user.get_username()})
 
 
 @require_http_methods(["POST"])
 def ui_token(request):
-    """An access token (simplejwt, ACCESS_TOKEN_LIFETIME) for the signed-in session, else 401.
+    """An access token (simplejwt, ACCESS_TOKEN_LIFETIME) for the signed-in session, else 401;
+    it carries the session's id, so signing out ends it.
 
     A session that began before the user's sessions were ended (logout through the API, see
     clarion.auth.revocation) is over too: it is signed out here. (A password change or
@@ -143,10 +145,10 @@ def ui_token(request):
     user = request.user
     if not user.is_authenticated or not user.is_active:
         return JsonResponse({"detail": "Not signed in."}, status=401)
-    if issued_before_cutoff(user, request.session.get(SIGNED_IN_AT)):
+    if ui_sessions.outlived(user, request.session):
         logout(request)
         return JsonResponse({"detail": "Signed out."}, status=401)
-    return JsonResponse({"access": access_token_for(user)})
+    return JsonResponse({"access": ui_sessions.access_token(user, request.session)})
 
 
 UI_DIRECTORY_LIMIT = 1000

@@ -145,14 +145,23 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             credential = self.scope.get("clarion_credential")
             if user is None or str(payload.get("user_id")) != str(user.pk):
                 return
-            checked_at = credential.checked_at if credential is not None else 0.0
-            if checked_at < float(payload.get("at") or 0):
+            if self._ended_by(payload, credential):
                 logger.info("closing a %s socket: the user's sessions were ended", self.endpoint)
                 await self.close(code=int(CloseCode.UNAUTHORIZED))
             return
         handler = getattr(self, "_on_stream_control", None)
         if handler is not None:
             await handler(payload)
+
+    @staticmethod
+    def _ended_by(payload: dict, credential) -> bool:
+        """Whether an end-sessions event covers this socket: one naming a web UI session ends
+        the sockets of that session; any other, those authenticated before its instant."""
+        ui_session = payload.get("ui_session")
+        if ui_session:
+            return credential is not None and credential.ui_session == ui_session
+        checked_at = credential.checked_at if credential is not None else 0.0
+        return checked_at < float(payload.get("at") or 0)
 
     def _close_when_credential_expires(self) -> None:
         credential = self.scope.get("clarion_credential")

@@ -61,6 +61,13 @@ DEFAULTS = {
     # last one inside a gap is delivered when it ends, so the final state is never lost.
     "TYPING_INTERVAL": 1.0,
     "CURSOR_INTERVAL": 0.1,
+    # Sockets one user may open to one room per second on average, and at once, per server
+    # process; one more is closed with 4029 before it is announced. 0 turns the limit off.
+    "ROOM_JOIN_RATE": 1.0,
+    "ROOM_JOIN_BURST": 10,
+    # Seconds a user stays present after their last socket in a room closed: a reconnect
+    # within it announces neither a leave nor a join. 0 announces the leave at once.
+    "PRESENCE_LEAVE_GRACE": 2.0,
     # Abuse limits (docs/security.md, "Floods"). Frames a socket may send per second on
     # average, and at once; beyond that it is closed with 4029. 0 turns the limit off.
     "MESSAGE_RATE": 20.0,

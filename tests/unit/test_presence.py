@@ -70,3 +70,45 @@ async def test_trailing_throttle_sends_first_and_last_of_a_burst():
     assert sent == [1]
     await asyncio.sleep(0.2)
     assert sent == [1, 3]
+
+
+async def test_a_reconnect_within_the_leave_grace_is_neither_a_leave_nor_a_join(store, settings):
+    """Issue 10: connect/close cycling must not fan out presence frames; the same rules on
+    both stores (a lingering entry is what another process sees)."""
+    from clarion.realtime.presence import Presence
+
+    settings.CLARION = {"PRESENCE_LEAVE_GRACE": 0.2}
+    presence, announced = Presence(store), []
+
+    async def record(room, event, user_id, username):
+        announced.append((event, user_id))
+
+    presence._announce = record
+    first, is_first = await presence.enter(7, 1, "alice")
+    assert is_first
+    await presence.exit(first)
+    again, is_first = await presence.enter(7, 1, "alice")  # within the grace: still present
+    assert not is_first
+    assert await presence.online(7) == [{"id": 1, "username": "alice"}]
+    await asyncio.sleep(0.3)
+    assert announced == []  # the lingering entry went, the new one keeps her present
+    await presence.exit(again)
+    await asyncio.sleep(0.3)
+    assert announced == [("leave", 1)] and await presence.online(7) == []
+    presence._task.cancel()
+
+
+async def test_a_leave_grace_of_zero_announces_the_leave_at_once(store, settings):
+    from clarion.realtime.presence import Presence
+
+    settings.CLARION = {"PRESENCE_LEAVE_GRACE": 0}
+    presence, announced = Presence(store), []
+
+    async def record(room, event, user_id, username):
+        announced.append((event, user_id))
+
+    presence._announce = record
+    conn, _ = await presence.enter(7, 1, "alice")
+    await presence.exit(conn)
+    assert announced == [("leave", 1)]
+    presence._task.cancel()

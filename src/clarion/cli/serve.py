@@ -14,15 +14,43 @@ def register(subparsers):
     parser.add_argument("--ws-per-message-deflate", action=argparse.BooleanOptionalAction, default=False,
                         help="accept the permessage-deflate compression browsers offer (default: off; costs server"
                              " memory and CPU per socket, see docs/decisions/0006-permessage-deflate.md)")
+    parser.add_argument("--header-timeout", type=_seconds, default=10.0, metavar="SECONDS",
+                        help="close a connection whose request head (a WebSocket upgrade's too) is not complete"
+                             " this many seconds after it opened or after its previous response (default: 10;"
+                             " 0 turns it off)")
+    parser.add_argument("--max-connections", type=_count, default=None, metavar="N",
+                        help="open connections (HTTP and WebSocket) beyond which a new one is answered 503 and"
+                             " closed (default: the open-file limit minus 128; 0 turns it off)")
     parser.set_defaults(run=run)
+
+
+def _seconds(text):
+    value = float(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text!r}")
+    return value
+
+
+def _count(text):
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a count >= 0, got {text!r}")
+    return value
 
 
 def run(args):
     django_setup()
     import uvicorn
     from django.conf import settings
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+    from clarion.cli import serve_guard
     from clarion.conf import clarion_settings
+
+    open_files = serve_guard.raise_open_file_limit()
+    max_connections = args.max_connections
+    if max_connections is None:
+        max_connections = serve_guard.default_max_connections(open_files)
 
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
     database = settings.DATABASES["default"]
@@ -44,6 +72,11 @@ def run(args):
         # 40 s (docs/security.md). Set here, not left to uvicorn's defaults, which may change.
         ws_ping_interval=20.0,
         ws_ping_timeout=20.0,
+        # Idle connections (issue 10): uvicorn times out only the gap between two requests of
+        # a keep-alive connection; serve_guard times out the first head and bounds the count.
+        timeout_keep_alive=5,
+        http=serve_guard.guarded_protocol(AutoHTTPProtocol, head_timeout=args.header_timeout,
+                                          max_connections=max_connections),
     )
     server = uvicorn.Server(config)
     try:

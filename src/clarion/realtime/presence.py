@@ -4,6 +4,12 @@ Each socket in a room holds a presence entry (clarion.realtime.presence_store). 
 process refreshes its sockets' entries and sweeps expired ones every PRESENCE_TTL / 4; a
 user's join is announced when their first socket enters, their leave when the last one
 goes or expires, to the room's group, so every tab on every process hears it once.
+
+A closed socket's entry lingers for PRESENCE_LEAVE_GRACE before it is removed (issue 10:
+604 connect/close cycles sent 1,012 presence frames to every member). A socket of the same
+user entering meanwhile, on any process, finds the lingering entry and is not a first join;
+when the grace ends the entry goes, and the leave is announced only if no other entry of the
+user is left. So a reload or a reconnect costs the room no frames at all.
 """
 
 import asyncio
@@ -27,6 +33,7 @@ class Presence:
         self.store = store
         self._local: dict[str, tuple[str, object, str]] = {}  # conn id -> (room, user id, username)
         self._task = None
+        self._lingering: set[asyncio.Task] = set()
         self._prefix = f"{os.getpid()}-{id(self):x}-"
 
     @property
@@ -50,6 +57,26 @@ class Presence:
         if entry is None:
             return
         room, user_id, username = entry
+        grace = float(clarion_settings.PRESENCE_LEAVE_GRACE)
+        if grace <= 0:
+            await self._leave(room, user_id, username, conn_id)
+            return
+        # Kept a little past the grace, so that the leave is this process's to announce (with
+        # the username) rather than another sweeper's; if this process dies meanwhile, the
+        # entry still expires and is swept like any other.
+        await self.store.join(room, user_id, username, conn_id, grace + self.ttl / 4)
+        task = asyncio.get_running_loop().create_task(self._leave_after(grace, room, user_id, username, conn_id))
+        self._lingering.add(task)
+        task.add_done_callback(self._lingering.discard)
+
+    async def _leave_after(self, grace, room, user_id, username, conn_id) -> None:
+        await asyncio.sleep(grace)
+        try:
+            await self._leave(room, user_id, username, conn_id)
+        except Exception:  # Redis away: the entry expires and a sweep announces the leave
+            logger.warning("presence leave failed; the entry will expire", exc_info=True)
+
+    async def _leave(self, room, user_id, username, conn_id) -> None:
         if await self.store.leave(room, user_id, conn_id):
             await self._announce(room, "leave", user_id, username)
 
@@ -85,6 +112,8 @@ class Presence:
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
+        for task in list(self._lingering):
+            task.cancel()
         await self.store.close()
 
 

@@ -1,6 +1,8 @@
 """/ws/collaboration/{room}/: a room's chat (persisted, resumable), presence, typing and
 cursors (ephemeral). Room keys are checked before anything reaches the hub (4404)."""
 
+import logging
+
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 
@@ -21,12 +23,19 @@ from clarion.protocol.frames import (
 from clarion.realtime import events, groups, logread
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.realtime.presence import get_presence
-from clarion.realtime.throttle import TokenBucket, TrailingThrottle
+from clarion.realtime.room_limits import room_limits
 from clarion.protocol import encode_frame, server_frame
 
-# One bucket per (user, room) in this process, shared by the user's tabs, so that opening
-# more tabs does not multiply the allowance.
-_buckets: dict[tuple, TokenBucket] = {}
+logger = logging.getLogger("clarion.consumers")
+
+
+def _relay(hub, room_pk, frame_type, user: dict, key: str):
+    """A sender of one user's typing or cursor frames to a room. It holds no socket: the
+    throttle it feeds is shared by the user's sockets and may flush after this one closed."""
+    async def send(value):
+        frame = encode_frame(server_frame(frame_type, {"user": user, key: value}))
+        await hub.publish(groups.room_group(room_pk), events.ephemeral(frame))
+    return send
 
 
 class CollaborationConsumer(LogStreamConsumer):
@@ -39,6 +48,7 @@ class CollaborationConsumer(LogStreamConsumer):
     items_key = "messages"
 
     presence_id = None
+    limits = None  # this user's shared allowances in the room (clarion.realtime.room_limits)
 
     def resolve(self):
         key = str(self.scope["url_route"]["kwargs"].get("room", ""))
@@ -48,6 +58,15 @@ class CollaborationConsumer(LogStreamConsumer):
         if answer == "forbidden":
             return CloseCode.FORBIDDEN
         self.room = room
+        return None
+
+    async def admitted(self):
+        # Before presence, the snapshot and the hub: a client cycling connects costs a lookup.
+        wait = room_limits().admit(self.user_id, self.room.pk)
+        if wait:
+            logger.debug("refusing a collaboration socket: joins of user %s to room %s over the rate",
+                         self.user_id, self.room.pk)
+            return CloseCode.RATE_LIMITED
         return None
 
     def group_names(self):
@@ -71,6 +90,7 @@ class CollaborationConsumer(LogStreamConsumer):
         return {"room": room_payload(self.room)}
 
     async def went_live(self):
+        self.limits = room_limits().enter(self.user_id, self.room.pk)
         self.presence = get_presence()
         self.presence_id, first_tab = await self.presence.enter(self.room.pk, self.user_id, self.user.get_username())
         # This socket learns the room's state first; the join announcement (which it hears
@@ -79,13 +99,12 @@ class CollaborationConsumer(LogStreamConsumer):
                                                          "online": await self.presence.online(self.room.pk)})
         if first_tab:
             await self.presence.announce_join(self.room.pk, self.user_id, self.user.get_username())
-        self.typing = TrailingThrottle(clarion_settings.TYPING_INTERVAL, self._send_typing)
-        self.cursor = TrailingThrottle(clarion_settings.CURSOR_INTERVAL, self._send_cursor)
 
     async def disconnect(self, code):
+        if self.limits is not None:
+            self.limits = None
+            room_limits().leave(self.user_id, self.room.pk)
         if self.presence_id is not None:
-            self.typing.cancel()
-            self.cursor.cancel()
             presence_id, self.presence_id = self.presence_id, None
             try:
                 await self.presence.exit(presence_id)
@@ -96,11 +115,9 @@ class CollaborationConsumer(LogStreamConsumer):
     # -- chat -----------------------------------------------------------------------
 
     def _check_rate(self):
-        bucket = _buckets.get((self.user_id, self.room.pk))
-        if bucket is None:
-            bucket = _buckets[(self.user_id, self.room.pk)] = TokenBucket(clarion_settings.CHAT_RATE,
-                                                                          clarion_settings.CHAT_BURST)
-        wait = bucket.take()
+        if self.limits is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "this socket is not in the room")
+        wait = self.limits.chat.take()
         if wait:
             raise ProtocolError(ErrorCode.RATE_LIMITED,
                                 f"at most {clarion_settings.CHAT_RATE:g} messages per second; retry in {wait:.1f} s")
@@ -129,21 +146,21 @@ class CollaborationConsumer(LogStreamConsumer):
 
     # -- ephemeral --------------------------------------------------------------------
 
-    async def _ephemeral(self, frame_type, data):
-        frame = encode_frame(server_frame(frame_type, data))
-        await self.hub.publish(groups.room_group(self.room.pk), events.ephemeral(frame))
+    # Throttled per user and room, not per socket: docs/protocol.md promises one typing frame
+    # per TYPING_INTERVAL and one cursor frame per CURSOR_INTERVAL per user.
 
-    async def _send_typing(self, active):
-        await self._ephemeral(ServerFrameType.TYPING, {"user": self._me(), "active": active})
-
-    async def _send_cursor(self, position):
-        await self._ephemeral(ServerFrameType.CURSOR, {"user": self._me(), "position": position})
-
-    def _me(self):
-        return {"id": self.user_id, "username": self.user.get_username()}
+    def _throttle(self, frame_type, interval, key):
+        me = {"id": self.user_id, "username": self.user.get_username()}
+        return self.limits.throttle(frame_type, float(interval),
+                                    lambda: _relay(self.hub, self.room.pk, frame_type, me, key))
 
     async def on_typing(self, frame: Typing):
-        await self.typing.submit(frame.active)
+        if self.limits is None:  # refused or closing: nobody to relay for
+            return
+        await self._throttle(ServerFrameType.TYPING, clarion_settings.TYPING_INTERVAL, "active").submit(frame.active)
 
     async def on_cursor(self, frame: CursorMove):
-        await self.cursor.submit(frame.position)
+        if self.limits is None:
+            return
+        await self._throttle(ServerFrameType.CURSOR, clarion_settings.CURSOR_INTERVAL, "position").submit(
+            frame.position)

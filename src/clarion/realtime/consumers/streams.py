@@ -37,6 +37,11 @@ class LogStreamConsumer(ClarionConsumer):
         """Fields of the snapshot frame besides the items and the cursor (runs in a thread)."""
         return {}
 
+    async def admitted(self) -> CloseCode | None:
+        """After ``resolve`` allowed the socket, before it subscribes: a close code to refuse
+        it for what the user did, not who they are (too many joins)."""
+        return None
+
     async def went_live(self) -> None:
         """The snapshot is sent and live frames flow (presence announces itself here)."""
 
@@ -53,6 +58,8 @@ class LogStreamConsumer(ClarionConsumer):
         self.user_id = user.pk
         self.role = self.scope.get("clarion_role")
         refusal = await database_sync_to_async(self.resolve)()
+        if refusal is None:
+            refusal = await self.admitted()
         if refusal is not None:
             return await self.refuse(refusal)
         relay.ensure_started()

@@ -133,6 +133,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's JSON parser with Clarion's nesting limit: a deeply nested body is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "clarion.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # JSON only: the browsable API is a page of forms that can be framed and clicked (DEBUG only).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # How many reverse proxies set X-Forwarded-For in front of the server; the throttles then see
     # each client's own address. 0 (default): the header is ignored, so it cannot be forged.
     "NUM_PROXIES": int(os.environ.get("CLARION_NUM_PROXIES", "0")) or None,

@@ -16,6 +16,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from clarion.api.parsers import loads_body
 from clarion.api.throttling import AuthRateThrottle
 from clarion.auth.tokens import access_token_for, issued_before_cutoff
 from clarion.conf import clarion_settings
@@ -90,12 +91,14 @@ def ui_page(request, **route):
     return response
 
 
-def _json_body(request) -> dict:
+def _json_body(request) -> dict | None:
+    """The body's JSON object, or None when it is not one (malformed, nested too deep, not an
+    object): the REST API's depth-limited parsing, so no body can reach a RecursionError."""
     try:
-        body = json.loads(request.body or b"{}")
+        body = loads_body(request.body or b"{}")
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    return body if isinstance(body, dict) else None
 
 
 SIGNED_IN_AT = "clarion_signed_in_at"
@@ -121,6 +124,8 @@ def ui_session(request):
         response["Retry-After"] = str(wait)
         return response
     body = _json_body(request)
+    if body is None:
+        return JsonResponse({"detail": "Send a JSON object: {\"username\": ..., \"password\": ...}."}, status=400)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         return JsonResponse({"detail": "Enter a username and a password."}, status=400)

@@ -62,7 +62,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clarion.api.middleware.DatabaseUnavailableMiddleware",
+    # No page of Clarion is meant to be framed: a framed /api/auth/logout/ signed a victim out in one click.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "clarion.server.urls"
 ASGI_APPLICATION = "clarion.server.asgi.application"

@@ -113,7 +113,7 @@ def check_tls_deployment(app_configs, **kwargs):
         return []
     return [checks.Warning(
         f"DEBUG is off and ALLOWED_HOSTS names {', '.join(public)}, but {', '.join(missing)} "
-        f"{'is' if len(missing) == 1 else 'are'} not set: cookies travel without Secure and browsers may use plain http",
+        f"{'is' if len(missing) == 1 else 'are'} not set: cookies or whole sessions may travel over plain http",
         hint="Behind TLS, set CLARION_HTTPS=1 and CLARION_HSTS_SECONDS (standalone server), plus "
              "CLARION_PROXY_SSL_HEADER and CLARION_CSRF_TRUSTED_ORIGINS behind a proxy; see docs/configuration.md",
         id="clarion.W001",

@@ -90,3 +90,32 @@ def check_abuse_limits(app_configs, **kwargs):
                 f"CLARION['CONNECTION_LIMIT_EXEMPT_IPS'] entry {entry!r} is not an IP address or network",
                 id="clarion.E007"))
     return errors
+
+
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1", "testserver"}
+_RESERVED_SUFFIXES = (".localhost", ".test", ".example", ".invalid")  # RFC 2606: never public
+
+
+def _is_local(host: str) -> bool:
+    return host in _LOCAL_HOSTS or host.endswith(_RESERVED_SUFFIXES)
+
+
+@checks.register(checks.Tags.security)
+def check_tls_deployment(app_configs, **kwargs):
+    """A server that answers a public host name with DEBUG off is a deployment: its cookies must
+    be Secure and browsers told to keep to https (issue 10). Local hosts (the default) stay quiet."""
+    public = [host for host in settings.ALLOWED_HOSTS if not _is_local(host)]
+    if settings.DEBUG or not public:
+        return []
+    missing = [name for name in ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE") if not getattr(settings, name, False)]
+    if not getattr(settings, "SECURE_HSTS_SECONDS", 0):
+        missing.append("SECURE_HSTS_SECONDS")
+    if not missing:
+        return []
+    return [checks.Warning(
+        f"DEBUG is off and ALLOWED_HOSTS names {', '.join(public)}, but {', '.join(missing)} "
+        f"{'is' if len(missing) == 1 else 'are'} not set: cookies or whole sessions may travel over plain http",
+        hint="Behind TLS, set CLARION_HTTPS=1 and CLARION_HSTS_SECONDS (standalone server), plus "
+             "CLARION_PROXY_SSL_HEADER and CLARION_CSRF_TRUSTED_ORIGINS behind a proxy; see docs/configuration.md",
+        id="clarion.W001",
+    )]

@@ -44,9 +44,11 @@ DEFAULTS = {
     # Seconds between system-health reports of each server process (/ws/system-health/,
     # /metrics). A process that stops reporting drops out after 3 intervals.
     "HEALTH_INTERVAL": 2.0,
-    # /metrics: a Bearer token it requires when set, and the client addresses (or networks,
-    # "10.0.0.0/8") it answers; both conditions apply.
+    # /metrics: the Bearer token it requires, and the client addresses (or networks,
+    # "10.0.0.0/8") it answers; both conditions apply. Without a token it is closed (403)
+    # unless METRICS_PUBLIC opens it to the listed addresses.
     "METRICS_TOKEN": "",
+    "METRICS_PUBLIC": False,
     "METRICS_ALLOWED_IPS": ["127.0.0.1", "::1"],
     # Chat messages sent in room_snapshot on a fresh connect to a collaboration room.
     "CHAT_HISTORY": 50,

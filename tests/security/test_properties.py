@@ -131,3 +131,126 @@ def test_every_consumer_survives_any_frames_and_answers_the_next_ping(people, st
     user_token = access_token_for(user_for(endpoint, people))
     with override_settings(CLARION={"MESSAGE_RATE": 0, "CHAT_RATE": 1000.0, "CHAT_BURST": 1000}):
         asyncio.run(_exercise(streams[endpoint], user_token, batch))
+
+
+# -- deep and wide JSON, on every REST operation and every frame type (issue 10) --------------
+# Built as text: a value nested 6,000 deep cannot go through json.dumps, and the point is to
+# reach the parsers with it.
+
+
+@st.composite
+def deep_json(draw):
+    depth = draw(st.integers(1, 40) | st.integers(250, 300) | st.integers(900, 6000))
+    shape = draw(st.sampled_from(["list", "object", "mixed"]))
+    leaf = draw(st.sampled_from(["1", '"x"', "null", "{}", "[]"]))
+    kinds = ["list" if shape == "list" or (shape == "mixed" and level % 2) else "object" for level in range(depth)]
+    return ("".join("[" if kind == "list" else '{"a":' for kind in kinds) + leaf
+            + "".join("]" if kind == "list" else "}" for kind in reversed(kinds)))
+
+
+wide_json = st.builds(
+    lambda count, kind: ("[" + ",".join(["1"] * count) + "]") if kind == "list"
+    else ("{" + ",".join(f'"k{i}":1' for i in range(count)) + "}"),
+    st.integers(0, 3000), st.sampled_from(["list", "object"]))
+hostile_json = deep_json() | wide_json
+
+FRAME_FIELDS = ["ids", "id", "body", "client_id", "active", "position"]
+
+
+@st.composite
+def hostile_frames(draw):
+    value = draw(hostile_json)
+    frame_type = json.dumps(draw(st.sampled_from(ALL_TYPES)))
+    where = draw(st.sampled_from(["document", "data", "field", "extra"]))
+    if where == "document":
+        return value
+    if where == "data":
+        return '{"type": %s, "data": %s}' % (frame_type, value)
+    if where == "extra":
+        return '{"type": %s, "data": {}, "extra": %s}' % (frame_type, value)
+    return '{"type": %s, "data": {%s: %s}}' % (frame_type, json.dumps(draw(st.sampled_from(FRAME_FIELDS))), value)
+
+
+@pytest.mark.parametrize("endpoint", sorted(TABLES))
+@settings(max_examples=150, deadline=None)
+@given(text=hostile_frames())
+def test_decode_refuses_deep_and_wide_json_of_every_frame_type_with_a_code(endpoint, text):
+    try:
+        frame = decode_client_frame(text, TABLES[endpoint])
+    except ProtocolError as error:
+        assert error.code in set(ErrorCode) - {ErrorCode.INTERNAL_ERROR}
+        return
+    _check_accepted(frame, TABLES[endpoint])
+    json.dumps({"type": "echo", "data": frame.__dict__})  # whatever is accepted can be sent on
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("endpoint", ["notifications", "projects", "collaboration", "system_health"])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(batch=st.lists(hostile_frames(), min_size=1, max_size=4))
+def test_every_consumer_answers_deep_and_wide_json_with_a_code_and_lives(people, streams, endpoint, batch):
+    from django.test import override_settings
+
+    from clarion.auth.tokens import access_token_for
+    from tests.security.conftest import user_for
+
+    user_token = access_token_for(user_for(endpoint, people))
+    with override_settings(CLARION={"MESSAGE_RATE": 0, "CHAT_RATE": 1000.0, "CHAT_BURST": 1000}):
+        asyncio.run(_exercise(streams[endpoint], user_token, batch))
+
+
+def _write_operations():
+    """(method, path template, request fields) of every operation of the OpenAPI schema that takes
+    a body, and the web UI's sign-in, which is no API operation."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    components = schema["components"]["schemas"]
+    operations = [("post", "/ui/session/", ["username", "password"])]
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            if method not in ("post", "put", "patch"):
+                continue
+            ref = (operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                   .get("schema", {}).get("$ref", ""))
+            fields = list(components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})) if ref else []
+            operations.append((method, path, fields))
+    return operations
+
+
+@st.composite
+def hostile_bodies(draw, fields):
+    value = draw(hostile_json)
+    names = fields or ["data"]
+    where = draw(st.sampled_from(["document", "one field", "every field"]))
+    if where == "document":
+        return value
+    chosen = names if where == "every field" else [draw(st.sampled_from(names))]
+    return "{" + ",".join(f"{json.dumps(name)}: {value}" for name in chosen) + "}"
+
+
+@pytest.mark.django_db
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_no_rest_operation_answers_5xx_to_deep_and_wide_json(people, data):
+    import re
+
+    from django.conf import settings as django_settings
+    from django.test import override_settings
+    from rest_framework.test import APIClient
+
+    from clarion.auth.tokens import access_token_for
+    from clarion.projects import services
+    from clarion.projects.models import ProjectStatus
+
+    ProjectStatus.objects.get_or_create(slug="proposal", defaults={"label": "Proposal", "position": 0})
+    project = services.create_project(title="Thesis", advisor=people["carol"], members=[people["alice"]])
+    method, template, fields = data.draw(st.sampled_from(_write_operations()), label="operation")
+    path = re.sub(r"\{[^}]+\}", str(project.pk), template)
+    body = data.draw(hostile_bodies(fields), label="body")
+    client = APIClient()  # an administrator: past authentication, to where the body is parsed
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(people['dave'])}")
+    with override_settings(CLARION={**django_settings.CLARION, "AUTH_THROTTLE_RATE": None,
+                                    "TICKET_THROTTLE_RATE": None}):
+        response = getattr(client, method)(path, body, content_type="application/json")
+    assert response.status_code < 500, (method, path, response.status_code, response.content[:300])

@@ -331,12 +331,14 @@ def metrics_settings():
 
 @pytest.mark.django_db
 def test_metrics_answers_loopback_and_refuses_other_addresses(client, metrics_settings):
-    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
-    assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
-    assert client.get("/metrics", REMOTE_ADDR="::ffff:127.0.0.1").status_code == 200
-    refused = client.get("/metrics", REMOTE_ADDR="10.1.2.3")
-    assert refused.status_code == 403 and b"may not read /metrics" in refused.content
-    with metrics_settings(METRICS_ALLOWED_IPS=["10.0.0.0/8"]):
+    # opened without a token (METRICS_PUBLIC), the address rule alone decides
+    with metrics_settings(METRICS_PUBLIC=True):
+        assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 200
+        assert client.get("/metrics", REMOTE_ADDR="::1").status_code == 200
+        assert client.get("/metrics", REMOTE_ADDR="::ffff:127.0.0.1").status_code == 200
+        refused = client.get("/metrics", REMOTE_ADDR="10.1.2.3")
+        assert refused.status_code == 403 and b"may not read /metrics" in refused.content
+    with metrics_settings(METRICS_PUBLIC=True, METRICS_ALLOWED_IPS=["10.0.0.0/8"]):
         assert client.get("/metrics", REMOTE_ADDR="10.1.2.3").status_code == 200
         assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 403
 

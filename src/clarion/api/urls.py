@@ -1,9 +1,10 @@
 """URL patterns a host site includes: ``path("", include("clarion.api.urls"))``."""
 
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 from clarion.api.auth_views import LogoutView, ThrottledTokenObtainPairView, ThrottledTokenRefreshView
+from clarion.api.docs import RedocView, SwaggerView
 from clarion.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
 from clarion.api.views import MeView, NotificationViewSet, TicketView
@@ -22,6 +23,6 @@ urlpatterns = [
     path("api/me/", MeView.as_view(), name="clarion-me"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="clarion-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="clarion-schema"), name="clarion-redoc"),
+    path("api/docs/", SwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),
+    path("api/redoc/", RedocView.as_view(url_name="clarion-schema"), name="clarion-redoc"),
 ]

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import dj_database_url
 
+from clarion.server.datadir import private_data_dir
+
 
 def _env_bool(name: str, default: bool = False) -> bool:
     return os.environ.get(name, str(default)).strip().lower() in ("1", "true", "yes", "on")
@@ -24,6 +26,10 @@ def _env_list(name: str, default: str = "") -> list[str]:
 
 DATA_DIR = Path(os.environ.get("CLARION_DATA_DIR", ".clarion")).resolve()
 DEBUG = _env_bool("CLARION_DEBUG")
+_DATABASE_URL = os.environ.get("DATABASE_URL", "")
+if not _DATABASE_URL or not os.environ.get("CLARION_SECRET_KEY"):
+    # It holds the database or the secret key: 0700, its files 0600 (clarion.server.datadir).
+    private_data_dir(DATA_DIR, database=None if _DATABASE_URL else DATA_DIR / "clarion.sqlite3")
 
 
 def _secret_key() -> str:
@@ -33,14 +39,41 @@ def _secret_key() -> str:
     # survive a restart; never a constant that would be the same on every installation.
     path = DATA_DIR / ".clarion-secret-key"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(50))
-        path.chmod(0o600)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # never readable by others, even briefly
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
     return path.read_text().strip()
 
 
 SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = _env_list("CLARION_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+
+
+# -- Behind TLS (docs/configuration.md, "Serving over HTTPS"); clarion.W001 warns when a
+# server that names a public host has none of it.
+def _proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """"X-Forwarded-Proto: https" -> ("HTTP_X_FORWARDED_PROTO", "https"), Django's form."""
+    if not value.strip():
+        return None
+    name, colon, expected = value.partition(":")
+    if not colon or not name.strip() or not expected.strip():
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(f"CLARION_PROXY_SSL_HEADER must look like 'X-Forwarded-Proto: https', got {value!r}")
+    return "HTTP_" + name.strip().upper().replace("-", "_"), expected.strip()
+
+
+HTTPS = _env_bool("CLARION_HTTPS")
+# Cookies only over TLS: the session cookie is the web UI's sign-in.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = int(os.environ.get("CLARION_HSTS_SECONDS", "0"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("CLARION_HSTS_INCLUDE_SUBDOMAINS")
+# Which header of the TLS-terminating proxy says a request came over https. Only set it when
+# that proxy always sets (or strips) the header: a client could otherwise claim https.
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("CLARION_PROXY_SSL_HEADER", ""))
+# Origins (scheme://host[:port]) whose unsafe requests pass the CSRF check although they are
+# not this server's own scheme and host, e.g. a proxy that rewrites Host.
+CSRF_TRUSTED_ORIGINS = _env_list("CLARION_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "django.contrib.auth",
@@ -62,7 +95,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "clarion.api.middleware.DatabaseUnavailableMiddleware",
+    # No page of Clarion is meant to be framed: a framed /api/auth/logout/ signed a victim out in one click.
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+X_FRAME_OPTIONS = "DENY"
 
 ROOT_URLCONF = "clarion.server.urls"
 ASGI_APPLICATION = "clarion.server.asgi.application"
@@ -82,7 +118,7 @@ _SQLITE_OPTIONS = {
 }
 
 DATABASES = {
-    "default": dj_database_url.parse(os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'clarion.sqlite3'}")
+    "default": dj_database_url.parse(_DATABASE_URL or f"sqlite:///{DATA_DIR / 'clarion.sqlite3'}")
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**_SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
@@ -133,6 +169,15 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # DRF's JSON parser with Clarion's nesting limit: a deeply nested body is a 400, never a 500.
+    "DEFAULT_PARSER_CLASSES": [
+        "clarion.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    # JSON only: the browsable API is a page of forms that can be framed and clicked (DEBUG only).
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
+    + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),
     # How many reverse proxies set X-Forwarded-For in front of the server; the throttles then see
     # each client's own address. 0 (default): the header is ignored, so it cannot be forged.
     "NUM_PROXIES": int(os.environ.get("CLARION_NUM_PROXIES", "0")) or None,
@@ -161,6 +206,7 @@ CLARION = {
     "MAX_FRAME_BYTES": int(os.environ.get("CLARION_MAX_FRAME_BYTES", 64 * 1024)),
     "HEALTH_INTERVAL": float(os.environ.get("CLARION_HEALTH_INTERVAL", "2.0")),
     "METRICS_TOKEN": os.environ.get("CLARION_METRICS_TOKEN", ""),
+    "METRICS_PUBLIC": _env_bool("CLARION_METRICS_PUBLIC"),
     "METRICS_ALLOWED_IPS": _env_list("CLARION_METRICS_ALLOWED_IPS", "127.0.0.1,::1"),
     "PRESENCE_TTL": float(os.environ.get("CLARION_PRESENCE_TTL", "20")),
     "OUTBOX_LIMIT": int(os.environ.get("CLARION_OUTBOX_LIMIT", "1000")),

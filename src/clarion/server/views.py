@@ -15,6 +15,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_http_methods
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from clarion.api.parsers import loads_body
 from clarion.api.throttling import AuthRateThrottle
 from clarion.auth import ui_sessions
 from clarion.conf import clarion_settings
@@ -89,12 +90,14 @@ def ui_page(request, **route):
     return response
 
 
-def _json_body(request) -> dict:
+def _json_body(request) -> dict | None:
+    """The body's JSON object, or None when it is not one (malformed, nested too deep, not an
+    object): the REST API's depth-limited parsing, so no body can reach a RecursionError."""
     try:
-        body = json.loads(request.body or b"{}")
+        body = loads_body(request.body or b"{}")
     except ValueError:
-        return {}
-    return body if isinstance(body, dict) else {}
+        return None
+    return body if isinstance(body, dict) else None
 
 
 SIGNED_IN_AT = ui_sessions.SIGNED_IN_AT
@@ -122,6 +125,8 @@ def ui_session(request):
         response["Retry-After"] = str(wait)
         return response
     body = _json_body(request)
+    if body is None:
+        return JsonResponse({"detail": "Send a JSON object: {\"username\": ..., \"password\": ...}."}, status=400)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         return JsonResponse({"detail": "Enter a username and a password."}, status=400)
@@ -183,27 +188,35 @@ def metrics_client_allowed(remote_addr) -> bool:
 
 
 def metrics_token_ok(authorization) -> bool:
-    """No CLARION["METRICS_TOKEN"] configured, or ``Authorization: Bearer <that token>``."""
+    """``Authorization: Bearer <CLARION["METRICS_TOKEN"]>``, compared in constant time."""
     token = clarion_settings.METRICS_TOKEN
-    if not token:
-        return True
-    if not authorization or authorization[:7].lower() != "bearer ":
+    if not token or not authorization or authorization[:7].lower() != "bearer ":
         return False
     return hmac.compare_digest(authorization[7:].strip().encode(), token.encode())
+
+
+def _plain(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
 def metrics_view(request):
     """Prometheus metrics: this process's counters and the cluster's health gauges.
 
     Metrics reveal traffic volume and the topology: answered only to CLARION["METRICS_ALLOWED_IPS"]
-    (403 otherwise) and, when CLARION["METRICS_TOKEN"] is set, only with that Bearer token (401).
+    (403 otherwise) and only with ``Authorization: Bearer <CLARION["METRICS_TOKEN"]>`` (401).
+    Without a token configured they stay closed (403) unless CLARION["METRICS_PUBLIC"] opens them:
+    behind a reverse proxy on the same host every client has a loopback address, so the address
+    rule alone let anyone read them (issue 10).
     """
     if not metrics_client_allowed(request.META.get("REMOTE_ADDR")):
-        return HttpResponse("403 Forbidden: this address may not read /metrics\n", status=403,
-                            content_type="text/plain; charset=utf-8")
-    if not metrics_token_ok(request.headers.get("Authorization")):
-        response = HttpResponse("401 Unauthorized: send Authorization: Bearer <metrics token>\n", status=401,
-                                content_type="text/plain; charset=utf-8")
-        response["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return response
+        return _plain("403 Forbidden: this address may not read /metrics\n", 403)
+    if clarion_settings.METRICS_TOKEN:
+        if not metrics_token_ok(request.headers.get("Authorization")):
+            response = _plain("401 Unauthorized: send Authorization: Bearer <metrics token>\n", 401)
+            response["WWW-Authenticate"] = 'Bearer realm="metrics"'
+            return response
+    elif not clarion_settings.METRICS_PUBLIC:
+        return _plain("403 Forbidden: /metrics is closed until a token is configured "
+                      "(CLARION_METRICS_TOKEN, or CLARION[\"METRICS_TOKEN\"]); "
+                      "CLARION_METRICS_PUBLIC=1 opens it without one\n", 403)
     return HttpResponse(generate_latest(), content_type=CONTENT_TYPE_LATEST)

@@ -155,6 +155,18 @@ class ServerProcess:
                        open_timeout=10, max_size=2**22)
 
 
+def private_server(tmp_path_factory, name: str, server_class=None, **env_overrides):
+    """A server on a backend of its own (data folder, PostgreSQL database): for tests that
+    log users out, flood, kill servers or plant bad rows, which the shared server must not see.
+    A generator for a module-scoped fixture: ``yield from private_server(...)``."""
+    env = {**prepare_backend(tmp_path_factory.mktemp(f"{name}-data"), f"clarion_{name}"), **env_overrides}
+    process = (server_class or ServerProcess)(env, tmp_path_factory.mktemp(f"{name}-logs") / "server.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
 async def next_frame(ws, timeout: float = 5.0) -> dict:
     return json.loads(await asyncio.wait_for(ws.recv(), timeout))
 

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.integration.harness import ServerProcess, frames_until_quiet, next_frame, prepare_backend, run_cli
+from tests.integration.harness import frames_until_quiet, next_frame, private_server, run_cli
 
 pytestmark = pytest.mark.integration
 
@@ -29,10 +29,7 @@ def _nested(depth: int) -> dict:
 @pytest.fixture(scope="module")
 def parked_server(tmp_path_factory):
     """Its own backend: these tests plant unpublishable rows, which other tests must not meet."""
-    env = prepare_backend(tmp_path_factory.mktemp("parked-data"), "clarion_parked")
-    process = ServerProcess(env, tmp_path_factory.mktemp("parked-logs") / "server.log").start()
-    yield process
-    process.stop()
+    yield from private_server(tmp_path_factory, "parked")
 
 
 def _plant(env, **fields) -> int:

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 from websockets.asyncio.client import connect
 
-from tests.integration.harness import ServerProcess, close_code, next_frame, prepare_backend
+from tests.integration.harness import ServerProcess, close_code, next_frame, private_server
 
 pytestmark = pytest.mark.integration
 
@@ -30,11 +30,7 @@ class VerboseServer(ServerProcess):
 def loud_server(tmp_path_factory):
     """Its own backend: these tests log users out and flood, which must not touch the
     shared server of the other integration tests."""
-    env = prepare_backend(tmp_path_factory.mktemp("security-data"), "clarion_security")
-    env["CLARION_LOG_LEVEL"] = "DEBUG"
-    process = VerboseServer(env, tmp_path_factory.mktemp("security-logs") / "server.log").start()
-    yield process
-    process.stop()
+    yield from private_server(tmp_path_factory, "security", VerboseServer, CLARION_LOG_LEVEL="DEBUG")
 
 
 def _post(server, path, body, token=None, origin=None):
@@ -113,10 +109,7 @@ async def test_invalid_utf8_in_a_text_frame_is_closed_1007_and_the_server_lives(
 @pytest.fixture(scope="module")
 def quiet_server(tmp_path_factory):
     """A server as `clarion serve` runs by default (log level warning), for the flood figures."""
-    env = prepare_backend(tmp_path_factory.mktemp("flood-data"), "clarion_flood")
-    process = ServerProcess(env, tmp_path_factory.mktemp("flood-logs") / "server.log").start()
-    yield process
-    process.stop()
+    yield from private_server(tmp_path_factory, "flood")
 
 
 async def test_a_flood_leaves_other_users_latency_alone(quiet_server, capsys):

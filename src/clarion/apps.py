@@ -11,7 +11,14 @@ class ClarionConfig(AppConfig):
         from clarion.auth import signals
 
         signals.connect()  # a new password, deactivation or deletion ends the user's sessions
-        # Register the project and chat logs, so that every serving process's relay also
-        # publishes their rows left unsequenced by a crash.
-        from clarion.collaboration import services as _chat  # noqa: F401
-        from clarion.projects import services as _projects  # noqa: F401
+        # The logs, explicitly: every serving process's relay sweeps them, and `clarion doctor`
+        # knows them. Then the sending side the logs push through.
+        from clarion.collaboration.log import CHAT_LOG
+        from clarion.notifications.log import NOTIFICATIONS_LOG
+        from clarion.projects.log import PROJECT_LOG
+        from clarion.realtime import publish
+        from clarion.streams import log
+
+        for sequenced_log in (NOTIFICATIONS_LOG, PROJECT_LOG, CHAT_LOG):
+            log.register(sequenced_log)
+        publish.install()

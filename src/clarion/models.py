@@ -5,7 +5,8 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
-from clarion.notifications.models import Notification, NotificationRead, ParkedEntry, ReadWatermark, StreamHead
+from clarion.notifications.models import Notification, NotificationRead, ReadWatermark
+from clarion.streams.models import ParkedEntry, StreamHead
 from clarion.projects.models import Project, ProjectEvent, ProjectMembership, ProjectStatus
 
 __all__ = [

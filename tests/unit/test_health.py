@@ -16,8 +16,9 @@ from django.test import override_settings
 
 from clarion.auth.tokens import access_token_for
 from clarion.conf import clarion_settings
-from clarion.observability import health, metrics
-from clarion.observability.health_store import MemoryHealthStore, RedisHealthStore
+from clarion.observability import aggregate, metrics, sampling
+from clarion.realtime import health_monitor
+from clarion.realtime.health_store import MemoryHealthStore, RedisHealthStore
 from clarion.realtime.routing import websocket_application
 
 from tests.conftest import SCALEOUT
@@ -37,7 +38,7 @@ def record(pid, *, host="h", connections=None, rates=(0, 0, 0), latency=None, db
         "id": f"{host}:{pid}:x", "host": host, "pid": pid,
         "started_at": "2026-01-01T00:00:00.000000Z", "reported_at": "2026-01-01T00:00:01.000000Z",
         "connections": connections or {},
-        "rates": dict(zip(health.RATE_KINDS, rates)),
+        "rates": dict(zip(sampling.RATE_KINDS, rates)),
         "delivery_latency": latency,
         "database": {"status": db[0], "rtt": db[1]},
         "redis": {"status": redis[0], "rtt": redis[1]},
@@ -50,7 +51,7 @@ def record(pid, *, host="h", connections=None, rates=(0, 0, 0), latency=None, db
 
 
 def test_aggregate_sums_connections_rates_and_log_records_and_takes_max_and_median_latency():
-    snapshot = health.aggregate(
+    snapshot = aggregate.aggregate(
         [
             record(2, connections={"notifications": 3, "system_health": 1}, rates=(1.5, 10, 7), latency=0.004,
                    warnings=2, errors=1),
@@ -80,13 +81,13 @@ def test_aggregate_sums_connections_rates_and_log_records_and_takes_max_and_medi
     ([("unknown", None)], ("unknown", None, 0)),
 ])
 def test_a_dependency_is_up_only_when_every_process_that_checked_it_reached_it(states, expected):
-    snapshot = health.aggregate([record(i, db=state) for i, state in enumerate(states)], every=1.0, now=0.0)
+    snapshot = aggregate.aggregate([record(i, db=state) for i, state in enumerate(states)], every=1.0, now=0.0)
     database = snapshot["database"]
     assert (database["status"], database["rtt_max"], database["processes_down"]) == expected
 
 
 def test_no_latency_measured_anywhere_gives_nulls():
-    snapshot = health.aggregate([record(1)], every=1.0, now=0.0)
+    snapshot = aggregate.aggregate([record(1)], every=1.0, now=0.0)
     assert snapshot["delivery_latency"] == {"max": None, "median": None, "processes_measured": 0}
 
 
@@ -110,7 +111,7 @@ async def test_memory_store_drops_a_record_not_renewed_within_its_ttl():
 async def test_a_monitor_that_stops_reporting_leaves_the_others_snapshot_after_three_intervals():
     clock = FakeClock()
     store = MemoryHealthStore(clock=clock)
-    alive, dying = health.HealthMonitor(every=1.0, store=store), health.HealthMonitor(every=1.0, store=store)
+    alive, dying = health_monitor.HealthMonitor(every=1.0, store=store), health_monitor.HealthMonitor(every=1.0, store=store)
     dying.pid = alive.pid + 1  # two "processes" in one test process
     try:
         await dying.tick()
@@ -132,7 +133,7 @@ async def test_a_store_that_does_not_answer_gives_a_partial_snapshot_of_this_pro
         async def put(self, process_id, record, ttl):
             raise ConnectionError("Redis is down")
 
-    monitor = health.HealthMonitor(every=0.2, store=DownStore())
+    monitor = health_monitor.HealthMonitor(every=0.2, store=DownStore())
     try:
         snapshot = await monitor.tick()
         assert snapshot["partial"] is True
@@ -166,7 +167,7 @@ async def test_redis_store_lets_redis_expire_records_and_prunes_its_index():
 
 def test_log_counter_counts_warnings_and_errors_of_the_last_minute():
     clock = FakeClock()
-    counter = health.LogRecordCounter(window=60.0, clock=clock)
+    counter = sampling.LogRecordCounter(window=60.0, clock=clock)
     log = logging.getLogger("clarion.test-health-counter")
     log.addHandler(counter)
     try:
@@ -184,7 +185,7 @@ def test_log_counter_counts_warnings_and_errors_of_the_last_minute():
 
 def test_sampler_turns_counter_deltas_into_rates_and_leaves_probes_out_of_deliveries():
     clock, cpu = FakeClock(), FakeClock(5.0)
-    sampler = health.ProcessSampler(clock=clock, cpu_clock=cpu)
+    sampler = sampling.ProcessSampler(clock=clock, cpu_clock=cpu)
     metrics.FRAMES_IN.labels(endpoint="health-test").inc(4)
     metrics.FRAMES_OUT.labels(endpoint="health-test").inc(10)
     metrics.DELIVERIES.inc(6)
@@ -196,7 +197,7 @@ def test_sampler_turns_counter_deltas_into_rates_and_leaves_probes_out_of_delive
 
 
 def test_rss_is_a_plausible_number_of_bytes():
-    assert 1 << 20 < health.rss_bytes() < 1 << 40
+    assert 1 << 20 < sampling.rss_bytes() < 1 << 40
 
 
 # -- the monitor over the real hub and database --------------------------------------------
@@ -204,7 +205,7 @@ def test_rss_is_a_plausible_number_of_bytes():
 
 @pytest.mark.django_db(transaction=True)
 async def test_monitor_reports_database_probe_latency_and_pushes_to_watchers():
-    monitor = health.HealthMonitor(every=0.2)  # the store of the backend: Redis in the scale-out pass
+    monitor = health_monitor.HealthMonitor(every=0.2)  # the store of the backend: Redis in the scale-out pass
 
     class Watcher:
         def __init__(self):
@@ -250,8 +251,8 @@ async def test_a_database_that_does_not_answer_is_reported_down_and_logged_once(
     def broken():
         raise RuntimeError("connection refused")
 
-    monkeypatch.setattr(health, "_select_one", broken)
-    monitor = health.HealthMonitor(every=0.2, store=MemoryHealthStore())
+    monkeypatch.setattr(health_monitor, "_select_one", broken)
+    monitor = health_monitor.HealthMonitor(every=0.2, store=MemoryHealthStore())
     try:
         with caplog.at_level(logging.WARNING, logger="clarion.health"):
             for _ in range(3):
@@ -272,7 +273,7 @@ APP = websocket_application()
 async def fast_health():
     with override_settings(CLARION={**_clarion(), "HEALTH_INTERVAL": 0.2}):
         yield
-        await health.stop()
+        await health_monitor.stop()
 
 
 def _clarion():
@@ -357,7 +358,7 @@ def test_metrics_token_is_required_when_set_and_does_not_bypass_the_address_list
 
 
 def test_metrics_serves_the_cluster_gauges_of_the_latest_snapshot():
-    health.update_gauges(health.aggregate(
+    aggregate.update_gauges(aggregate.aggregate(
         [record(7, host="gauge-test", connections={"notifications": 3}, rates=(1, 2, 3), latency=0.002,
                 redis=("up", 0.0005))],
         every=2.0, now=0.0,
@@ -370,7 +371,7 @@ def test_metrics_serves_the_cluster_gauges_of_the_latest_snapshot():
                  'clarion_redis_rtt_seconds{process="gauge-test:7"} 0.0005',
                  'clarion_process_rss_bytes{process="gauge-test:7"} 1.048576e+06'):
         assert line in text, line
-    health.update_gauges(health.aggregate([record(8, host="gauge-test")], every=2.0, now=0.0))
+    aggregate.update_gauges(aggregate.aggregate([record(8, host="gauge-test")], every=2.0, now=0.0))
     assert 'process="gauge-test:7"' not in metrics_body()  # a process that left leaves no series
 
 

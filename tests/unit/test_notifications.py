@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 
 import clarion
 from clarion.notifications import queries, services
-from clarion.notifications.models import Notification, StreamHead
+from clarion.notifications.models import Notification
+from clarion.streams.models import StreamHead
 from clarion.observability import metrics
 from clarion.realtime import groups, relay, runtime
 from tests.unit.fakes import RecordingOutbox

@@ -6,7 +6,8 @@ import random
 import pytest
 
 from clarion.notifications import queries
-from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, StreamHead
+from clarion.notifications.models import Notification, NotificationRead, ReadWatermark
+from clarion.streams.models import StreamHead
 
 pytestmark = pytest.mark.django_db
 

@@ -25,7 +25,7 @@ def register(subparsers):
 
 
 def _entries(specs):
-    from clarion.realtime import parking
+    from clarion.streams import parking
 
     chosen = []
     for spec in specs:
@@ -41,13 +41,13 @@ def _entries(specs):
 
 def run(args):
     django_setup()
-    from clarion.realtime import parking, publish
+    from clarion.streams import parking
 
     if args.retry or args.retry_all:
         entries = list(parking.parked_entries()) if args.retry_all else _entries(args.retry)
         still = 0
         for entry in entries:
-            problem = publish.retry_parked(entry)
+            problem = parking.retry(entry)
             if problem is None:
                 print(f"{entry.log}:{entry.row_id}: back in line; the relay publishes it")
             else:
@@ -58,7 +58,7 @@ def run(args):
         return 0
     if args.drop:
         for entry in _entries(args.drop):
-            publish.drop_parked(entry)
+            parking.drop(entry)
             print(f"{entry.log}:{entry.row_id}: dropped")
         return 0
     entries = list(parking.parked_entries())

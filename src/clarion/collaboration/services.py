@@ -1,5 +1,5 @@
 """Chat and rooms: every change is stored, then sequenced in the room's log and pushed after
-commit (clarion.realtime.publish). Edits and deletions re-sequence the message, so a client
+commit (clarion.streams). Edits and deletions re-sequence the message, so a client
 resuming from a cursor gets its latest state."""
 
 import unicodedata
@@ -11,32 +11,10 @@ from django.utils import timezone
 
 from clarion.collaboration.access import PROJECT_ROOM, is_valid_key
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
-from clarion.collaboration.payloads import message_payload
-from clarion.protocol import ServerFrameType, encode_frame, server_frame
 from clarion.protocol.frames import MAX_CHAT_BODY
 from clarion.realtime import groups
-from clarion.realtime.publish import SequencedLog, publish_control_on_commit, register_log
-
-
-def stream_name(room_id) -> str:
-    return f"room:{int(room_id)}"
-
-
-def _message_frame(message) -> str:
-    return encode_frame(server_frame(ServerFrameType.CHAT_MESSAGE, message_payload(message, message.room.key)))
-
-
-CHAT_LOG = register_log(SequencedLog(
-    "chat_message",
-    ChatMessage,
-    stream=lambda message: stream_name(message.room_id),
-    group=lambda message: groups.room_group(message.room_id),
-    frame=_message_frame,
-    queryset=lambda: ChatMessage.objects.select_related("author", "room"),
-    stream_prefix="room:",
-    rows_of_stream=lambda stream: ChatMessage.objects.select_related("author", "room").filter(
-        room_id=int(stream.split(":", 1)[1])),
-))
+from clarion.collaboration.log import CHAT_LOG
+from clarion.realtime.publish import publish_control_on_commit
 
 
 class MessageNotFound(Exception):
@@ -52,7 +30,7 @@ def post_message(room, author, body: str, client_id: str = "") -> ChatMessage:
     _check_body(body)
     with transaction.atomic():
         message = ChatMessage.objects.create(room=room, author=author, body=body, client_id=client_id[:64])
-        CHAT_LOG.on_commit(message.pk)
+        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
     return message
 
 
@@ -71,7 +49,7 @@ def edit_message(room, user, message_id: int, body: str) -> ChatMessage:
         message = _own_message(room, user, message_id)
         message.body, message.edited_at, message.seq = body, timezone.now(), None
         message.save(update_fields=["body", "edited_at", "seq"])
-        CHAT_LOG.on_commit(message.pk)
+        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
     return message
 
 
@@ -81,7 +59,7 @@ def delete_message(room, user, message_id: int) -> ChatMessage:
         # The text goes: a deleted message is a tombstone that tells clients to drop it.
         message.body, message.deleted, message.seq = "", True, None
         message.save(update_fields=["body", "deleted", "seq"])
-        CHAT_LOG.on_commit(message.pk)
+        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
     return message
 
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from django.db.models import BooleanField, Case, Exists, OuterRef, Q, QuerySet, Value, When
 
-from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, RecipientType, StreamHead
-
-LOG_NAME = "notifications"
+from clarion.notifications.log import STREAM_KIND as LOG_NAME
+from clarion.notifications.models import Notification, NotificationRead, ReadWatermark, RecipientType
+from clarion.streams.models import StreamHead
 
 
 def audience_filter(user_id, role: str | None) -> Q:

@@ -1,7 +1,7 @@
 """The Python API: create notifications, mark them read. Every write pushes after commit.
 
 Named as the system Clarion replaces names them. Each call stores first; the live push is
-best-effort and never raises into the caller (see clarion.realtime.publish).
+best-effort and never raises into the caller (see clarion.streams).
 """
 
 
@@ -19,6 +19,7 @@ from clarion.notifications.models import (
     ReadWatermark,
     RecipientType,
 )
+from clarion.notifications import log as notification_log
 from clarion.realtime import publish
 from clarion.validation import json_data_error
 
@@ -83,7 +84,7 @@ def create_notification(
         data=data or {},
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
-    publish.publish_notification_on_commit(notification.pk)
+    notification_log.publish_on_commit()
     return notification
 
 
@@ -112,7 +113,7 @@ def broadcast_notification(notification: Notification) -> None:
     """
     if notification.pk is None:
         raise ValueError("broadcast_notification needs a saved notification; call .save() first")
-    publish.publish_notification_on_commit(notification.pk)
+    notification_log.publish_on_commit()
 
 
 def mark_as_read(user_id: int, role: str | None, ids) -> tuple[list[int], list[int]]:

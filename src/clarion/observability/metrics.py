@@ -14,7 +14,7 @@ PROTOCOL_ERRORS = Counter("clarion_protocol_errors_total", "Error frames sent", 
 DELIVERIES = Counter("clarion_deliveries_total", "Frames handed to local sockets by the fan-out hub")
 SLOW_CONSUMERS = Counter("clarion_slow_consumers_total", "Sockets cut off because their client stopped reading")
 
-# Cluster view, from the latest system-health snapshot (clarion.observability.health): every
+# Cluster view, from the latest system-health snapshot (clarion.realtime.health_monitor): every
 # process serves the same figures for all live processes, so scrape one process, or take max().
 CLUSTER_PROCESSES = Gauge("clarion_cluster_processes", "Server processes reporting health")
 CLUSTER_CONNECTIONS = Gauge("clarion_cluster_connections", "Open WebSocket connections on all processes", ["endpoint"])

@@ -15,34 +15,12 @@ from django.db import transaction
 from clarion.notifications import services as notifications
 from clarion.projects.access import may_advise
 from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, ProjectMembership, ProjectStatus
-from clarion.projects.payloads import event_payload
-from clarion.protocol import ServerFrameType, encode_frame, server_frame
 from clarion.realtime import groups
 from clarion.validation import json_data_error
-from clarion.realtime.publish import SequencedLog, publish_control_on_commit, register_log
+from clarion.projects.log import PROJECT_LOG
+from clarion.realtime.publish import publish_control_on_commit
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-
-
-def _event_frame(event) -> str:
-    return encode_frame(server_frame(ServerFrameType.PROJECT_EVENT, event_payload(event)))
-
-
-def stream_name(project_id) -> str:
-    return f"project:{int(project_id)}"
-
-
-PROJECT_LOG = register_log(SequencedLog(
-    "project_event",
-    ProjectEvent,
-    stream=lambda event: stream_name(event.project_id),
-    group=lambda event: groups.project_group(event.project_id),
-    frame=_event_frame,
-    queryset=lambda: ProjectEvent.objects.select_related("actor"),
-    stream_prefix="project:",
-    rows_of_stream=lambda stream: ProjectEvent.objects.select_related("actor").filter(
-        project_id=int(stream.split(":", 1)[1])),
-))
 
 
 def _check_data(data) -> dict:
@@ -63,7 +41,7 @@ def publish_project_event(project, kind: str, data=None, actor=None) -> ProjectE
         project_id=project_id, kind=kind, data=_check_data(data),
         actor=actor if getattr(actor, "pk", None) else None,
     )
-    PROJECT_LOG.on_commit(event.pk)
+    PROJECT_LOG.on_commit(PROJECT_LOG.key(project_id))
     return event
 
 

@@ -7,8 +7,6 @@ characters; anything else is refused here, before it can reach the layer.
 import hashlib
 import re
 
-from clarion.notifications.models import RecipientType
-
 ALL_USERS = "clarion.all"
 _ROLE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -40,12 +38,21 @@ def groups_of_user(user_id, role: str | None) -> list[str]:
     return groups
 
 
-def audience_group(recipient_type: str, recipient_id: str) -> str:
-    if recipient_type == RecipientType.USER:
-        return user_group(recipient_id)
-    if recipient_type == RecipientType.ROLE:
-        return role_group(recipient_id)
-    return ALL_USERS
+def group_for(audience) -> str:
+    """The group of a log row's audience (clarion.streams.log.Audience); ValueError when no
+    group can carry it (a role name with other characters, an unknown kind)."""
+    kind, value = audience
+    if kind == "user":
+        return user_group(value)
+    if kind == "role":
+        return role_group(value)
+    if kind == "all":
+        return ALL_USERS
+    if kind == "project":
+        return project_group(value)
+    if kind == "room":
+        return room_group(value)
+    raise ValueError(f"no group for an audience of kind {kind!r}")
 
 
 def project_group(project_id: int) -> str:

@@ -1,9 +1,5 @@
-"""The outbox relay: publishes committed rows (notifications, project events, chat messages)
-that no one has published yet.
-
-They exist when the creating process could not push (a CLI on the embedded in-process layer,
-a crash between commit and push, a failed sequencing). Every serving process runs one; the
-publish lock makes sure each notification is sequenced and pushed exactly once.
+"""The relay's timer: every serving process sweeps the logs every RELAY_INTERVAL for rows
+nobody sequenced and pushes that failed (the sweeps themselves: clarion.streams.relay).
 """
 
 import asyncio
@@ -12,20 +8,12 @@ import logging
 from asgiref.sync import sync_to_async
 
 from clarion.conf import clarion_settings
-from clarion.realtime.publish import LOGS, publish_backlogs, sequence_and_publish_row
+from clarion.realtime.publish import publish_backlogs
+from clarion.streams.relay import publish_pending
 
 logger = logging.getLogger("clarion.relay")
 
-_BATCH = 200
 _tasks: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
-
-
-def publish_pending(limit: int = _BATCH) -> int:
-    """Sequence and push unpublished rows of every log, oldest first; returns how many."""
-    published = 0
-    for log in list(LOGS.values()):
-        published += sum(1 for pk in log.pending_ids(limit) if sequence_and_publish_row(log, pk))
-    return published
 
 
 async def _run() -> None:

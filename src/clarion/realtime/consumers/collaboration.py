@@ -20,7 +20,9 @@ from clarion.protocol.frames import (
     ServerFrameType,
     Typing,
 )
-from clarion.realtime import events, groups, logread
+from clarion.collaboration.log import stream_of
+from clarion.realtime import events, groups
+from clarion.streams import read as logread
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.realtime.presence import get_presence
 from clarion.realtime.room_limits import room_limits
@@ -74,7 +76,7 @@ class CollaborationConsumer(LogStreamConsumer):
 
     def read(self, after):
         snap = logread.read_log(
-            services.stream_name(self.room.pk),
+            stream_of(self.room.pk),
             ChatMessage.objects.filter(room=self.room).select_related("author"),
             after=after,
             recent=lambda rows: rows.filter(deleted=False).order_by("-id"),

@@ -1,10 +1,10 @@
 """/ws/system-health/: live health of every server process, for administrators.
 
-Thin by design: figures, aggregation and the report loop live in clarion.observability.health;
+Thin by design: figures, aggregation and the report loop live in clarion.realtime.health_monitor and clarion.observability;
 this consumer checks who may watch and registers the socket with the process's monitor.
 """
 
-from clarion.observability import health
+from clarion.realtime import health_monitor as health
 from clarion.protocol import CloseCode, Ping
 from clarion.protocol.frames import ServerFrameType
 from clarion.realtime.consumers.base import ClarionConsumer

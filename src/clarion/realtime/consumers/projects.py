@@ -10,10 +10,11 @@ from clarion.conf import clarion_settings
 from clarion.projects import access
 from clarion.projects.models import Project, ProjectEvent
 from clarion.projects.payloads import event_payload, project_payload
-from clarion.projects.services import stream_name
+from clarion.projects.log import stream_of
 from clarion.protocol import CloseCode, Ping
 from clarion.protocol.frames import PROJECT_CLIENT_FRAMES, ServerFrameType
-from clarion.realtime import groups, logread
+from clarion.realtime import groups
+from clarion.streams import read as logread
 from clarion.realtime.consumers.streams import LogStreamConsumer
 
 _PROJECT_ID = re.compile(r"^[1-9][0-9]{0,17}$")  # positive, below 2**63
@@ -42,7 +43,7 @@ class ProjectConsumer(LogStreamConsumer):
 
     def read(self, after):
         snap = logread.read_log(
-            stream_name(self.project_id),
+            stream_of(self.project_id),
             ProjectEvent.objects.filter(project_id=self.project_id).select_related("actor"),
             after=after,
             recent=lambda rows: rows.order_by("-seq"),

@@ -30,7 +30,7 @@ class LogStreamConsumer(ClarionConsumer):
         raise NotImplementedError
 
     def read(self, after):
-        """Runs in a worker thread: a clarion.realtime.logread.LogSnapshot of item payloads."""
+        """Runs in a worker thread: a clarion.streams.read.LogSnapshot of item payloads."""
         raise NotImplementedError
 
     def snapshot_extra(self) -> dict:

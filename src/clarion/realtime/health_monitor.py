@@ -3,14 +3,14 @@
 Every serving process runs one :class:`HealthMonitor` (started at ASGI lifespan start-up, or
 by the first /ws/system-health/ socket). Every ``CLARION["HEALTH_INTERVAL"]`` seconds it
 
-1. samples its own figures: open sockets per endpoint, frames in/out and hub deliveries per
+1. samples its own figures (clarion.observability.sampling): open sockets per endpoint, frames in/out and hub deliveries per
    second (deltas of the Prometheus counters in :mod:`clarion.observability.metrics`), CPU
    (``time.process_time`` delta over wall time, percent of one core), resident memory
    (``/proc/self/statm``), WARNING and ERROR records of the ``clarion`` loggers in the last
    minute, and the results of its latest checks;
 2. writes that record to the shared health store with a time-to-live of ``TTL_INTERVALS``
-   intervals (:mod:`clarion.observability.health_store`) and reads every live record;
-3. aggregates them (:func:`aggregate`), updates the cluster gauges served at /metrics, and
+   intervals (:mod:`clarion.realtime.health_store`) and reads every live record;
+3. aggregates them (clarion.observability.aggregate), updates the cluster gauges served at /metrics, and
    pushes a ``health`` frame to its own /ws/system-health/ sockets.
 
 Checks run beside the ticks, bounded by :func:`check_timeout`, so a hung dependency never
@@ -30,224 +30,20 @@ import logging
 import os
 import secrets
 import socket
-import statistics
 import time
 import weakref
-from collections import deque
-from datetime import datetime, timezone
 
 import orjson
 
-from clarion.conf import clarion_settings
-from clarion.observability import metrics
-from clarion.observability.health_store import make_health_store
+from clarion.observability.aggregate import aggregate, update_gauges
+from clarion.observability.sampling import (
+    DOWN, NOT_USED, TTL_INTERVALS, UNKNOWN, UP, ProcessSampler, check_timeout, interval, iso, log_counter,
+    open_connections, rss_bytes,
+)
 from clarion.protocol.frames import ServerFrameType, encode_frame, server_frame
+from clarion.realtime.health_store import make_health_store
 
 logger = logging.getLogger("clarion.health")
-
-TTL_INTERVALS = 3  # a record lives this many intervals after it was written
-RATE_KINDS = ("frames_in", "frames_out", "deliveries")
-LOG_WINDOW = 60.0  # seconds of log records counted
-
-UP, DOWN, UNKNOWN, NOT_USED = "up", "down", "unknown", "not used"
-
-
-def interval() -> float:
-    return float(clarion_settings.HEALTH_INTERVAL)
-
-
-def check_timeout(every: float) -> float:
-    """How long a check (or a store operation) may take before it counts as failed."""
-    return max(1.0, every)
-
-
-def iso(timestamp: float) -> str:
-    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
-
-
-# -- log records ---------------------------------------------------------------------------
-
-
-class LogRecordCounter(logging.Handler):
-    """Counts WARNING and ERROR-or-worse records of the loggers it is attached to."""
-
-    def __init__(self, window: float = LOG_WINDOW, clock=time.monotonic, limit: int = 100_000):
-        super().__init__(level=logging.WARNING)
-        self.window = window
-        self.clock = clock
-        self._warnings: deque[float] = deque(maxlen=limit)
-        self._errors: deque[float] = deque(maxlen=limit)
-
-    def emit(self, record):  # called with the handler's lock held
-        (self._errors if record.levelno >= logging.ERROR else self._warnings).append(self.clock())
-
-    def counts(self) -> tuple[int, int]:
-        """(warnings, errors) in the last ``window`` seconds."""
-        horizon = self.clock() - self.window
-        with self.lock:
-            for times in (self._warnings, self._errors):
-                while times and times[0] <= horizon:
-                    times.popleft()
-            return len(self._warnings), len(self._errors)
-
-
-_log_counter: LogRecordCounter | None = None
-
-
-def log_counter() -> LogRecordCounter:
-    """The process's counter, attached to the ``clarion`` logger on first use."""
-    global _log_counter
-    if _log_counter is None:
-        _log_counter = LogRecordCounter()
-        logging.getLogger("clarion").addHandler(_log_counter)
-    return _log_counter
-
-
-# -- this process's figures ----------------------------------------------------------------
-
-
-def _counter_total(counter) -> float:
-    return sum(s.value for family in counter.collect() for s in family.samples if s.name.endswith("_total"))
-
-
-def open_connections() -> dict[str, int]:
-    samples = (s for family in metrics.CONNECTIONS.collect() for s in family.samples)
-    return dict(sorted((s.labels["endpoint"], int(s.value)) for s in samples))
-
-
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
-
-
-def rss_bytes() -> int:
-    """Resident set size now (Linux), else the peak the kernel reports (other systems)."""
-    try:
-        with open("/proc/self/statm", "rb") as statm:
-            return int(statm.read().split()[1]) * _PAGE_SIZE
-    except (OSError, IndexError, ValueError):
-        import resource
-        import sys
-
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        return peak if sys.platform == "darwin" else peak * 1024
-
-
-class ProcessSampler:
-    """Rates and CPU between two consecutive samples."""
-
-    def __init__(self, clock=time.monotonic, cpu_clock=time.process_time):
-        self._clock, self._cpu_clock = clock, cpu_clock
-        self._last = self._read()
-
-    def _read(self) -> dict:
-        return {
-            "wall": self._clock(),
-            "cpu": self._cpu_clock(),
-            "frames_in": _counter_total(metrics.FRAMES_IN),
-            "frames_out": _counter_total(metrics.FRAMES_OUT),
-            "deliveries": _counter_total(metrics.DELIVERIES),
-        }
-
-    def sample(self, not_deliveries: float = 0) -> dict:
-        """``not_deliveries``: hub deliveries since the last sample that were health probes."""
-        now, last = self._read(), self._last
-        self._last = now
-        elapsed = now["wall"] - last["wall"]
-        if elapsed <= 0:
-            return {"rates": dict.fromkeys(RATE_KINDS, 0.0), "cpu_percent": 0.0}
-        rates = {kind: max(0.0, now[kind] - last[kind]) / elapsed for kind in RATE_KINDS}
-        rates["deliveries"] = max(0.0, rates["deliveries"] - not_deliveries / elapsed)
-        return {
-            "rates": {kind: round(value, 3) for kind, value in rates.items()},
-            "cpu_percent": round(100.0 * (now["cpu"] - last["cpu"]) / elapsed, 2),
-        }
-
-
-# -- aggregation (pure) --------------------------------------------------------------------
-
-
-def _dependency(states: list[dict]) -> dict:
-    """One dependency (database, redis) over all processes."""
-    if states and all(s["status"] == NOT_USED for s in states):
-        return {"status": NOT_USED, "rtt_max": None, "processes_down": 0}
-    checked = [s for s in states if s["status"] in (UP, DOWN)]
-    down = sum(1 for s in checked if s["status"] == DOWN)
-    rtts = [s["rtt"] for s in checked if s["status"] == UP and s.get("rtt") is not None]
-    if not checked:
-        status = UNKNOWN
-    elif down == 0:
-        status = UP
-    elif down == len(checked):
-        status = DOWN
-    else:
-        status = "degraded"
-    return {"status": status, "rtt_max": max(rtts) if rtts else None, "processes_down": down}
-
-
-def aggregate(records: list[dict], *, every: float, now: float, partial: bool = False) -> dict:
-    """The ``data`` of a ``health`` frame from the live records of every process."""
-    processes = sorted(records, key=lambda r: (r["host"], r["pid"], r["id"]))
-    connections: dict[str, int] = {}
-    for record in processes:
-        for endpoint, count in record["connections"].items():
-            connections[endpoint] = connections.get(endpoint, 0) + count
-    latencies = [r["delivery_latency"] for r in processes if r.get("delivery_latency") is not None]
-    parked = [r["parked_rows"] for r in processes if r.get("parked_rows") is not None]
-    return {
-        "at": iso(now),
-        "interval": every,
-        "expiry": every * TTL_INTERVALS,
-        "partial": partial,
-        "process_count": len(processes),
-        "connections": dict(sorted(connections.items())),
-        "connections_total": sum(connections.values()),
-        "rates": {kind: round(sum(r["rates"][kind] for r in processes), 3) for kind in RATE_KINDS},
-        "delivery_latency": {
-            "max": max(latencies) if latencies else None,
-            "median": statistics.median(latencies) if latencies else None,
-            "processes_measured": len(latencies),
-        },
-        "database": _dependency([r["database"] for r in processes]),
-        "redis": _dependency([r["redis"] for r in processes]),
-        "warnings_last_minute": sum(r["warnings_last_minute"] for r in processes),
-        "errors_last_minute": sum(r["errors_last_minute"] for r in processes),
-        # Every process counts the same table: the freshest count is the largest one seen.
-        "parked_rows": max(parked) if parked else None,
-        "processes": processes,
-    }
-
-
-def update_gauges(snapshot: dict) -> None:
-    """Mirror a snapshot in the cluster gauges that /metrics serves."""
-    metrics.CLUSTER_PROCESSES.set(snapshot["process_count"])
-    gauges = (metrics.CLUSTER_CONNECTIONS, metrics.CLUSTER_RATES, metrics.DELIVERY_LATENCY, metrics.CLUSTER_LOG_RECORDS,
-              metrics.DB_UP, metrics.DB_RTT, metrics.REDIS_UP, metrics.REDIS_RTT, metrics.PROCESS_CPU,
-              metrics.PROCESS_RSS)
-    for gauge in gauges:
-        gauge.clear()  # processes and endpoints that are gone must not linger
-    for endpoint, count in snapshot["connections"].items():
-        metrics.CLUSTER_CONNECTIONS.labels(endpoint=endpoint).set(count)
-    for kind, rate in snapshot["rates"].items():
-        metrics.CLUSTER_RATES.labels(kind=kind).set(rate)
-    for stat in ("max", "median"):
-        if snapshot["delivery_latency"][stat] is not None:
-            metrics.DELIVERY_LATENCY.labels(stat=stat).set(snapshot["delivery_latency"][stat])
-    metrics.CLUSTER_LOG_RECORDS.labels(level="warning").set(snapshot["warnings_last_minute"])
-    metrics.CLUSTER_LOG_RECORDS.labels(level="error").set(snapshot["errors_last_minute"])
-    if snapshot.get("parked_rows") is not None:
-        metrics.PARKED_ROWS.set(snapshot["parked_rows"])
-    for record in snapshot["processes"]:
-        process = f"{record['host']}:{record['pid']}"
-        for state, up_gauge, rtt_gauge in ((record["database"], metrics.DB_UP, metrics.DB_RTT),
-                                           (record["redis"], metrics.REDIS_UP, metrics.REDIS_RTT)):
-            if state["status"] in (UP, DOWN):
-                up_gauge.labels(process=process).set(1 if state["status"] == UP else 0)
-            if state.get("rtt") is not None:
-                rtt_gauge.labels(process=process).set(state["rtt"])
-        metrics.PROCESS_CPU.labels(process=process).set(record["cpu_percent"])
-        metrics.PROCESS_RSS.labels(process=process).set(record["rss_bytes"])
-
-
-# -- the per-process monitor ---------------------------------------------------------------
 
 
 class _ProbeInbox:
@@ -283,10 +79,10 @@ def _select_one() -> float:
 
 
 def _parked_rows() -> int:
-    """Log rows set aside as unpublishable (clarion.realtime.parking; `clarion doctor`)."""
-    from clarion.notifications.models import ParkedEntry
+    """Log rows set aside as unpublishable (clarion.streams.parking; `clarion doctor`)."""
+    from clarion.streams import parking
 
-    return ParkedEntry.objects.count()
+    return parking.count()
 
 
 class HealthMonitor:

@@ -5,11 +5,13 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
+from clarion.notifications.idempotency import IdempotencyRecord
 from clarion.notifications.models import Notification, NotificationRead, ParkedEntry, ReadWatermark, StreamHead
 from clarion.projects.models import Project, ProjectEvent, ProjectMembership, ProjectStatus
 
 __all__ = [
     "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead", "ParkedEntry",
+    "IdempotencyRecord",
     "ProjectStatus", "Project", "ProjectMembership", "ProjectEvent", "Room", "RoomMember", "ChatMessage",
 ]
 

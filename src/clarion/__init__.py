@@ -11,11 +11,14 @@ _SERVICES = (
     "send_notification_to_user",
     "send_notification_to_role",
     "send_notification_to_all",
+    "send_notification_to_users",
     "broadcast_notification",
     "asend_notification_to_user",
     "asend_notification_to_role",
     "asend_notification_to_all",
+    "asend_notification_to_users",
     "abroadcast_notification",
+    "IdempotencyConflict",
 )
 _PROJECT_SERVICES = ("publish_project_event", "apublish_project_event")
 

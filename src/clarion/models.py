@@ -5,12 +5,14 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
+from clarion.notifications.idempotency import IdempotencyRecord
 from clarion.notifications.models import Notification, NotificationRead, ReadWatermark
 from clarion.streams.models import ParkedEntry, StreamHead
 from clarion.projects.models import Project, ProjectEvent, ProjectMembership, ProjectStatus
 
 __all__ = [
     "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead", "ParkedEntry",
+    "IdempotencyRecord",
     "ProjectStatus", "Project", "ProjectMembership", "ProjectEvent", "Room", "RoomMember", "ChatMessage",
 ]
 

@@ -9,6 +9,6 @@ class CanSendNotifications(BasePermission):
     message = "Only administrators may create notifications."
 
     def has_permission(self, request, view):
-        if request.method in SAFE_METHODS or view.action != "create":
+        if request.method in SAFE_METHODS or view.action not in ("create", "bulk"):
             return True
         return is_notification_admin(request.user)

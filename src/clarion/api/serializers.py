@@ -5,7 +5,7 @@ from clarion.api.ids import unstorable_text
 from clarion.conf import clarion_settings
 from clarion.notifications.models import NotificationType, RecipientType
 from clarion.notifications.payloads import annotated_payload, notification_payload
-from clarion.notifications.services import create_notification
+from clarion.notifications.services import EntryErrors, create_notification, create_notifications
 
 
 class NotificationSerializer(serializers.Serializer):
@@ -65,6 +65,44 @@ class NotificationCreateSerializer(serializers.Serializer):
 
     def to_representation(self, instance):
         return NotificationSerializer(instance).data
+
+
+MAX_BULK = 1000
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses too long a list before validating a single entry of it."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
+class NotificationBulkCreateSerializer(serializers.Serializer):
+    """Input of POST /api/notifications/bulk/. Field errors of entries come keyed by index:
+    ``{"notifications": {"3": {"title": ["..."]}}}`` (DRF's ListField shape)."""
+
+    notifications = BoundedListField(child=NotificationCreateSerializer(), min_length=1, max_length=MAX_BULK,
+                                     help_text=f"1 to {MAX_BULK} notifications, each as in a single create.")
+
+    def create(self, validated_data):
+        entries = [
+            {"recipient_type": entry["recipient_type"], "recipient": entry.get("recipient_id") or None,
+             "title": entry["title"], "message": entry.get("message", ""),
+             "notification_type": entry["notification_type"], "link": entry.get("link", ""),
+             "data": entry.get("data") or None}
+            for entry in validated_data["notifications"]
+        ]
+        try:
+            return create_notifications(entries, created_by=self.context["request"].user)
+        except EntryErrors as exc:
+            raise serializers.ValidationError({"notifications": exc.by_index}) from None
+
+
+class BulkCreatedSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(),
+                                help_text="The created notifications' ids, in the order of the request.")
 
 
 class ReadResultSerializer(serializers.Serializer):

@@ -10,12 +10,15 @@ from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from clarion.api import idempotency
 from clarion.api.ids import db_id
 from clarion.api.pagination import NewestFirst
 from clarion.api.permissions import CanSendNotifications
 from clarion.api.throttling import TicketRateThrottle
 from clarion.api.serializers import (
+    BulkCreatedSerializer,
     MeSerializer,
+    NotificationBulkCreateSerializer,
     NotificationCreateSerializer,
     NotificationSerializer,
     ReadResultSerializer,
@@ -37,6 +40,8 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     pagination_class = NewestFirst
 
     def get_serializer_class(self):
+        if self.action == "bulk":
+            return NotificationBulkCreateSerializer
         return NotificationCreateSerializer if self.action == "create" else NotificationSerializer
 
     @property
@@ -55,9 +60,24 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer})
+    @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer},
+                   parameters=[idempotency.HEADER_PARAMETER])
     def create(self, request, *args, **kwargs):
-        return super().create(request, *args, **kwargs)
+        return idempotency.respond_once(request, "POST /api/notifications/",
+                                        lambda: super(NotificationViewSet, self).create(request, *args, **kwargs))
+
+    @extend_schema(request=NotificationBulkCreateSerializer, responses={201: BulkCreatedSerializer},
+                   parameters=[idempotency.HEADER_PARAMETER])
+    @action(detail=False, methods=["post"])
+    def bulk(self, request):
+        """Create up to 1,000 notifications in one transaction: all of them, or none and a 400."""
+        return idempotency.respond_once(request, "POST /api/notifications/bulk/", lambda: self._bulk(request))
+
+    def _bulk(self, request):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        created = serializer.save()
+        return Response({"ids": [row.pk for row in created]}, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ReadResultSerializer, 404: None})
     @action(detail=True, methods=["post"])

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clarion.conf import clarion_settings
-from clarion.notifications import queries
+from clarion.notifications import idempotency, queries
+from clarion.notifications.idempotency import IdempotencyConflict  # noqa: F401  (re-exported as clarion.IdempotencyConflict)
 from clarion.notifications.models import (
     Notification,
     NotificationRead,
@@ -69,9 +70,21 @@ def resolve_recipient(recipient_type: str, recipient) -> str:
 
 
 def create_notification(
-    recipient_type, recipient=None, *, title, message="", notification_type="info", link="", data=None, created_by=None
+    recipient_type, recipient=None, *, title, message="", notification_type="info", link="", data=None, created_by=None,
+    idempotency_key=None,
 ) -> Notification:
-    """Store a notification and push it to its audience once the transaction commits."""
+    """Store a notification and push it to its audience once the transaction commits.
+
+    With ``idempotency_key``, a repeat of the same call within 24 hours returns the notification
+    the first one stored (see clarion.notifications.idempotency).
+    """
+    if idempotency_key is not None:
+        entry = {"recipient_type": recipient_type, "recipient": recipient, "title": title, "message": message,
+                 "notification_type": notification_type, "link": link, "data": data}
+        return _once(created_by, idempotency_key, "create_notification", _canonical(entry),
+                     lambda: [create_notification(recipient_type, recipient, title=title, message=message,
+                                                  notification_type=notification_type, link=link, data=data,
+                                                  created_by=created_by)])[0]
     _check_common(title, message, notification_type, link, data)
     recipient_id = resolve_recipient(recipient_type, recipient)
     notification = Notification.objects.create(
@@ -155,6 +168,137 @@ def mark_all_as_read(user_id: int, role: str | None) -> list[int]:
     return ids
 
 
+# -- many at once (issue 11) ----------------------------------------------------------------------
+
+class EntryErrors(ValidationError):
+    """Entries of a bulk create were refused, so nothing was stored. ``by_index`` maps the index of
+    each refused entry to its field errors, e.g. ``{3: {"recipient_id": ["no user with id 99"]}}``."""
+
+    def __init__(self, by_index: dict[int, dict[str, list[str]]]):
+        self.by_index = by_index
+        super().__init__({f"{index}.{field}": messages
+                          for index, fields in by_index.items() for field, messages in fields.items()})
+
+
+def create_notifications(entries, *, created_by=None, idempotency_key=None) -> list[Notification]:
+    """Store many notifications in one transaction, all or none, and push each once it commits.
+
+    ``entries``: mappings of create_notification's arguments (``recipient_type``, ``recipient``,
+    ``title``, optionally ``message``, ``notification_type``, ``link``, ``data``). Returns the rows
+    in the order of ``entries``. Raises EntryErrors naming every refused entry. The user recipients
+    of the whole batch are checked with one query, and the rows are written with bulk inserts.
+    """
+    entries = [dict(entry) for entry in entries]
+    if idempotency_key is not None:
+        return _once(created_by, idempotency_key, "create_notifications", [_canonical(e) for e in entries],
+                     lambda: create_notifications(entries, created_by=created_by))
+    known_users = _existing_users(entries)
+    author = created_by if getattr(created_by, "pk", None) else None
+    rows, errors = [], {}
+    for index, entry in enumerate(entries):
+        try:
+            rows.append(_entry_row(entry, known_users, author))
+        except ValidationError as exc:
+            errors[index] = exc.message_dict
+    if errors:
+        raise EntryErrors(errors)
+    with transaction.atomic():
+        Notification.objects.bulk_create(rows)
+        notification_log.publish_on_commit()  # one batch numbers them all, in order
+    return rows
+
+
+def send_notification_to_users(users, title, message="", notification_type="info", *, link="", data=None,
+                               created_by=None, idempotency_key=None) -> list[Notification]:
+    """Notify each of ``users`` (instances or ids) with one row each, in one transaction; return
+    the rows in the order of ``users``. An unknown user refuses the whole call (EntryErrors,
+    indexed by position in ``users``)."""
+    _check_common(title, message, notification_type, link, data)
+    return create_notifications(
+        [{"recipient_type": RecipientType.USER, "recipient": user, "title": title, "message": message,
+          "notification_type": notification_type, "link": link, "data": data} for user in users],
+        created_by=created_by, idempotency_key=idempotency_key,
+    )
+
+
+def _entry_row(entry, known_users: set, author) -> Notification:
+    title, message = entry.get("title"), entry.get("message", "")
+    notification_type, link, data = entry.get("notification_type", "info"), entry.get("link", ""), entry.get("data")
+    errors = {}
+    try:
+        _check_common(title, message, notification_type, link, data)
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    try:
+        if entry.get("recipient_type") == RecipientType.USER:
+            user_id = _user_pk(entry.get("recipient"))
+            if user_id not in known_users:
+                raise ValidationError({"recipient_id": f"no user with id {_raw(entry.get('recipient'))}"})
+            recipient_id = str(user_id)
+        else:  # roles and "all" need no query
+            recipient_id = resolve_recipient(entry.get("recipient_type"), entry.get("recipient"))
+    except ValidationError as exc:
+        errors.update(exc.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    return Notification(title=title, message=message, notification_type=notification_type,
+                        recipient_type=entry["recipient_type"], recipient_id=recipient_id, link=link,
+                        data=data or {}, created_by=author)
+
+
+def _raw(recipient):
+    return getattr(recipient, "pk", recipient)
+
+
+def _user_pk(recipient):
+    raw = _raw(recipient)
+    try:
+        # The host's primary key type decides (integer by default, UUID on some sites).
+        return get_user_model()._meta.pk.to_python(raw)
+    except ValidationError:
+        raise ValidationError({"recipient_id": f"expected a user id, got {raw!r}"}) from None
+
+
+def _existing_users(entries, chunk: int = 1000) -> set:
+    """The user recipients of ``entries`` that exist: one query per ``chunk`` distinct users."""
+    wanted = set()
+    for entry in entries:
+        if entry.get("recipient_type") == RecipientType.USER:
+            try:
+                user_id = _user_pk(entry.get("recipient"))
+            except ValidationError:
+                continue  # reported with its index by _entry_row
+            if user_id is not None:
+                wanted.add(user_id)
+    wanted, found = list(wanted), set()
+    manager = get_user_model()._default_manager
+    for start in range(0, len(wanted), chunk):
+        found.update(manager.filter(pk__in=wanted[start:start + chunk]).values_list("pk", flat=True))
+    return found
+
+
+def _canonical(entry: dict) -> dict:
+    """What identifies a create for its idempotency key: its arguments, a user given by id."""
+    recipient = _raw(entry.get("recipient"))
+    return {**entry, "recipient": None if recipient is None else str(recipient)}
+
+
+def _once(created_by, key, operation: str, arguments, create) -> list[Notification]:
+    """Run ``create`` once per (created_by, key) within 24 hours; a repeat gets the first rows back."""
+    idempotency.check_key(key)
+    owner = idempotency.owner_of(created_by)
+    with transaction.atomic():
+        stored = idempotency.claim(owner, key, idempotency.fingerprint("python:" + operation, arguments))
+        if stored is not None:
+            ids = stored.response["ids"]
+            found = Notification.objects.in_bulk(ids)
+            return [found[pk] for pk in ids if pk in found]
+        created = create()
+        idempotency.record(owner, key, 201, {"ids": [row.pk for row in created]})
+    return created
+
+
+asend_notification_to_users = sync_to_async(send_notification_to_users)
 asend_notification_to_user = sync_to_async(send_notification_to_user)
 asend_notification_to_role = sync_to_async(send_notification_to_role)
 asend_notification_to_all = sync_to_async(send_notification_to_all)

@@ -62,6 +62,8 @@ def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
         "PYTHONUNBUFFERED": "1",
         # Short presence expiry, so that a killed process's ghosts go within the test's patience.
         "CLARION_PRESENCE_TTL": "4",
+        # /metrics stays closed without a token (docs/security.md); tests read it with this one.
+        "CLARION_METRICS_TOKEN": "integration-metrics-token",
     })
     if SCALEOUT:
         env["DATABASE_URL"] = recreate_database(database_name)
@@ -113,6 +115,9 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+
+    def metrics_headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.env.get('CLARION_METRICS_TOKEN', '')}"}
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""

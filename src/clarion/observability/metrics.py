@@ -42,3 +42,8 @@ SNAPSHOT_SKIPPED = Counter(
     ["endpoint"]
 )
 PARKED_ROWS = Gauge("clarion_parked_rows", "Log rows parked as unpublishable now, in the whole database")
+SEQUENCED_ROWS = Counter("clarion_sequenced_rows_total", "Log rows given their place in a stream", ["log"])
+SEQUENCE_BATCHES = Counter(
+    "clarion_sequence_batches_total", "Transactions that numbered rows of a stream (rows / batches = group size)",
+    ["log"]
+)

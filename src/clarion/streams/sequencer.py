@@ -91,6 +91,8 @@ def sequence_stream(log: SequencedLog, key: StreamKey) -> int:
                         seq=Case(*(When(pk=row.pk, then=Value(row.seq)) for row, _ in numbered)))
                     head.position = position
                     head.save(update_fields=["position"])
+                    metrics.SEQUENCE_BATCHES.labels(log=log.name).inc()
+                    metrics.SEQUENCED_ROWS.labels(log=log.name).inc(len(numbered))
             if numbered:
                 push_in_order(log, key, head.published, numbered)
         total += len(numbered)

@@ -96,3 +96,27 @@ def test_every_other_field_naming_a_user_answers_with_a_field_error(cast):
     # members cannot be changed through PATCH (the field is ignored there, not half-applied)
     patched = admin.patch(f"/api/projects/{project.pk}/", {"members": [cast["nobody"].pk]}, format="json")
     assert patched.status_code == 200 and cast["nobody"].pk not in patched.json()["members"]
+
+
+def test_a_change_racing_the_projects_deletion_is_a_404_not_a_500_or_a_resurrection(cast, monkeypatch):
+    """Found by schemathesis on PostgreSQL: a PATCH whose event was inserted while a DELETE ran
+    made the DELETE's commit fail on the foreign key (500). Changes now hold the project row, so
+    one waits for the other; a change that comes second finds the project gone."""
+    dave, project = cast["dave"], cast["project"]
+    stale = Project.objects.get(pk=project.pk)  # fetched by a request just before the delete
+    assert client_for(dave).delete(f"/api/projects/{project.pk}/").status_code == 204
+    with pytest.raises(services.ProjectGone):
+        services.update_project(stale, title="Renamed after deletion")
+    with pytest.raises(services.ProjectGone):
+        services.add_comment(stale, "too late", dave)
+    assert not Project.objects.filter(pk=project.pk).exists()  # save() did not re-create it
+
+    # Over REST, the view that loaded the project just before the delete answers 404.
+    from clarion.api import projects as api_projects
+
+    again = services.create_project(title="Thesis 2", advisor=cast["carol"], members=[cast["alice"]])
+    loaded = Project.objects.get(pk=again.pk)
+    Project.objects.filter(pk=again.pk).delete()
+    monkeypatch.setattr(api_projects.ProjectViewSet, "_project", lambda self, pk: loaded)
+    response = client_for(dave).patch(f"/api/projects/{again.pk}/", {"title": "x"}, format="json")
+    assert response.status_code == 404, response.content

@@ -164,7 +164,7 @@ class ProjectViewSet(viewsets.ViewSet):
         project = self._project(pk)
         if not access.is_admin(request.user, self.role):
             raise PermissionDenied("only admins may delete projects")
-        project.delete()
+        services.delete_project(project)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=MemberSerializer, responses={200: ProjectSerializer})

@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import Http404
 
 from clarion.notifications import services as notifications
 from clarion.projects.access import may_advise
@@ -37,12 +38,33 @@ def publish_project_event(project, kind: str, data=None, actor=None) -> ProjectE
     if not isinstance(kind, str) or not _KIND.match(kind):
         raise ValidationError({"kind": "kind must be 1-32 lowercase letters, digits or '_', starting with a letter"})
     project_id = getattr(project, "pk", project)
-    event = ProjectEvent.objects.create(
-        project_id=project_id, kind=kind, data=_check_data(data),
-        actor=actor if getattr(actor, "pk", None) else None,
-    )
-    PROJECT_LOG.on_commit(PROJECT_LOG.key(project_id))
+    with transaction.atomic():
+        hold_project(project_id)
+        event = ProjectEvent.objects.create(
+            project_id=project_id, kind=kind, data=_check_data(data),
+            actor=actor if getattr(actor, "pk", None) else None,
+        )
+        PROJECT_LOG.on_commit(PROJECT_LOG.key(project_id))
     return event
+
+
+class ProjectGone(Http404):
+    """The project was deleted while this change was being made (a 404 over REST)."""
+
+
+def hold_project(project_id) -> None:
+    """Inside a transaction: keep the project from being deleted until it commits, or raise
+    ProjectGone. Without it, an event or change racing a DELETE made the DELETE's commit fail
+    on the foreign key (found by schemathesis: a 500), or a save re-created the project."""
+    if not list(Project.objects.select_for_update(no_key=True).filter(pk=project_id).values_list("pk", flat=True)):
+        raise ProjectGone(f"project {project_id} no longer exists")
+
+
+def delete_project(project) -> None:
+    """Delete the project with its events, memberships and room; changes racing it wait."""
+    with transaction.atomic():
+        if list(Project.objects.select_for_update().filter(pk=project.pk).values_list("pk", flat=True)):
+            project.delete()
 
 
 apublish_project_event = sync_to_async(publish_project_event)
@@ -100,6 +122,12 @@ def create_project(*, title, description="", status="proposal", advisor=None, me
 @transaction.atomic
 def update_project(project, *, actor=None, **changes) -> Project:
     """Change title, description, status or advisor; one event per kind of change."""
+    with transaction.atomic():
+        hold_project(project.pk)
+        return _update_project(project, actor=actor, **changes)
+
+
+def _update_project(project, *, actor=None, **changes) -> Project:
     old_status = project.status_id
     old_advisor = project.advisor_id
     details = {}

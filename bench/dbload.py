@@ -10,8 +10,8 @@ Everything runs in a throwaway PostgreSQL database (``clarion_dbload_<pid>``, cr
 * users: ``--users`` (10,000) created in bulk as bench/peers/clarion_users.py does; 90 % students,
   9 % advisors, 1 % admins.
 * notification rows are inserted with ``INSERT ... SELECT generate_series`` in one transaction
-  that holds Clarion's advisory lock, each with the next ``seq``, and ``StreamHead.position`` moved
-  to the last one: the numbering ``sequence_and_publish`` would have given them. ``--mix``
+  that holds the notification stream's advisory lock, each with the next ``seq``, and
+  ``StreamHead.position`` moved to the last one: the numbering the sequencer would have given them. ``--mix``
   (default 90,8,2): percent personal (uniform over users), to a role (uniform over the 3 roles),
   to everyone; half of the personal rows get a ``NotificationRead`` row (read one by one). Then
   VACUUM ANALYZE.
@@ -25,12 +25,13 @@ Everything runs in a throwaway PostgreSQL database (``clarion_dbload_<pid>``, cr
   the user's own notifications behind the head (checked to return exactly that many).
 * (a) create throughput at the smallest and the largest size (quick: the largest; the rows the
   writers add at the smallest size are deleted afterwards, so the larger sizes keep the mix):
-  ``clarion.send_notification_to_user`` (insert, then sequencing and publishing under the global
-  advisory lock) from 1 and 4 writer processes for ``--writer-seconds`` each, in two modes:
+  ``clarion.send_notification_to_user`` (insert, then sequencing and publishing under the
+  notification stream's lock; outside a server the committing thread sequences, so each create is
+  its own batch) from 1 and 4 writer processes for ``--writer-seconds`` each, in two modes:
   ``script`` (the synchronous API from a plain process: every publish opens a one-off Redis
   connection, as a cron job's does) and ``hub`` (the async API in a process whose event loop has a
   hub, so publishes reuse its broker's Redis connection, as a server process's REST create does).
-  Lock wait and hold are timed by wrapping ``clarion.realtime.publish._log_lock`` (and the publish
+  Lock wait and hold are timed by wrapping ``clarion.streams.sequencer.stream_lock`` (and the publish
   inside it by wrapping ``_group_send``); a pattern subscriber counts what reached Redis.
 * (d) Redis alone: memory per subscribed channel (100,000 channels ``clarion:clarion.user.<id>``
   over 20 subscriber connections) and, with ``redis-benchmark`` (50 clients, unpipelined and
@@ -63,7 +64,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 PYTHON = sys.executable
 CLI = str(Path(PYTHON).parent / "clarion")
-PG_LOCK_KEY = 0x636C6172  # clarion.realtime.publish._PG_LOCK_KEY
+PG_LOCK_CLASS = 0x636C6172  # clarion.streams.locks: the notification stream's two-key advisory lock
 ROLES = ["student", "advisor", "admin"]
 WATERMARK_BEHIND = 1000  # "watermark" users marked all as read this many log positions ago
 SECRET = "dbload-secret-key-not-for-production-0123456789abcdef"
@@ -218,7 +219,9 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
 
     started = time.time()
     with transaction.atomic(), connection.cursor() as cur:
-        cur.execute("SELECT pg_advisory_xact_lock(%s)", [PG_LOCK_KEY])
+        from clarion.streams.locks import _hash32
+
+        cur.execute("SELECT pg_advisory_xact_lock(%s, %s)", [PG_LOCK_CLASS, _hash32("notifications")])
         # Newer schemas also record how far pushes got (StreamHead.published).
         cur.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'clarion_streamhead' "
                     "AND column_name = 'published'")
@@ -410,14 +413,15 @@ def writer_main(spec: dict) -> None:
     django.setup()
     import clarion
     from clarion.realtime import publish
+    from clarion.streams import sequencer
 
     waits, holds, sends, sent_ok, sent_fail = [], [], [], [0], [0]
-    original_lock, original_send = publish._log_lock, publish._group_send
+    original_lock, original_send = sequencer.stream_lock, publish._group_send
 
     @contextmanager
-    def timed_lock():
+    def timed_lock(name):
         t0 = time.perf_counter()
-        with original_lock():
+        with original_lock(name):
             t1 = time.perf_counter()
             try:
                 yield
@@ -432,7 +436,7 @@ def writer_main(spec: dict) -> None:
         (sent_ok if ok else sent_fail)[0] += 1
         return ok
 
-    publish._log_lock = timed_lock
+    sequencer.stream_lock = timed_lock
     publish._group_send = counted_send
     rng = random.Random(spec["seed"])
     users = spec["users"]

@@ -29,7 +29,7 @@ DEFAULTS = {
     "RESUME_LIMIT": 1000,
     # Seconds a publish may take before it is abandoned (clients catch up on reconnect).
     "PUBLISH_TIMEOUT": 2.0,
-    # Seconds between outbox relay sweeps for committed notifications not yet published.
+    # Seconds between relay sweeps for committed notifications not yet published.
     "RELAY_INTERVAL": 0.5,
     # Lifetime of a single-use connect ticket, in seconds.
     "TICKET_TTL": 30,

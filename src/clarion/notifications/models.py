@@ -35,8 +35,8 @@ class Notification(models.Model):
     )
     link = models.CharField(max_length=500, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
-    # Position in the commit-ordered log, assigned after commit by clarion.realtime.publish
-    # under a global lock; NULL until then. Resume cursors and read watermarks use it, never
+    # Position in the commit-ordered log, assigned after commit by clarion.streams.sequencer
+    # under the stream's lock; NULL until then. Resume cursors and read watermarks use it, never
     # the primary key, because PostgreSQL commits ids out of order.
     seq = models.BigIntegerField(null=True, blank=True, unique=True)
 

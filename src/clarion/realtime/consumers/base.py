@@ -242,12 +242,16 @@ class ClarionConsumer(AsyncWebsocketConsumer):
     async def send_frame(self, frame_type: str, data=None) -> None:
         await self.send_text(encode_frame(server_frame(frame_type, data)))
 
-    async def send_items_frame(self, frame_type: str, data: dict, items_key: str) -> list:
+    async def send_items_frame(self, frame_type: str, data: dict, items_key: str, adjust=None) -> list:
         """A snapshot frame; items whose stored data cannot be encoded are left out (and
-        returned), never the whole frame (the relay parks such rows: docs/protocol.md)."""
+        returned), never the whole frame (the relay parks such rows: docs/protocol.md).
+        ``adjust(skipped)``: the other fields of ``data`` once those are left out."""
         text, skipped = encode_frame_skipping(frame_type, data, items_key)
         if skipped:
             metrics.SNAPSHOT_SKIPPED.labels(endpoint=self.endpoint).inc(len(skipped))
+            if adjust is not None:
+                kept = [item for item in data[items_key] if not any(item is bad for bad in skipped)]
+                text = encode_frame(server_frame(frame_type, {**data, **adjust(skipped), items_key: kept}))
         await self.send_text(text)
         return skipped
 

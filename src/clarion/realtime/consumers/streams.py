@@ -1,6 +1,11 @@
-"""What every persistent stream beside notifications shares: authorize, subscribe, read the
+"""What every persistent stream shares, notifications included: authorize, subscribe, read the
 log, send the snapshot (or what was missed after ``?cursor=``), go live; catch up after a
 broker reconnect; close when a control event revokes the user's access.
+
+One catch-up and overflow policy for every stream (docs/protocol.md, "What a connect sends"):
+up to RESUME_LIMIT missed entries are replayed one frame each; more than that is a
+``cursor_expired`` error followed by a fresh snapshot, at connect and after a broker reconnect
+alike; a log that cannot be read after a reconnect closes the socket with 1013.
 
 A subclass names its frames and implements the hooks; it stays a page long.
 """
@@ -18,6 +23,9 @@ class LogStreamConsumer(ClarionConsumer):
     snapshot_type: str = ""  # frame sent first on every connect
     item_type: str = ""  # frame of one log entry
     items_key: str = "items"  # name of the list in the snapshot frame
+    entries = "entries"  # what the log holds, in the cursor_expired message
+    older_hint = ""  # where older entries can be paged, in the cursor_expired message
+    authorizes = True  # False: any authenticated user may open it (resolve is not called)
 
     # -- hooks ------------------------------------------------------------------------
 
@@ -37,6 +45,15 @@ class LogStreamConsumer(ClarionConsumer):
         """Fields of the snapshot frame besides the items and the cursor (runs in a thread)."""
         return {}
 
+    def read_snapshot(self, after):
+        """Runs in a worker thread: (LogSnapshot, extra fields). Override when the extra
+        fields come from the same read as the items (the notification log's unread count)."""
+        return self.read(after), self.snapshot_extra()
+
+    def without_skipped(self, extra: dict, skipped: list) -> dict:
+        """The extra fields once ``skipped`` items (unencodable, parked) are left out."""
+        return extra
+
     async def admitted(self) -> CloseCode | None:
         """After ``resolve`` allowed the socket, before it subscribes: a close code to refuse
         it for what the user did, not who they are (too many joins)."""
@@ -46,6 +63,8 @@ class LogStreamConsumer(ClarionConsumer):
         """The snapshot is sent and live frames flow (presence announces itself here)."""
 
     async def still_allowed(self) -> bool:
+        if not self.authorizes:
+            return True
         return await database_sync_to_async(self.resolve)() is None
 
     # -- connect ----------------------------------------------------------------------
@@ -57,7 +76,7 @@ class LogStreamConsumer(ClarionConsumer):
         self.user = user
         self.user_id = user.pk
         self.role = self.scope.get("clarion_role")
-        refusal = await database_sync_to_async(self.resolve)()
+        refusal = await database_sync_to_async(self.resolve)() if self.authorizes else None
         if refusal is None:
             refusal = await self.admitted()
         if refusal is not None:
@@ -68,26 +87,18 @@ class LogStreamConsumer(ClarionConsumer):
 
         await self.join(self.group_names(), on_resync=self.catch_up, on_control=self.on_control)
         await self.open()
-        snap, extra = await database_sync_to_async(self._read_with_extra)(after)
+        snap, extra = await database_sync_to_async(self.read_snapshot)(after)
         if cursor_error is not None:
             await self.send_error(cursor_error)
         await self._send_snapshot(snap, extra, raw_cursor)
         self.ready(snap.head)
         await self.went_live()
 
-    def _read_with_extra(self, after):
-        return self.read(after), self.snapshot_extra()
-
     async def _send_snapshot(self, snap, extra, raw_cursor) -> None:
         if snap.cursor_expired:
-            await self.send_error(ProtocolError(
-                ErrorCode.CURSOR_EXPIRED,
-                f"more than {clarion_settings.RESUME_LIMIT} entries were missed; sending a fresh snapshot",
-            ))
+            await self._cursor_expired()
         if snap.missed is None:
-            await self.send_items_frame(self.snapshot_type,
-                                        {**extra, self.items_key: snap.recent, "cursor": encode_cursor(snap.head)},
-                                        self.items_key)
+            await self._send_fresh(snap, extra)
             return
         await self.send_frame(self.snapshot_type, {
             **extra, self.items_key: [], "resumed": True,
@@ -95,18 +106,32 @@ class LogStreamConsumer(ClarionConsumer):
         })
         await self.send_item_frames(self.item_type, snap.missed)
 
+    async def _send_fresh(self, snap, extra) -> None:
+        data = {**extra, self.items_key: snap.recent, "cursor": encode_cursor(snap.head)}
+        await self.send_items_frame(self.snapshot_type, data, self.items_key,
+                                    adjust=lambda skipped: self.without_skipped(extra, skipped))
+
+    async def _cursor_expired(self) -> None:
+        await self.send_error(ProtocolError(
+            ErrorCode.CURSOR_EXPIRED,
+            f"more than {clarion_settings.RESUME_LIMIT} {self.entries} were missed; sending a fresh snapshot"
+            f"{self.older_hint}",
+        ))
+
     async def catch_up(self):
-        """The broker reconnected and may have lost events: send what this socket missed."""
+        """The broker reconnected and may have lost events: send what this socket missed
+        since the last position it was sent, or, past RESUME_LIMIT, a fresh snapshot."""
         try:
-            snap = await database_sync_to_async(self.read)(self.subscription.last_seq)
+            snap, extra = await database_sync_to_async(self.read_snapshot)(self.subscription.last_seq)
         except Exception:
+            # Cannot read the log now: let the client reconnect and resume by cursor.
             await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
             return
         if snap.missed is None:
-            # Too much missed to replay: the client reconnects and gets a fresh snapshot.
-            await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
-            return
-        await self.send_item_frames(self.item_type, snap.missed)
+            await self._cursor_expired()
+            await self._send_fresh(snap, extra)
+        else:
+            await self.send_item_frames(self.item_type, snap.missed)
         self.ready(snap.head)
 
     async def on_control(self, payload: dict) -> None:

@@ -323,3 +323,54 @@ async def test_notifications_created_while_connecting_arrive_once(people):
     assert sorted(titles) == sorted(f"race {i}" for i in range(15))
     assert await create(Notification.objects.count)() == 15
     await ws.disconnect()
+
+
+# -- one catch-up policy for every stream (issue 11) ----------------------------------------
+
+
+@pytest.mark.parametrize("too_much", [False, True])
+async def test_a_project_socket_caught_up_after_a_broker_reconnect_follows_the_notification_policy(
+        people, settings, too_much):
+    """Missed entries are replayed; past RESUME_LIMIT the socket gets cursor_expired and a fresh
+    project_snapshot, as a notifications socket does (it used to be closed with 1013)."""
+    from clarion.projects import services as projects
+    from clarion.projects.models import ProjectStatus
+
+    settings.CLARION = {"RESUME_LIMIT": 2}
+    await create(ProjectStatus.objects.get_or_create)(slug="proposal", defaults={"label": "Proposal", "position": 0})
+    project = await create(projects.create_project)(title="T", advisor=people["carol"], members=[people["alice"]])
+    ws = communicator(f"token={await token(people['alice'])}", path=f"/ws/projects/{project.pk}/")
+    assert (await ws.connect())[0]
+    snapshot = await ws.receive_json_from(timeout=3)
+    assert snapshot["type"] == "project_snapshot"
+    start = snapshot["data"]["cursor"]
+    while not await ws.receive_nothing(timeout=0.3):  # the "created" event, which the relay sequences
+        frame = json.loads((await ws.receive_output(timeout=1))["text"])
+        start = frame["data"].get("cursor") or start
+
+    from clarion.realtime.hub import existing_hub
+
+    hub = existing_hub()
+    from clarion.realtime import groups
+
+    (subscription,) = hub._groups[groups.project_group(project.pk)]
+    hub.mark_ready(subscription, 10**9)  # as if the broker lost what follows: nothing arrives live
+    count = 3 if too_much else 2
+    for i in range(count):
+        await create(projects.add_comment)(project, f"missed {i}", people["carol"])
+    assert await ws.receive_nothing(timeout=0.3)  # lost on the way
+    from clarion.protocol import decode_cursor
+
+    subscription.last_seq = decode_cursor(start)  # where the socket really was
+    await subscription.on_resync()
+    if too_much:
+        error = await ws.receive_json_from(timeout=3)
+        assert error["type"] == "error" and error["data"]["code"] == "cursor_expired"
+        snapshot = await ws.receive_json_from(timeout=3)
+        assert snapshot["type"] == "project_snapshot"
+        assert [e["data"]["text"] for e in snapshot["data"]["events"] if e["kind"] == "comment"] == \
+            [f"missed {i}" for i in range(count)]
+    else:
+        replayed = [await ws.receive_json_from(timeout=3) for _ in range(count)]
+        assert [f["data"]["data"]["text"] for f in replayed] == [f"missed {i}" for i in range(count)]
+    await ws.disconnect()

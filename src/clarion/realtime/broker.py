@@ -26,3 +26,38 @@ class Broker:
 
     async def close(self) -> None:
         """Release connections (at shutdown, or after a one-off publish from a script)."""
+
+
+# -- which broker: resolved here, once, for the hub, presence and the health store ----------------
+
+
+def broker_class() -> type:
+    """The class ``CLARION["BROKER"]`` names (an import string or the class itself)."""
+    from django.utils.module_loading import import_string
+
+    from clarion.conf import clarion_settings
+
+    configured = clarion_settings.BROKER
+    return import_string(configured) if isinstance(configured, str) else configured
+
+
+def make_broker() -> Broker:
+    from clarion.conf import clarion_settings
+
+    return broker_class()(**clarion_settings.BROKER_OPTIONS)
+
+
+def local_delivery_only() -> bool:
+    """Whether a publish can only reach sockets of this very process (the in-process broker)."""
+    from clarion.realtime.broker_memory import MemoryBroker
+
+    return issubclass(broker_class(), MemoryBroker)
+
+
+def redis_options() -> dict | None:
+    """The Redis broker's options (url, prefix) when it is the broker, else None: the presence
+    and health stores share its Redis."""
+    from clarion.conf import clarion_settings
+    from clarion.realtime.broker_redis import RedisBroker
+
+    return dict(clarion_settings.BROKER_OPTIONS) if issubclass(broker_class(), RedisBroker) else None

@@ -17,9 +17,8 @@ is the Redis broker, with the same ``BROKER_OPTIONS`` url and prefix.
 import time
 
 import orjson
-from django.utils.module_loading import import_string
 
-from clarion.conf import clarion_settings
+from clarion.realtime.broker import redis_options
 
 
 class HealthStore:
@@ -110,18 +109,8 @@ class RedisHealthStore(HealthStore):
         await self._redis.aclose()
 
 
-def broker_is_redis() -> bool:
-    """Whether the configured broker is the Redis broker (scale-out mode)."""
-    from clarion.realtime.broker_redis import RedisBroker
-
-    broker_class = clarion_settings.BROKER
-    if isinstance(broker_class, str):
-        broker_class = import_string(broker_class)
-    return isinstance(broker_class, type) and issubclass(broker_class, RedisBroker)
-
-
 def make_health_store(timeout: float = 1.0) -> HealthStore:
-    if broker_is_redis():
-        options = clarion_settings.BROKER_OPTIONS
+    options = redis_options()
+    if options is not None:
         return RedisHealthStore(options["url"], prefix=options.get("prefix", "clarion"), timeout=timeout)
     return MemoryHealthStore()

@@ -18,10 +18,8 @@ import asyncio
 import logging
 import weakref
 
-from django.utils.module_loading import import_string
-
-from clarion.conf import clarion_settings
 from clarion.observability import metrics
+from clarion.realtime import broker
 
 logger = logging.getLogger("clarion.hub")
 
@@ -193,11 +191,8 @@ class Hub:
         await self.broker.publish(group, event)
 
 
-def make_broker():
-    broker_class = clarion_settings.BROKER
-    if isinstance(broker_class, str):
-        broker_class = import_string(broker_class)
-    return broker_class(**clarion_settings.BROKER_OPTIONS)
+make_broker = broker.make_broker
+local_delivery_only = broker.local_delivery_only
 
 
 _hubs: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Hub]" = weakref.WeakKeyDictionary()
@@ -223,12 +218,3 @@ async def close_hub() -> None:
     if hub is not None:
         await hub.broker.close()
 
-
-def local_delivery_only() -> bool:
-    """Whether a publish can only reach sockets of this very process."""
-    from clarion.realtime.broker_memory import MemoryBroker
-
-    broker_class = clarion_settings.BROKER
-    if isinstance(broker_class, str):
-        broker_class = import_string(broker_class)
-    return issubclass(broker_class, MemoryBroker)

@@ -21,7 +21,8 @@ import weakref
 from clarion.conf import clarion_settings
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
 from clarion.realtime import events, groups
-from clarion.realtime.hub import get_hub, local_delivery_only
+from clarion.realtime.broker import redis_options
+from clarion.realtime.hub import get_hub
 from clarion.realtime.presence_store import MemoryPresenceStore, RedisPresenceStore
 
 logger = logging.getLogger("clarion.presence")
@@ -124,10 +125,8 @@ def get_presence() -> Presence:
     loop = asyncio.get_running_loop()
     presence = _presences.get(loop)
     if presence is None:
-        if local_delivery_only():
-            store = MemoryPresenceStore()
-        else:
-            store = RedisPresenceStore(clarion_settings.BROKER_OPTIONS["url"])
+        options = redis_options()
+        store = MemoryPresenceStore() if options is None else RedisPresenceStore(options["url"])
         presence = _presences[loop] = Presence(store)
     return presence
 

@@ -21,6 +21,7 @@ from clarion.conf import clarion_settings
 from clarion.observability import metrics
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
 from clarion.realtime import events, groups, hub, runtime
+from clarion.realtime.broker import make_broker
 from clarion.streams import log as streams_log
 from clarion.streams import relay as streams_relay
 
@@ -166,7 +167,7 @@ async def _publish(group: str, event: dict) -> None:
     if hub.local_delivery_only():
         return  # in-process broker and no socket has ever joined here: nobody to reach
     # A script, a CLI, a thread with its own loop: a one-off broker, closed before the loop goes.
-    broker = hub.make_broker()
+    broker = make_broker()
     try:
         await broker.publish(group, event)
     finally:

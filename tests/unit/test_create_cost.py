@@ -40,3 +40,20 @@ def test_a_non_admin_is_still_refused_with_403_and_nothing_is_created(people):
     response, _ = post_as(people["alice"], body)
     assert response.status_code == 403
     assert not Notification.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the warm-up reads from a thread of its own
+def test_the_start_up_warm_up_writes_nothing_and_leaves_the_api_built_and_the_heap_frozen(people):
+    import gc
+    import sys
+
+    from clarion.server import warmup
+
+    before = Notification.objects.count()
+    try:
+        assert warmup.warm() == []
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
+    assert Notification.objects.count() == before
+    assert "clarion.api.views" in sys.modules and "rest_framework_simplejwt.authentication" in sys.modules

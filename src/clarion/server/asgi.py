@@ -12,4 +12,7 @@ django_http = get_asgi_application()  # sets Django up before the routing import
 from clarion.realtime.lifespan import RealtimeLifespan  # noqa: E402
 from clarion.realtime.routing import websocket_application  # noqa: E402
 
+from clarion.server.warmup import warm  # noqa: E402
+
 application = RealtimeLifespan(ProtocolTypeRouter({"http": django_http, "websocket": websocket_application()}))
+warm()  # the first request costs what a later one does (issue 11); last, so gc.freeze() keeps it all

@@ -21,14 +21,17 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from bench import report, scenarios
+from bench import create_rate, report, scenarios
 from bench.loadgen import raise_nofile
 from bench.proc import LOAD_CORE, PYTHON, ROOT, Child, can_pin, run_interruptibly, stop_all
 from bench.scenarios import Params, Session
 from bench.stacks import FLOOR, STACKS, ClarionRedisStack, RedisService
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_SCENARIOS = ["connect", "memory", "broadcast", "one-to-one", "head-of-line", "burst", "multiproc"]
+ALL_SCENARIOS = ["connect", "memory", "broadcast", "one-to-one", "head-of-line", "burst", "multiproc", "create-rate"]
+# create-rate runs with no socket open, once per Clarion stack: embedded in one process, PostgreSQL
+# + Redis in two (the issue 11 targets).
+CREATE_RATE_PROCS = {"clarion": 1, "clarion-redis": 2}
 PACKAGES = ["Django", "channels", "channels-redis", "redis", "uvicorn", "uvloop", "httptools", "websockets",
             "python-socketio", "python-engineio", "orjson", "psutil", "h11", "psycopg", "clarion"]
 # Server log lines worth reporting: level words of uvicorn's and Clarion's formats, and the
@@ -192,7 +195,8 @@ async def run(args) -> Path:
     quick = args.quick
     params = Params()
     if quick:
-        params = Params(bcasts=3, burst=20, unicasts=20, hol_rounds=1, hol_per_round=20)
+        params = Params(bcasts=3, burst=20, unicasts=20, hol_rounds=1, hol_per_round=20, create_seconds=2.0,
+                        create_sequential=5)
     if args.bcasts:
         params.bcasts = args.bcasts
     clients = [int(x) for x in args.clients.split(",")] if args.clients else ([200] if quick else [1000, 5000, 10000])
@@ -218,7 +222,8 @@ async def run(args) -> Path:
         "quick": quick, "machine": machine_info(),
         "args": {"stacks": stacks, "scenarios": wanted, "clients": clients, "procs": procs_list,
                  "burst_clients": ctx.burst_n, "clarion_src": args.clarion_src},
-        "params": asdict(params), "rows": [], "multiproc": [], "logs": str(ctx.logdir.relative_to(ROOT)),
+        "params": asdict(params), "rows": [], "multiproc": [], "create_rate": [],
+        "logs": str(ctx.logdir.relative_to(ROOT)),
     }
     started = time.time()
     needs_redis = any(STACKS[s].uses_redis for s in stacks) or "multiproc" in wanted
@@ -227,13 +232,20 @@ async def run(args) -> Path:
             await ctx.redis.start()
             result["redis"] = {"url": ctx.redis.url, "private": ctx.redis.child is not None,
                                "version": ctx.redis.version()}
+        per_n = [w for w in wanted if w not in ("multiproc", "create-rate")]
         for name in stacks:
+            rate_procs = CREATE_RATE_PROCS.get(name) if "create-rate" in wanted else None
+            if not per_n and rate_procs is None:
+                continue
             stack = STACKS[name](ctx)
             try:
                 print(f"== preparing {name}", flush=True)
                 await stack.prepare(max(clients))
-                for n in clients:
+                for n in clients if per_n else []:
                     result["rows"].append(await run_one(ctx, stack, n, wanted))
+                    _save(out, result, started)
+                if rate_procs is not None:  # before teardown: it reuses the prepared users
+                    result["create_rate"].append(await create_rate.run(ctx, stack, rate_procs))
                     _save(out, result, started)
             except Exception as exc:
                 result["rows"].append({"stack": name, "n": None, "error": f"set-up: {type(exc).__name__}: {exc}"})
@@ -287,7 +299,7 @@ def main_run(args) -> int:
 
 def machinery_failures(result: dict) -> list[str]:
     failures = []
-    for row in result.get("rows", []) + result.get("multiproc", []):
+    for row in result.get("rows", []) + result.get("multiproc", []) + result.get("create_rate", []):
         where = f"{row.get('stack')} N={row.get('n')} procs={row.get('procs', 1)}"
         if row.get("error"):
             failures.append(f"{where}: {row['error']}")

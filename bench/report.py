@@ -173,6 +173,28 @@ def multiproc_table(rows) -> list[str]:
     return out
 
 
+def create_rate_table(rows) -> list[str]:
+    if not rows:
+        return []
+    out = ["| stack | procs | REST clients | creates/s | server CPU ms/create | p50 ms | p99 ms "
+           "| first create ms | later create median ms | first / later | note |", "|" + "---|" * 11]
+    for row in rows:
+        s = row.get("sustained") or {}
+        firsts = row.get("first") or []
+        errors = {**s.get("errors", {}), **{k: v for f in firsts for k, v in f.get("errors", {}).items()}}
+        note = "; ".join(filter(None, [row.get("error", ""), ", ".join(f"{v}x {k}" for k, v in errors.items())]))
+        out.append("| " + " | ".join([
+            row.get("stack", "?"), str(row.get("procs", "-")), str(s.get("clients", "-")),
+            _num(s.get("creates_per_s"), "{:.0f}"), _num(s.get("server_cpu_ms_per_create"), "{:.2f}"),
+            _ms(s.get("p50_s")), _ms(s.get("p99_s")),
+            " / ".join(_ms(f.get("first_s"), 0) for f in firsts) or "-",
+            " / ".join(_ms(f.get("later_median_s")) for f in firsts) or "-",
+            " / ".join(_num(f.get("first_vs_later"), "{:.0f}x") for f in firsts) or "-",
+            " ".join(note.replace("|", "/").split()),
+        ]) + " |")
+    return out
+
+
 def render(result: dict) -> str:
     m = result.get("machine", {})
     mem = m.get("mem_bytes")
@@ -192,7 +214,7 @@ def render(result: dict) -> str:
         "Ratios (x floor) divide by the raw-websockets floor at the same N in this run. CPU per delivery "
         "includes Redis when the stack uses it. Latencies are publish -> client receive.",
         "",
-        *main_table(result.get("rows", [])),
+        *(main_table(result["rows"]) if result.get("rows") else ["(no per-N rows in this run)"]),
     ]
     burst = burst_table(result.get("rows", []))
     if burst:
@@ -204,6 +226,9 @@ def render(result: dict) -> str:
     if mp:
         lines += ["", "Multi-process (clarion-redis; processes spread over both cores, so they share core 1 "
                       "with the load generator and the publisher):", "", *mp]
+    rate = create_rate_table(result.get("create_rate", []))
+    if rate:
+        lines += ["", "Create rate (REST personal creates, no socket open; the clients run in the driver):", "", *rate]
     logs = [(r, r["server_log"]) for r in result.get("rows", []) + result.get("multiproc", []) if r.get("server_log")]
     if logs:
         lines += ["", "Server log lines (warnings and errors, last ones per run):", ""]

@@ -30,6 +30,9 @@ class Params:
     hol_rounds: int = 5
     hol_per_round: int = 100  # personal notifications per round, at unicast_rate
     seed: int = 1234
+    create_clients: int = 4  # create-rate: concurrent REST clients...
+    create_seconds: float = 20.0  # ...posting back to back for this long
+    create_sequential: int = 20  # creates after the first, one at a time (the "later" latency)
 
 
 def percentile(values, q: float):

@@ -64,7 +64,9 @@ class NotificationCreateSerializer(serializers.Serializer):
             raise serializers.ValidationError(exc.message_dict) from None
 
     def to_representation(self, instance):
-        return NotificationSerializer(instance).data
+        # What NotificationSerializer answers for a new row, without building (and deep-copying
+        # the fields of) a second serializer per create.
+        return notification_payload(instance, is_read=False)
 
 
 MAX_BULK = 1000

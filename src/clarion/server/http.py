@@ -1,0 +1,79 @@
+"""Django's ASGI handler with each request's sync thread taken from a pool, not started anew.
+
+Django runs a request's sync code (middleware, DRF views, the ORM) on a thread of its own: its
+ASGIHandler enters a fresh asgiref ``ThreadSensitiveContext`` per request, which starts one
+thread for the request and another to join it at the end. With SQLite, whose connections are
+per thread, every REST call also opened and initialised a new database connection. Together that
+was about a tenth of a REST create's server CPU (issue 11, docs/benchmarks.md "Create rate").
+
+Here each request still gets a thread to itself for its sync code (the rule Django relies on),
+but the thread is an idle one from a small pool when there is one: its connection stays open for
+the next request, as a threaded WSGI server's would. A recent asgiref (3.13 here) lets the caller
+own the executor of a ``ThreadSensitiveContext``; with one that does not, this is Django's handler.
+"""
+
+import inspect
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+from asgiref.sync import ThreadSensitiveContext
+from django.core.handlers.asgi import ASGIHandler
+
+# Idle threads kept for the next requests; a busier moment starts more and lets them go after.
+IDLE_THREADS = 8
+
+CAN_OWN_EXECUTOR = "executor" in inspect.signature(ThreadSensitiveContext.__init__).parameters
+
+
+class RequestThread(ThreadPoolExecutor):
+    """One worker thread, and whether work submitted to it is still running or queued."""
+
+    def __init__(self):
+        super().__init__(max_workers=1, thread_name_prefix="clarion-http")
+        self._lock = threading.Lock()
+        self._pending = 0
+
+    def submit(self, fn, /, *args, **kwargs):
+        with self._lock:
+            self._pending += 1
+        future = super().submit(fn, *args, **kwargs)
+        future.add_done_callback(self._finished)
+        return future
+
+    def _finished(self, _future):
+        with self._lock:
+            self._pending -= 1
+
+    @property
+    def idle(self) -> bool:
+        with self._lock:
+            return self._pending == 0
+
+
+class PooledThreadASGIHandler(ASGIHandler):
+    def __init__(self):
+        super().__init__()
+        self._idle: list[RequestThread] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await super().__call__(scope, receive, send)  # Django's error for it
+        thread = self._idle.pop() if self._idle else RequestThread()
+        try:
+            async with ThreadSensitiveContext(executor=thread):
+                await self.handle(scope, receive, send)
+        finally:
+            # A client that went away leaves its view running on the thread (a thread cannot be
+            # cancelled): such a thread is not handed to the next request, which would queue.
+            if thread.idle and len(self._idle) < IDLE_THREADS:
+                self._idle.append(thread)
+            else:
+                thread.shutdown(wait=False)
+
+
+def http_application():
+    """The Django ASGI app for the standalone server (sets Django up, as get_asgi_application)."""
+    import django
+
+    django.setup(set_prefix=False)
+    return PooledThreadASGIHandler() if CAN_OWN_EXECUTOR else ASGIHandler()

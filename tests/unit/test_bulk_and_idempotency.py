@@ -1,6 +1,5 @@
 """Bulk creates and idempotency keys (issue 11, item 4), over REST and the Python API."""
 
-import asyncio
 from datetime import timedelta
 
 import pytest
@@ -9,32 +8,20 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from rest_framework.test import APIClient
 
 import clarion
-from clarion.auth.tokens import access_token_for
 from clarion.notifications import idempotency
 from clarion.notifications.idempotency import IdempotencyRecord
 from clarion.notifications.models import Notification
 from clarion.notifications.services import EntryErrors
-from clarion.realtime import groups, runtime
-from tests.unit.fakes import RecordingOutbox
+from clarion.realtime import groups
+# The REST client, the serving flag and the recording hub subscriber of the API and notification tests.
+from tests.unit.test_api import client_for, serving  # noqa: F401  (serving: an autouse fixture)
+from tests.unit.test_notifications import listen  # noqa: F401  (a fixture)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BULK = "/api/notifications/bulk/"
-
-
-@pytest.fixture(autouse=True)
-def serving():
-    runtime.mark_serving()
-
-
-def client_for(user=None):
-    client = APIClient()
-    if user is not None:
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-    return client
 
 
 def post(user, path, body, key=None):
@@ -44,30 +31,6 @@ def post(user, path, body, key=None):
 
 def personal(user, title, **extra):
     return {"title": title, "recipient_type": "user", "recipient_id": str(user.pk), **extra}
-
-
-@pytest.fixture
-async def listen():
-    """A recording socket on a hub group; returns a coroutine that drains what arrived."""
-    from clarion.realtime.hub import get_hub
-
-    hub = get_hub()
-
-    async def subscribe(group):
-        outbox = RecordingOutbox()
-        subscription = hub.attach(outbox, on_resync=None)
-        await hub.join(subscription, [group])
-        hub.mark_ready(subscription, head=0)
-
-        async def drain():
-            await asyncio.sleep(0.3)
-            taken = list(outbox.frames)
-            outbox.frames.clear()
-            return taken
-
-        return drain
-
-    return subscribe
 
 
 # -- bulk over REST --------------------------------------------------------------------------

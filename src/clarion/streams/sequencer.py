@@ -8,15 +8,17 @@ not wait for each other. The guarantees are the ones docs/architecture.md argues
 become visible in commit order (the head moves in the transaction that numbers the rows),
 and pushes leave in seq order (they happen under the lock, after earlier failed pushes).
 
-In a serving process, a commit only asks this process's :class:`Sequencer` to run its
-stream, off the request thread; while a stream's batch runs, further commits mark it to run
-once more, so a burst of creates becomes a few batches. Elsewhere (a script, the CLI, the
-in-process tests) the committing thread sequences the stream itself.
+In a serving process, a commit asks this process's :class:`Sequencer` to run its stream and
+waits for that batch; while a stream's batch runs, further commits mark it to run once more,
+so a burst of concurrent creates becomes a few batches, each numbering many rows under one
+lock. Elsewhere (a script, the CLI, the in-process tests) the committing thread sequences the
+stream itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 
 from asgiref.sync import SyncToAsync
@@ -159,22 +161,33 @@ def _sequence_safely(log: SequencedLog, key: StreamKey) -> None:
 
 class Sequencer:
     """A serving process's sequencer: each stream runs in a worker thread, one batch at a
-    time; commits that arrive during a batch mark the stream to run once more."""
+    time; commits that arrive during a batch mark the stream to run once more.
+
+    The committing thread waits (``request(...).result()``) until a batch that began after its
+    commit has finished, so a create still answers once its row has its place in the log and
+    was pushed, as when it sequenced the row itself: a client that connects right after the
+    answer finds it in its snapshot. What the wait saves is the work: one batch numbers the rows
+    of every request waiting on it."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop):
         self.loop = loop
         self._running: set[StreamKey] = set()
         self._again: set[StreamKey] = set()
+        self._waiting: dict[StreamKey, list[concurrent.futures.Future]] = {}
         self._tasks: set[asyncio.Task] = set()
         # Not thread-sensitive: streams run side by side, each in a thread of the loop's
         # executor; pushes from there return to this loop (asgiref keeps the way back).
         self._run_batch = SyncToAsync(self._batch, thread_sensitive=False)
 
-    def request(self, log: SequencedLog, key: StreamKey) -> None:
-        """Any thread: the stream has new committed rows."""
-        self.loop.call_soon_threadsafe(self._schedule, log, key)
+    def request(self, log: SequencedLog, key: StreamKey) -> concurrent.futures.Future:
+        """Any thread: the stream has new committed rows. The future is done once a batch
+        that began after this call has run."""
+        done: concurrent.futures.Future = concurrent.futures.Future()
+        self.loop.call_soon_threadsafe(self._schedule, log, key, done)
+        return done
 
-    def _schedule(self, log: SequencedLog, key: StreamKey) -> None:
+    def _schedule(self, log: SequencedLog, key: StreamKey, done: concurrent.futures.Future) -> None:
+        self._waiting.setdefault(key, []).append(done)
         if key in self._running:
             self._again.add(key)
             return
@@ -187,11 +200,20 @@ class Sequencer:
         try:
             while True:
                 self._again.discard(key)
-                await self._run_batch(log, key)
+                waiting = self._waiting.pop(key, [])  # committed before this batch reads
+                try:
+                    await self._run_batch(log, key)
+                finally:
+                    for done in waiting:
+                        if not done.done():
+                            done.set_result(None)
                 if key not in self._again:
                     return
         finally:
             self._running.discard(key)
+            for done in self._waiting.pop(key, []):  # cancelled at shutdown: nobody waits in vain
+                if not done.done():
+                    done.set_result(None)
 
     @staticmethod
     def _batch(log: SequencedLog, key: StreamKey) -> None:
@@ -224,11 +246,25 @@ async def stop() -> None:
         await current.stop()
 
 
+# How long a committing thread waits for its batch: a batch pushes under PUBLISH_TIMEOUT per
+# failed push at worst, and the breaker stops it after the first; past this the relay has it.
+_WAIT = 10.0
+
+
 def request(log: SequencedLog, key: StreamKey) -> None:
-    """After a commit: the serving process's sequencer runs the stream, or, where none runs
-    (a script, the CLI), this thread does, now."""
+    """After a commit: the serving process's sequencer runs the stream while this thread waits
+    for it, or, where none runs (a script, the CLI), this thread does it, now."""
     runner = _sequencer
-    if runner is not None and not runner.loop.is_closed():
-        runner.request(log, key)
-    else:
+    if runner is None or runner.loop.is_closed():
         _sequence_safely(log, key)
+        return
+    done = runner.request(log, key)
+    try:
+        if asyncio.get_running_loop() is runner.loop:
+            return  # never block the loop the batch needs; its push follows shortly
+    except RuntimeError:
+        pass  # no loop in this thread: the usual case, a request's sync thread
+    try:
+        done.result(timeout=_WAIT)
+    except concurrent.futures.TimeoutError:
+        logger.warning("sequencing %s took over %.0f s; the relay finishes it", key, _WAIT)

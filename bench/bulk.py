@@ -6,8 +6,10 @@ Two measurements, both over one keep-alive connection per REST client, the clien
 * ``rate``: one server process, no socket open. One request of ``bulk_size`` entries is timed on
   its own (the first a fresh process answers), then ``bulk_requests`` requests one after another
   from one client, then as many again from ``bulk_clients`` clients at once. Each entry goes to
-  another user (there are at least ``bulk_size`` users). rows/s = entries answered 201 / wall
-  time; server CPU per row = the server's user+sys CPU over the phase / rows.
+  another user (there are at least ``bulk_size`` users). rows/s answered = entries answered 201 /
+  time to the last answer; rows/s settled = the same rows / time until the server went quiet
+  (the rows are sequenced and pushed after their commit, so the server works on after it has
+  answered); server CPU per row = the server's user+sys CPU until quiet / rows.
 * ``deliver``: inside a per-N run, with N clients connected through the load generator: every
   connected user gets one notification, in requests of N/10 entries (at most ``bulk_size``) sent
   back to back, each awaited. An entry's ``data`` carries the load generator's marker (phase,
@@ -63,18 +65,20 @@ class BulkClient:
         self.conn.close()
 
 
-async def _settled_cpu(server_ps: list, quiet: float = 0.005, every: float = 0.2, limit: float = 10.0) -> float:
-    """The server's CPU once it has gone quiet: the rows are sequenced and pushed after their commit,
-    possibly after the answer, and that work belongs to the rows too."""
-    last = cpu_seconds(server_ps)
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
+async def _settled(server_ps: list, quiet: float = 0.015, every: float = 0.1,
+                   limit: float = 60.0) -> tuple[float, float]:
+    """(server CPU, monotonic time) once the server has gone quiet, i.e. used less than ``quiet``
+    CPU seconds in ``every`` seconds (psutil counts in 10 ms ticks). The rows are sequenced and
+    pushed after their commit, after the answer, and that work belongs to them too."""
+    last, last_t = cpu_seconds(server_ps), time.monotonic()
+    deadline = last_t + limit
+    while last_t < deadline:
         await asyncio.sleep(every)
-        now = cpu_seconds(server_ps)
+        now, now_t = cpu_seconds(server_ps), time.monotonic()
         if now - last < quiet:
-            return now
-        last = now
-    return last
+            return now, last_t  # the work ended within the last interval: count it ended at its start
+        last, last_t = now, now_t
+    return last, last_t
 
 
 def _chunks(seq: list, size: int) -> list[list]:
@@ -110,13 +114,16 @@ async def _phase(port: int, token: str, batches: list[list], clients: int, serve
         cpu0 = cpu_seconds(server_ps)
         started = time.monotonic()
         await asyncio.gather(*(loop(c) for c in posters))
-        wall = time.monotonic() - started
-        cpu = await _settled_cpu(server_ps) - cpu0
+        answered = time.monotonic()
+        cpu1, quiet_at = await _settled(server_ps)
+        cpu = cpu1 - cpu0
+        wall, settled = answered - started, max(quiet_at, answered) - started
     finally:
         for client in posters:
             client.close()
     return {"clients": clients, "requests": len(batches), "ok": len(latencies), "rows": rows, "wall_s": wall,
-            "rows_per_s": rows / wall if wall > 0 else None, "server_cpu_s": cpu,
+            "rows_per_s": rows / wall if wall > 0 else None, "settled_s": settled,
+            "rows_per_s_settled": rows / settled if settled > 0 else None, "server_cpu_s": cpu,
             "server_cpu_us_per_row": cpu / rows * 1e6 if rows else None,
             "p50_s": percentile(latencies, 0.5), "max_s": max(latencies) if latencies else None,
             "errors": dict(errors)}
@@ -164,7 +171,8 @@ def rate_line(row: dict) -> str:
     parts = []
     for key in ("sequential", "concurrent"):
         s = row[key]
-        parts.append(f"{s['clients']} client(s): {s['rows_per_s'] or 0:.0f} rows/s, "
+        parts.append(f"{s['clients']} client(s): {s['rows_per_s'] or 0:.0f} rows/s answered, "
+                     f"{s['rows_per_s_settled'] or 0:.0f} rows/s until the server was quiet, "
                      f"{s['server_cpu_us_per_row'] or 0:.0f} us server CPU/row, p50 {(s['p50_s'] or 0) * 1000:.0f} ms"
                      + (f", errors {s['errors']}" if s["errors"] else ""))
     return "; ".join(parts) + f"; first request {(row.get('first_s') or 0) * 1000:.0f} ms"

@@ -222,12 +222,12 @@ def bulk_table(rows) -> list[str]:
 def bulk_rate_table(rows) -> list[str]:
     if not rows:
         return []
-    out = ["| stack | procs | entries/request | REST clients | requests | rows/s | server CPU us/row | request p50 ms "
-           "| max ms | first request ms | note |", "|" + "---|" * 11]
+    out = ["| stack | procs | entries/request | REST clients | requests | rows/s answered | rows/s until quiet "
+           "| server CPU us/row | request p50 ms | max ms | first request ms | note |", "|" + "---|" * 12]
     for row in rows:
         phases = [row[k] for k in ("sequential", "concurrent") if isinstance(row.get(k), dict)]
         if not phases:
-            out.append(f"| {row.get('stack', '?')} | 1 | {row.get('size', '-')} | " + "- | " * 7
+            out.append(f"| {row.get('stack', '?')} | 1 | {row.get('size', '-')} | " + "- | " * 8
                        + " ".join(str(row.get("error", "")).replace("|", "/").split()) + " |")
         for s in phases:
             errors = {**s.get("errors", {}), **row.get("first_errors", {})}
@@ -235,6 +235,7 @@ def bulk_rate_table(rows) -> list[str]:
             out.append("| " + " | ".join([
                 row.get("stack", "?"), str(row.get("procs", 1)), str(row.get("size", "-")), str(s["clients"]),
                 f"{s['ok']}/{s['requests']}", _num(s.get("rows_per_s"), "{:.0f}"),
+                _num(s.get("rows_per_s_settled"), "{:.0f}"),
                 _num(s.get("server_cpu_us_per_row"), "{:.0f}"), _ms(s.get("p50_s"), 0), _ms(s.get("max_s"), 0),
                 _ms(row.get("first_s"), 0), " ".join(note.replace("|", "/").split()),
             ]) + " |")

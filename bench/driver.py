@@ -2,7 +2,8 @@
 workers, run the scenarios in a fixed order, stop everything, and write the JSON result.
 
 Order within one (stack, N): idle RSS -> connect -> RSS 2 s later -> broadcast -> 1:1 ->
-head-of-line -> burst (last: a stack that falls behind in a burst would spoil what follows).
+head-of-line -> bulk delivery (Clarion only) -> burst (last: a stack that falls behind in a burst
+would spoil what follows). Once per Clarion stack, with no socket open: create-rate, bulk rate.
 """
 
 import asyncio
@@ -21,14 +22,15 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
-from bench import create_rate, report, scenarios
+from bench import bulk, create_rate, report, scenarios
 from bench.loadgen import raise_nofile
 from bench.proc import LOAD_CORE, PYTHON, ROOT, Child, can_pin, run_interruptibly, stop_all
 from bench.scenarios import Params, Session
 from bench.stacks import FLOOR, STACKS, ClarionRedisStack, RedisService
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_SCENARIOS = ["connect", "memory", "broadcast", "one-to-one", "head-of-line", "burst", "multiproc", "create-rate"]
+ALL_SCENARIOS = ["connect", "memory", "broadcast", "one-to-one", "head-of-line", "bulk", "burst", "multiproc",
+                 "create-rate"]
 # create-rate runs with no socket open, once per Clarion stack: embedded in one process, PostgreSQL
 # + Redis in two (the issue 11 targets).
 CREATE_RATE_PROCS = {"clarion": 1, "clarion-redis": 2}
@@ -143,11 +145,14 @@ async def run_one(ctx: Context, stack, n: int, wanted: list[str], procs: int = 1
         steps = [("broadcast", lambda: scenarios.broadcast(s, per_port=procs > 1)),
                  ("one-to-one", lambda: scenarios.one_to_one(s)),
                  ("head-of-line", lambda: scenarios.head_of_line(s)),
+                 ("bulk", lambda: bulk.deliver(s)),  # before the burst, which may leave a backlog
                  ("burst", lambda: scenarios.burst(s))]
         for name, fn in steps:
             if name not in wanted:
                 continue
             if name == "burst" and n != ctx.burst_n:
+                continue
+            if name == "bulk" and stack.kind != "clarion":  # the bulk endpoint is Clarion's
                 continue
             t0 = time.time()
             try:
@@ -196,7 +201,7 @@ async def run(args) -> Path:
     params = Params()
     if quick:
         params = Params(bcasts=3, burst=20, unicasts=20, hol_rounds=1, hol_per_round=20, create_seconds=2.0,
-                        create_sequential=5)
+                        create_sequential=5, bulk_requests=2)
     if args.bcasts:
         params.bcasts = args.bcasts
     clients = [int(x) for x in args.clients.split(",")] if args.clients else ([200] if quick else [1000, 5000, 10000])
@@ -222,7 +227,7 @@ async def run(args) -> Path:
         "quick": quick, "machine": machine_info(),
         "args": {"stacks": stacks, "scenarios": wanted, "clients": clients, "procs": procs_list,
                  "burst_clients": ctx.burst_n, "clarion_src": args.clarion_src},
-        "params": asdict(params), "rows": [], "multiproc": [], "create_rate": [],
+        "params": asdict(params), "rows": [], "multiproc": [], "create_rate": [], "bulk_rate": [],
         "logs": str(ctx.logdir.relative_to(ROOT)),
     }
     started = time.time()
@@ -235,17 +240,25 @@ async def run(args) -> Path:
         per_n = [w for w in wanted if w not in ("multiproc", "create-rate")]
         for name in stacks:
             rate_procs = CREATE_RATE_PROCS.get(name) if "create-rate" in wanted else None
-            if not per_n and rate_procs is None:
+            is_clarion = STACKS[name].kind == "clarion"
+            bulk_rate = is_clarion and "bulk" in wanted
+            # bulk alone has nothing to measure on the other stacks: no per-N run for them
+            stack_per_n = per_n if is_clarion else [w for w in per_n if w != "bulk"]
+            if not stack_per_n and rate_procs is None:
                 continue
             stack = STACKS[name](ctx)
             try:
                 print(f"== preparing {name}", flush=True)
-                await stack.prepare(max(clients))
-                for n in clients if per_n else []:
+                # the bulk rate sends each of its 1,000 entries to another user
+                await stack.prepare(max(clients + ([params.bulk_size] if bulk_rate else [])))
+                for n in clients if stack_per_n else []:
                     result["rows"].append(await run_one(ctx, stack, n, wanted))
                     _save(out, result, started)
                 if rate_procs is not None:  # before teardown: it reuses the prepared users
                     result["create_rate"].append(await create_rate.run(ctx, stack, rate_procs))
+                    _save(out, result, started)
+                if bulk_rate:
+                    result["bulk_rate"].append(await bulk.rate(ctx, stack))
                     _save(out, result, started)
             except Exception as exc:
                 result["rows"].append({"stack": name, "n": None, "error": f"set-up: {type(exc).__name__}: {exc}"})
@@ -299,11 +312,12 @@ def main_run(args) -> int:
 
 def machinery_failures(result: dict) -> list[str]:
     failures = []
-    for row in result.get("rows", []) + result.get("multiproc", []) + result.get("create_rate", []):
+    for row in (result.get("rows", []) + result.get("multiproc", []) + result.get("create_rate", [])
+                + result.get("bulk_rate", [])):
         where = f"{row.get('stack')} N={row.get('n')} procs={row.get('procs', 1)}"
         if row.get("error"):
             failures.append(f"{where}: {row['error']}")
-        for name in ("broadcast", "one-to-one", "head-of-line", "burst"):
+        for name in ("broadcast", "one-to-one", "head-of-line", "bulk", "burst"):
             if isinstance(row.get(name), dict) and row[name].get("error"):
                 failures.append(f"{where} {name}: {row[name]['error']}")
     return failures

@@ -46,6 +46,10 @@ def one_line(name: str, res: dict) -> str:
     if name == "head-of-line":
         return (f"during broadcast: n={res['during_n']} p99 {_ms(res['during_p99_s'], 2)} ms; all p99 "
                 f"{_ms(res['all_p99_s'], 2)} ms, recv {res['received']}/{res['sent']}")
+    if name == "bulk":
+        return (f"{res['expected']} sent in {res['requests']} requests of {res['size']}, received "
+                f"{res['received']}, lost {res['lost']}, dup {res['duplicates']}, last delivery "
+                f"{_num(res['last_delivery_s'], '{:.2f}')} s after the first request, loop {res['publish_loop_s']:.2f} s")
     if name == "burst":
         return (f"received {res['received']}/{res['expected']}, out of order {res['order_errors']}, last delivery "
                 f"{_num(res['last_delivery_s'], '{:.2f}')} s, loop {res['publish_loop_s']:.2f} s")
@@ -59,7 +63,7 @@ def _notes(row) -> str:
     conn = row.get("connect") or {}
     for err, count in list((conn.get("errors") or {}).items())[:2]:
         notes.append(f"{count}x {err}")
-    for scenario in ("broadcast", "one-to-one", "head-of-line", "burst"):
+    for scenario in ("broadcast", "one-to-one", "head-of-line", "bulk", "burst"):
         sec = row.get(scenario)
         if isinstance(sec, dict):
             if sec.get("error"):
@@ -195,6 +199,49 @@ def create_rate_table(rows) -> list[str]:
     return out
 
 
+def bulk_table(rows) -> list[str]:
+    bulk_rows = [r for r in rows if isinstance(r.get("bulk"), dict)]
+    if not bulk_rows:
+        return []
+    out = ["| stack | N open | requests x entries | sent | received | lost | duplicates | request p50 ms "
+           "| send loop s | last delivery s | latency p50 ms | p99 ms | server CPU us/row | note |", "|" + "---|" * 14]
+    for row in bulk_rows:
+        b = row["bulk"]
+        if "expected" not in b:
+            out.append(f"| {row['stack']} | {row.get('n')} | " + "- | " * 11 + f"{_notes(row)} |")
+            continue
+        out.append("| " + " | ".join([
+            row["stack"], str(b["n_open"]), f"{b['requests']} x {b['size']}", str(b["expected"]), str(b["received"]),
+            str(b["lost"]), str(b["duplicates"]), _ms(b["request_p50_s"], 0), _num(b["publish_loop_s"], "{:.2f}"),
+            _num(b["last_delivery_s"], "{:.2f}"), _ms(b["latency_p50_s"], 0), _ms(b["latency_p99_s"], 0),
+            _num(b["server_cpu_us_per_row"], "{:.0f}"), _notes(row),
+        ]) + " |")
+    return out
+
+
+def bulk_rate_table(rows) -> list[str]:
+    if not rows:
+        return []
+    out = ["| stack | procs | entries/request | REST clients | requests | rows/s answered | rows/s until quiet "
+           "| server CPU us/row | request p50 ms | max ms | first request ms | note |", "|" + "---|" * 12]
+    for row in rows:
+        phases = [row[k] for k in ("sequential", "concurrent") if isinstance(row.get(k), dict)]
+        if not phases:
+            out.append(f"| {row.get('stack', '?')} | 1 | {row.get('size', '-')} | " + "- | " * 8
+                       + " ".join(str(row.get("error", "")).replace("|", "/").split()) + " |")
+        for s in phases:
+            errors = {**s.get("errors", {}), **row.get("first_errors", {})}
+            note = "; ".join(filter(None, [row.get("error", ""), ", ".join(f"{v}x {k}" for k, v in errors.items())]))
+            out.append("| " + " | ".join([
+                row.get("stack", "?"), str(row.get("procs", 1)), str(row.get("size", "-")), str(s["clients"]),
+                f"{s['ok']}/{s['requests']}", _num(s.get("rows_per_s"), "{:.0f}"),
+                _num(s.get("rows_per_s_settled"), "{:.0f}"),
+                _num(s.get("server_cpu_us_per_row"), "{:.0f}"), _ms(s.get("p50_s"), 0), _ms(s.get("max_s"), 0),
+                _ms(row.get("first_s"), 0), " ".join(note.replace("|", "/").split()),
+            ]) + " |")
+    return out
+
+
 def render(result: dict) -> str:
     m = result.get("machine", {})
     mem = m.get("mem_bytes")
@@ -219,6 +266,10 @@ def render(result: dict) -> str:
     burst = burst_table(result.get("rows", []))
     if burst:
         lines += ["", "Burst (back-to-back broadcasts to all):", "", *burst]
+    bulk_rows = bulk_table(result.get("rows", []))
+    if bulk_rows:
+        lines += ["", "Bulk delivery (each connected user gets one personal notification; the requests go to "
+                      "POST /api/notifications/bulk/ back to back):", "", *bulk_rows]
     hol = hol_table(result.get("rows", []))
     if hol:
         lines += ["", "Head-of-line: personal notifications sent while a broadcast to all was in flight:", "", *hol]
@@ -229,6 +280,10 @@ def render(result: dict) -> str:
     rate = create_rate_table(result.get("create_rate", []))
     if rate:
         lines += ["", "Create rate (REST personal creates, no socket open; the clients run in the driver):", "", *rate]
+    brate = bulk_rate_table(result.get("bulk_rate", []))
+    if brate:
+        lines += ["", "Bulk create rate (POST /api/notifications/bulk/, one entry per user, no socket open; "
+                      "the clients run in the driver):", "", *brate]
     logs = [(r, r["server_log"]) for r in result.get("rows", []) + result.get("multiproc", []) if r.get("server_log")]
     if logs:
         lines += ["", "Server log lines (warnings and errors, last ones per run):", ""]

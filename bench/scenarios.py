@@ -33,6 +33,10 @@ class Params:
     create_clients: int = 4  # create-rate: concurrent REST clients...
     create_seconds: float = 20.0  # ...posting back to back for this long
     create_sequential: int = 20  # creates after the first, one at a time (the "later" latency)
+    bulk_size: int = 1000  # bulk: entries per request (the endpoint's maximum)...
+    bulk_requests: int = 20  # ...requests per rate phase (one client, then bulk_clients at once)
+    bulk_clients: int = 2
+    bulk_delivery_requests: int = 10  # bulk delivery: every connected user's one, in this many requests
 
 
 def percentile(values, q: float):

@@ -25,6 +25,7 @@ from collections import Counter
 
 import orjson
 
+from bench.create_rate import admin_and_users, on_fresh_stack
 from bench.frames import MESSAGE, TITLE, marker
 from bench.proc import cpu_seconds
 from bench.restclient import HttpConnection
@@ -131,38 +132,25 @@ async def _phase(port: int, token: str, batches: list[list], clients: int, serve
 
 async def rate(ctx, stack) -> dict:
     """Start ``stack`` (one process, no socket), measure the bulk create rate, stop it."""
-    import json
-
     p = ctx.params
     row = {"stack": stack.name, "procs": 1, "size": p.bulk_size, "started": time.time()}
     ctx.tag = f"{stack.name}-bulk-rate"
     print(f"== {stack.name} bulk rate", flush=True)
-    with open(stack.users_file) as fh:
-        users = json.load(fh)
-    token, user_ids = users["admin"]["token"], [u["id"] for u in users["users"]]
+    token, user_ids = admin_and_users(stack)
     if len(user_ids) < p.bulk_size:
         row["error"] = f"{len(user_ids)} users, {p.bulk_size} needed for distinct recipients"
         return row
     batch = user_ids[:p.bulk_size]
-    try:
-        await stack.start(0, 1)
-        server_ps = [child.ps for child in stack.servers]
+
+    async def measure(server_ps):
         port = stack.ports[0]
         first = await _phase(port, token, [batch], 1, server_ps)  # the first a fresh process answers
         row["first_s"] = first["p50_s"]
         row["first_errors"] = first["errors"]
         row["sequential"] = await _phase(port, token, [batch] * p.bulk_requests, 1, server_ps)
         row["concurrent"] = await _phase(port, token, [batch] * p.bulk_requests, p.bulk_clients, server_ps)
-    except Exception as exc:
-        row["error"] = f"{type(exc).__name__}: {exc}"
-    finally:
-        try:
-            await stack.stop()
-        except Exception as exc:
-            row.setdefault("error", f"stopping: {exc}")
-    row["duration_s"] = time.time() - row["started"]
-    print(f"   {rate_line(row)}", flush=True)
-    return row
+
+    return await on_fresh_stack(stack, 1, row, measure, rate_line)
 
 
 def rate_line(row: dict) -> str:

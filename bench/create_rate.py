@@ -109,22 +109,20 @@ async def sustained(ports: list[int], token: str, user_ids: list, clients: int, 
             "p50_s": percentile(latencies, 0.5), "p99_s": percentile(latencies, 0.99), "errors": dict(errors)}
 
 
-async def run(ctx, stack, procs: int) -> dict:
-    """Start ``stack`` with ``procs`` processes and no socket open, measure, stop it."""
-    p = ctx.params
-    row = {"stack": stack.name, "procs": procs, "started": time.time()}
-    ctx.tag = f"{stack.name}-create-rate-p{procs}"
-    print(f"== {stack.name} create-rate procs={procs}", flush=True)
+def admin_and_users(stack) -> tuple[str, list]:
+    """The admin's token and every user id the stack's users file holds."""
     with open(stack.users_file) as fh:
         users = json.load(fh)
-    token, user_ids = users["admin"]["token"], [u["id"] for u in users["users"]]
+    return users["admin"]["token"], [u["id"] for u in users["users"]]
+
+
+async def on_fresh_stack(stack, procs: int, row: dict, measure, line) -> dict:
+    """Start ``stack`` with ``procs`` processes and no socket open, await ``measure(server
+    processes)`` (it fills ``row``), stop the stack; a failure becomes ``row["error"]``. Shared
+    by the scenarios that measure REST writes on a fresh server (create-rate, bulk)."""
     try:
         await stack.start(0, procs)
-        server_ps = [child.ps for child in stack.servers]
-        row["first"] = [await first_and_later(port, token, user_ids, p.create_sequential, p.seed)
-                        for port in stack.ports]
-        row["sustained"] = await sustained(stack.ports, token, user_ids, p.create_clients, p.create_seconds,
-                                           server_ps, p.seed)
+        await measure([child.ps for child in stack.servers])
     except Exception as exc:
         row["error"] = f"{type(exc).__name__}: {exc}"
     finally:
@@ -133,8 +131,25 @@ async def run(ctx, stack, procs: int) -> dict:
         except Exception as exc:
             row.setdefault("error", f"stopping: {exc}")
     row["duration_s"] = time.time() - row["started"]
-    print(f"   {one_line(row)}", flush=True)
+    print(f"   {line(row)}", flush=True)
     return row
+
+
+async def run(ctx, stack, procs: int) -> dict:
+    """Start ``stack`` with ``procs`` processes and no socket open, measure, stop it."""
+    p = ctx.params
+    row = {"stack": stack.name, "procs": procs, "started": time.time()}
+    ctx.tag = f"{stack.name}-create-rate-p{procs}"
+    print(f"== {stack.name} create-rate procs={procs}", flush=True)
+    token, user_ids = admin_and_users(stack)
+
+    async def measure(server_ps):
+        row["first"] = [await first_and_later(port, token, user_ids, p.create_sequential, p.seed)
+                        for port in stack.ports]
+        row["sustained"] = await sustained(stack.ports, token, user_ids, p.create_clients, p.create_seconds,
+                                           server_ps, p.seed)
+
+    return await on_fresh_stack(stack, procs, row, measure, one_line)
 
 
 def one_line(row: dict) -> str:

@@ -41,13 +41,13 @@ def _entries(specs):
 
 def run(args):
     django_setup()
-    from clarion.streams import parking
+    from clarion.streams import parking, repair
 
     if args.retry or args.retry_all:
         entries = list(parking.parked_entries()) if args.retry_all else _entries(args.retry)
         still = 0
         for entry in entries:
-            problem = parking.retry(entry)
+            problem = repair.retry(entry)
             if problem is None:
                 print(f"{entry.log}:{entry.row_id}: back in line; the relay publishes it")
             else:
@@ -58,7 +58,7 @@ def run(args):
         return 0
     if args.drop:
         for entry in _entries(args.drop):
-            parking.drop(entry)
+            repair.drop(entry)
             print(f"{entry.log}:{entry.row_id}: dropped")
         return 0
     entries = list(parking.parked_entries())

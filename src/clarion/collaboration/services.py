@@ -14,6 +14,7 @@ from clarion.collaboration.models import ChatMessage, Room, RoomMember
 from clarion.protocol.frames import MAX_CHAT_BODY
 from clarion.realtime import groups
 from clarion.collaboration.log import CHAT_LOG
+from clarion.streams import sequencer
 from clarion.realtime.publish import publish_control_on_commit
 
 
@@ -30,7 +31,7 @@ def post_message(room, author, body: str, client_id: str = "") -> ChatMessage:
     _check_body(body)
     with transaction.atomic():
         message = ChatMessage.objects.create(room=room, author=author, body=body, client_id=client_id[:64])
-        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
+        sequencer.on_commit(CHAT_LOG, CHAT_LOG.key(room.pk))
     return message
 
 
@@ -49,7 +50,7 @@ def edit_message(room, user, message_id: int, body: str) -> ChatMessage:
         message = _own_message(room, user, message_id)
         message.body, message.edited_at, message.seq = body, timezone.now(), None
         message.save(update_fields=["body", "edited_at", "seq"])
-        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
+        sequencer.on_commit(CHAT_LOG, CHAT_LOG.key(room.pk))
     return message
 
 
@@ -59,7 +60,7 @@ def delete_message(room, user, message_id: int) -> ChatMessage:
         # The text goes: a deleted message is a tombstone that tells clients to drop it.
         message.body, message.deleted, message.seq = "", True, None
         message.save(update_fields=["body", "deleted", "seq"])
-        CHAT_LOG.on_commit(CHAT_LOG.key(room.pk))
+        sequencer.on_commit(CHAT_LOG, CHAT_LOG.key(room.pk))
     return message
 
 

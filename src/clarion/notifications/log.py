@@ -7,6 +7,7 @@ cursor is a position in this one log (docs/decisions/0003-commit-ordered-log.md)
 from clarion.notifications.models import Notification
 from clarion.notifications.payloads import notification_payload
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
+from clarion.streams import sequencer
 from clarion.streams.log import SequencedLog
 
 STREAM_KIND = "notifications"  # also the StreamHead name of its one stream
@@ -35,4 +36,4 @@ STREAM = NOTIFICATIONS_LOG.key()
 
 def publish_on_commit() -> None:
     """Sequence and push the notifications created in this transaction once it commits."""
-    NOTIFICATIONS_LOG.on_commit(STREAM)
+    sequencer.on_commit(NOTIFICATIONS_LOG, STREAM)

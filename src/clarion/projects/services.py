@@ -19,6 +19,7 @@ from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, Pro
 from clarion.realtime import groups
 from clarion.validation import json_data_error
 from clarion.projects.log import PROJECT_LOG
+from clarion.streams import sequencer
 from clarion.realtime.publish import publish_control_on_commit
 
 _KIND = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
@@ -44,7 +45,7 @@ def publish_project_event(project, kind: str, data=None, actor=None) -> ProjectE
             project_id=project_id, kind=kind, data=_check_data(data),
             actor=actor if getattr(actor, "pk", None) else None,
         )
-        PROJECT_LOG.on_commit(PROJECT_LOG.key(project_id))
+        sequencer.on_commit(PROJECT_LOG, PROJECT_LOG.key(project_id))
     return event
 
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from django.db import transaction
-
 
 @dataclass(frozen=True, slots=True)
 class StreamKey:
@@ -70,13 +68,6 @@ class SequencedLog:
     def rows_of(self, key: StreamKey):
         rows = self.rows()
         return rows if self.stream_field is None else rows.filter(**{self.stream_field: key.id})
-
-    def on_commit(self, key: StreamKey) -> None:
-        """Sequence and push the stream's new rows once the current transaction commits."""
-        from clarion.streams import sequencer
-
-        if pusher().can_deliver():
-            transaction.on_commit(lambda: sequencer.request(self, key))
 
 
 _LOGS: dict[str, SequencedLog] = {}

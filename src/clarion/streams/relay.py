@@ -9,6 +9,8 @@ stream locks make sure each row is numbered and pushed exactly once.
 from django.db.models import F
 
 from clarion.streams import log as logs
+from clarion.streams.log import StreamKey, pusher
+from clarion.streams.models import StreamHead
 from clarion.streams import parking
 from clarion.streams.sequencer import push_backlog, sequence_stream
 
@@ -32,9 +34,6 @@ def publish_pending() -> int:
 def publish_backlogs() -> int:
     """Push entries whose push failed earlier, stream by stream, in order, once the broker
     answers again. Returns how many streams were behind."""
-    from clarion.streams.log import StreamKey, pusher
-    from clarion.streams.models import StreamHead
-
     if not pusher().probe():
         return 0
     behind = list(StreamHead.objects.filter(published__lt=F("position")).values_list("name", flat=True))

@@ -28,7 +28,7 @@ from django.db.models import Case, Value, When
 from clarion.observability import metrics
 from clarion.streams import parking
 from clarion.streams.locks import stream_lock
-from clarion.streams.log import SequencedLog, StreamKey, pusher
+from clarion.streams.log import SequencedLog, StreamKey, of_stream, pusher
 from clarion.streams.models import StreamHead
 
 logger = logging.getLogger("clarion.publish")
@@ -134,18 +134,12 @@ def push_in_order(log: SequencedLog, key: StreamKey, published: int, fresh=()) -
 
 def push_backlog(key: StreamKey) -> None:
     """Push what waits in one stream after a failed push (the relay calls this)."""
-    log = _log_of(key)
+    log = of_stream(key)
     if log is None:
         return
     with stream_lock(str(key)):
         published = StreamHead.objects.filter(name=str(key)).values_list("published", flat=True).first()
         push_in_order(log, key, published or 0)
-
-
-def _log_of(key: StreamKey) -> SequencedLog | None:
-    from clarion.streams.log import of_stream
-
-    return of_stream(key)
 
 
 def _sequence_safely(log: SequencedLog, key: StreamKey) -> None:
@@ -244,6 +238,13 @@ async def stop() -> None:
     if _sequencer is not None:
         current, _sequencer = _sequencer, None
         await current.stop()
+
+
+def on_commit(log: SequencedLog, key: StreamKey) -> None:
+    """Sequence and push the stream's new rows once the current transaction commits (where
+    this process can deliver; elsewhere a server's relay finds them)."""
+    if pusher().can_deliver():
+        transaction.on_commit(lambda: request(log, key))
 
 
 # How long a committing thread waits for its batch: a batch pushes under PUBLISH_TIMEOUT per

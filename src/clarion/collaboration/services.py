@@ -31,7 +31,7 @@ def post_message(room, author, body: str, client_id: str = "") -> ChatMessage:
     _check_body(body)
     with transaction.atomic():
         message = ChatMessage.objects.create(room=room, author=author, body=body, client_id=client_id[:64])
-        sequencer.on_commit(CHAT_LOG, CHAT_LOG.key(room.pk))
+        sequencer.on_commit(CHAT_LOG, CHAT_LOG.key(room.pk), [message])
     return message
 
 

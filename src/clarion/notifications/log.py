@@ -34,6 +34,7 @@ NOTIFICATIONS_LOG = SequencedLog(
 STREAM = NOTIFICATIONS_LOG.key()
 
 
-def publish_on_commit() -> None:
-    """Sequence and push the notifications created in this transaction once it commits."""
-    sequencer.on_commit(NOTIFICATIONS_LOG, STREAM)
+def publish_on_commit(inserted=None) -> None:
+    """Sequence and push the notifications created in this transaction once it commits
+    (``inserted``: the rows it created, when it did nothing else to the log)."""
+    sequencer.on_commit(NOTIFICATIONS_LOG, STREAM, inserted)

@@ -97,7 +97,7 @@ def create_notification(
         data=data or {},
         created_by=created_by if getattr(created_by, "pk", None) else None,
     )
-    notification_log.publish_on_commit()
+    notification_log.publish_on_commit([notification])
     return notification
 
 
@@ -204,7 +204,7 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
         raise EntryErrors(errors)
     with transaction.atomic():
         Notification.objects.bulk_create(rows)
-        notification_log.publish_on_commit()  # one batch numbers them all, in order
+        notification_log.publish_on_commit(rows)  # one batch numbers them all, in order
     return rows
 
 

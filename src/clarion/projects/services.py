@@ -45,7 +45,7 @@ def publish_project_event(project, kind: str, data=None, actor=None) -> ProjectE
             project_id=project_id, kind=kind, data=_check_data(data),
             actor=actor if getattr(actor, "pk", None) else None,
         )
-        sequencer.on_commit(PROJECT_LOG, PROJECT_LOG.key(project_id))
+        sequencer.on_commit(PROJECT_LOG, PROJECT_LOG.key(project_id), [event])
     return event
 
 

@@ -1,16 +1,13 @@
-"""ASGI lifespan for a serving process: start the sequencer and the relay at boot, stop them
-at shutdown.
+"""ASGI lifespan for a serving process: start the relay and the health monitor at boot, stop
+them at shutdown.
 
 Without it the relay starts with the first socket (consumers call ``relay.ensure_started``),
 which is enough for correctness; with it, notifications committed while the server was down
 are sequenced as soon as it is up, so the first client's snapshot already holds them.
 """
 
-import asyncio
-
 from clarion.realtime import health_monitor as health
 from clarion.realtime import hub, presence, relay, runtime
-from clarion.streams import sequencer
 
 
 class RealtimeLifespan:
@@ -25,13 +22,11 @@ class RealtimeLifespan:
             if message["type"] == "lifespan.startup":
                 runtime.mark_serving()
                 hub.get_hub()  # the serving loop's hub exists before the first publish
-                sequencer.start(asyncio.get_running_loop())  # commits now sequence off the request thread
                 relay.ensure_started()
                 health.ensure_started()  # this process's health reports (/ws/system-health/, /metrics)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await relay.stop()
-                await sequencer.stop()
                 await health.stop()  # withdraws this process's record at once
                 await presence.close_presence()
                 await hub.close_hub()

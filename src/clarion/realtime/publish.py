@@ -96,10 +96,15 @@ class RealtimePusher(streams_log.Pusher):
         return True
 
     def push(self, group: str, seq: int, frame: str) -> bool:
-        if _group_send(group, events.sequenced(seq, frame)):
-            return True
-        _breaker.failed()
-        return False
+        return self.push_all([(group, seq, frame)]) == 1
+
+    def push_all(self, entries) -> int:
+        # One trip to the event loop for the whole batch, not one per row: a bulk create's
+        # 1,000 rows paid 1,000 thread switches to publish.
+        sent = _group_send_all([(group, events.sequenced(seq, frame)) for group, seq, frame in entries])
+        if sent < len(entries):
+            _breaker.failed()
+        return sent
 
 
 def install() -> None:
@@ -136,16 +141,29 @@ async def apublish_read_state(user_id: int, ids: list[int], unread_count: int, *
 
 
 def _group_send(group: str, event: dict) -> bool:
+    return _group_send_all([(group, event)]) == 1
+
+
+def _group_send_all(sends: list[tuple[str, dict]]) -> int:
+    """Publish in order from a thread without an event loop; how many were published before
+    the first failure."""
     if not can_deliver_here():
-        return False
+        return 0
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        return async_to_sync(_agroup_send)(group, event)
+        return async_to_sync(_agroup_send_all)(sends)
     # Called from a thread that runs an event loop: a caller bug, but never raise into it.
-    logger.error("publish to %s called from inside an event loop; use the async API", group)
+    logger.error("publish to %s called from inside an event loop; use the async API", sends[0][0])
     metrics.PUBLISH_FAILURES.labels(stage="send").inc()
-    return False
+    return 0
+
+
+async def _agroup_send_all(sends: list[tuple[str, dict]]) -> int:
+    for sent, (group, event) in enumerate(sends):
+        if not await _agroup_send(group, event):
+            return sent
+    return len(sends)
 
 
 async def _agroup_send(group: str, event: dict) -> bool:

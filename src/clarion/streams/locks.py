@@ -7,6 +7,7 @@ and every create crossed it. Streams that are independent now never wait for eac
 """
 
 import fcntl
+import os
 import threading
 import zlib
 from contextlib import contextmanager
@@ -56,9 +57,24 @@ def stream_lock(name: str):
         # byte-range lock on a file beside the database, one byte per stream slot, plays the
         # advisory lock's part.
         slot = zlib.crc32(name.encode()) % _SQLITE_SLOTS
-        with open(f"{database}.clarion-lock", "a") as lock_file:
-            fcntl.lockf(lock_file, fcntl.LOCK_EX, 1, slot)
-            try:
-                yield
-            finally:
-                fcntl.lockf(lock_file, fcntl.LOCK_UN, 1, slot)
+        lock_file = _lock_file(database)
+        fcntl.lockf(lock_file, fcntl.LOCK_EX, 1, slot)
+        try:
+            yield
+        finally:
+            fcntl.lockf(lock_file, fcntl.LOCK_UN, 1, slot)
+
+
+_lock_files: dict[str, int] = {}
+_lock_files_guard = threading.Lock()
+
+
+def _lock_file(database: str) -> int:
+    """The process's descriptor of the database's lock file, opened once: byte-range locks
+    belong to the process, so one descriptor serves every thread (the thread lock above keeps
+    them apart), and a batch no longer pays an open and a close. Private like the database."""
+    with _lock_files_guard:
+        fd = _lock_files.get(database)
+        if fd is None:
+            fd = _lock_files[database] = os.open(f"{database}.clarion-lock", os.O_RDWR | os.O_CREAT, 0o600)
+        return fd

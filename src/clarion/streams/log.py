@@ -121,6 +121,14 @@ class Pusher:
         """Send one sequenced frame; False when it could not be sent (it is retried in order)."""
         return False
 
+    def push_all(self, entries: list[tuple[str, int, str]]) -> int:
+        """Send (group, seq, frame) entries in order, stopping at the first that cannot be
+        sent; return how many were sent."""
+        for sent, (group, seq, frame) in enumerate(entries):
+            if not self.push(group, seq, frame):
+                return sent
+        return len(entries)
+
 
 _pusher: Pusher = Pusher()
 

@@ -27,12 +27,14 @@ Everything runs in a throwaway PostgreSQL database (``clarion_dbload_<pid>``, cr
   writers add at the smallest size are deleted afterwards, so the larger sizes keep the mix):
   ``clarion.send_notification_to_user`` (insert, then sequencing and publishing under the
   notification stream's lock; outside a server the committing thread sequences, so each create is
-  its own batch) from 1 and 4 writer processes for ``--writer-seconds`` each, in two modes:
+  its own batch) from 1 and 4 writer processes for ``--writer-seconds`` each, in three modes:
   ``script`` (the synchronous API from a plain process: every publish opens a one-off Redis
   connection, as a cron job's does) and ``hub`` (the async API in a process whose event loop has a
-  hub, so publishes reuse its broker's Redis connection, as a server process's REST create does).
+  hub, so publishes reuse its broker's Redis connection, as a server process's REST create does);
+  and ``bulk``, the sequencing ceiling: ``clarion.send_notification_to_users`` with 1,000 users per
+  call from a plain process, so each batch numbers and pushes 1,000 rows under one lock.
   Lock wait and hold are timed by wrapping ``clarion.streams.sequencer.stream_lock`` (and the publish
-  inside it by wrapping ``_group_send``); a pattern subscriber counts what reached Redis.
+  inside it by wrapping ``_group_send_all``, one call per batch); a pattern subscriber counts what reached Redis.
 * (d) Redis alone: memory per subscribed channel (100,000 channels ``clarion:clarion.user.<id>``
   over 20 subscriber connections) and, with ``redis-benchmark`` (50 clients, unpipelined and
   pipelined 16 deep), PUBLISH rate and Redis CPU per PUBLISH, each message reaching one subscriber.
@@ -406,6 +408,8 @@ def measure_queries(profiles: dict, roles: dict, tokens: dict, reps: int, resume
 
 # -- (a): writers -----------------------------------------------------------------------------
 
+BULK_ROWS = 1000
+
 def writer_main(spec: dict) -> None:
     """One writer process: send_notification_to_user in a loop between start_at and start_at+seconds."""
     import django
@@ -416,7 +420,7 @@ def writer_main(spec: dict) -> None:
     from clarion.streams import sequencer
 
     waits, holds, sends, sent_ok, sent_fail = [], [], [], [0], [0]
-    original_lock, original_send = sequencer.stream_lock, publish._group_send
+    original_lock, original_send = sequencer.stream_lock, publish._group_send_all
 
     @contextmanager
     def timed_lock(name):
@@ -429,15 +433,16 @@ def writer_main(spec: dict) -> None:
                 holds.append(time.perf_counter() - t1)
                 waits.append(t1 - t0)
 
-    def counted_send(group, event):
+    def counted_send(group_events):
         t0 = time.perf_counter()
-        ok = original_send(group, event)
+        ok = original_send(group_events)  # a batch's pushes, in one trip to the loop
         sends.append(time.perf_counter() - t0)  # the publish part of the lock hold
-        (sent_ok if ok else sent_fail)[0] += 1
+        sent_ok[0] += ok
+        sent_fail[0] += len(group_events) - ok
         return ok
 
     sequencer.stream_lock = timed_lock
-    publish._group_send = counted_send
+    publish._group_send_all = counted_send
     rng = random.Random(spec["seed"])
     users = spec["users"]
     latencies = []
@@ -449,7 +454,20 @@ def writer_main(spec: dict) -> None:
         sends.clear()
         sent_ok[0] = sent_fail[0] = 0
 
-    if spec["mode"] == "script":
+    rows_per_call = 1
+    if spec["mode"] == "bulk":
+        # The sequencing ceiling: 1,000 personal notifications per call, one transaction, so each
+        # batch numbers and pushes 1,000 rows under one lock acquisition.
+        rows_per_call = min(BULK_ROWS, len(users))
+        clarion.send_notification_to_users(rng.sample(users, 1), "warm-up", "warm-up")
+        record_reset()
+        time.sleep(max(0.0, start_at - time.time()))
+        began = time.time()
+        while time.time() < start_at + seconds:
+            t0 = time.perf_counter()
+            clarion.send_notification_to_users(rng.sample(users, rows_per_call), "Bench notification", "bulk writer")
+            latencies.append(time.perf_counter() - t0)
+    elif spec["mode"] == "script":
         clarion.send_notification_to_user(rng.choice(users), "warm-up", "warm-up")
         record_reset()
         time.sleep(max(0.0, start_at - time.time()))
@@ -475,7 +493,7 @@ def writer_main(spec: dict) -> None:
             return began
 
         began = asyncio.run(run())
-    result = {"mode": spec["mode"], "late_start_s": began - start_at, "created": len(latencies),
+    result = {"mode": spec["mode"], "late_start_s": began - start_at, "created": len(latencies) * rows_per_call,
               "published_ok": sent_ok[0], "publish_failed": sent_fail[0],
               "latency": summary_ms(latencies), "lock_wait": summary_ms(waits), "lock_hold": summary_ms(holds),
               "publish_in_lock": summary_ms(sends),
@@ -516,7 +534,8 @@ class RedisCounter:
         self.client.close()
 
 
-def measure_writers(backends: Backends, user_ids: list[int], seconds: float, cleanup: bool) -> list[dict]:
+def measure_writers(backends: Backends, user_ids: list[int], seconds: float, cleanup: bool,
+                    modes=("script", "hub", "bulk")) -> list[dict]:
     """Writer runs; with ``cleanup`` the rows they created are deleted afterwards (holes in seq are
     harmless, as after a retention sweep), so that later sizes keep the bulk loader's mix."""
     from django.db import connection
@@ -526,7 +545,7 @@ def measure_writers(backends: Backends, user_ids: list[int], seconds: float, cle
         first_id_after = cur.fetchone()[0]
     results = []
     env = backends.env()
-    for mode in ("script", "hub"):
+    for mode in modes:
         for procs in (1, 4):
             with connection.cursor() as cur:
                 cur.execute("SELECT count(*) FROM clarion_notification")
@@ -714,7 +733,8 @@ def print_tables(result: dict) -> None:
               f" {t['read_rows']} read rows ({t['reads_table_bytes'] / 2**20:.0f} MiB); bulk load "
               f"{size['load']['seconds']:.1f} s")
     if result.get("writers"):
-        print("\n(a) send_notification_to_user under the global advisory lock")
+        print("\n(a) writers: send_notification_to_user (script, hub) and send_notification_to_users of "
+              f"{BULK_ROWS} (bulk), sequenced under the notification stream's lock; created/s counts rows")
         print(f"{'rows':>9} {'mode':7} {'writers':>7} {'created/s':>10} {'call p50 ms':>12} {'p99 ms':>8} "
               f"{'lock hold p50':>14}"
               f" {'of it publish':>14} {'lock wait p50':>14} {'lock busy':>10} {'in Redis':>12}")

@@ -165,6 +165,28 @@ def test_realtime_layer_down_still_stores_logs_and_counts(people, monkeypatch, c
     assert head.published == head.position == Notification.objects.get(pk=later.pk).seq
 
 
+def test_a_bulk_create_whose_batch_push_fails_waits_whole_for_the_relay(people, monkeypatch, caplog):
+    """A batch is pushed in one pipelined call: when it fails, none of it counts as pushed, and
+    the relay pushes all of it, in order, once the broker answers."""
+    async def broker_down(sends):
+        raise ConnectionError("redis is down")
+
+    monkeypatch.setattr("clarion.realtime.publish._publish_many", broker_down)
+    rows = clarion.send_notification_to_users([people["alice"], people["bob"], people["carol"]], "bulk")
+    head = StreamHead.objects.get(name="notifications")
+    assert [Notification.objects.get(pk=row.pk).seq for row in rows] == [head.position - 2, head.position - 1,
+                                                                        head.position]
+    assert head.published == head.position - 3
+    assert "3 events failed" in caplog.text and "retried in order by the relay" in caplog.text
+    monkeypatch.undo()
+    from clarion.realtime import publish
+
+    publish._breaker.next_probe = 0.0
+    assert publish.publish_backlogs() == 1
+    head.refresh_from_db()
+    assert head.published == head.position
+
+
 async def test_a_process_that_cannot_deliver_leaves_the_push_to_the_relay(people, monkeypatch, listen):
     received = await listen(groups.user_group(people["alice"].pk))
 

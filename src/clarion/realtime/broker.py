@@ -18,6 +18,11 @@ class Broker:
         """Send ``event`` to every process subscribed to ``group`` (this one included)."""
         raise NotImplementedError
 
+    async def publish_many(self, messages: list[tuple[str, dict]]) -> None:
+        """Publish (group, event) pairs in order; a broker with round trips makes it one."""
+        for group, event in messages:
+            await self.publish(group, event)
+
     async def subscribe(self, group: str) -> None:
         raise NotImplementedError
 

@@ -52,6 +52,15 @@ class RedisBroker(Broker):
     async def publish(self, group, event):
         await self._redis.publish(self._channel(group), orjson.dumps(event))
 
+    async def publish_many(self, messages):
+        # One round trip for a batch: a bulk create's 1,000 pushes, awaited one PUBLISH at a
+        # time, held its stream's lock for 2.3 s (bench.dbload, bulk writer). One connection
+        # and no MULTI: Redis runs them in the order sent, which is all the order needed.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for group, event in messages:
+                pipe.publish(self._channel(group), orjson.dumps(event))
+            await pipe.execute()
+
     async def subscribe(self, group):
         self._groups.add(group)
         self._ensure_reader()

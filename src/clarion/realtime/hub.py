@@ -190,6 +190,9 @@ class Hub:
     async def publish(self, group: str, event: dict) -> None:
         await self.broker.publish(group, event)
 
+    async def publish_many(self, messages: list[tuple[str, dict]]) -> None:
+        await self.broker.publish_many(messages)
+
 
 make_broker = broker.make_broker
 local_delivery_only = broker.local_delivery_only

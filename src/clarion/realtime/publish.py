@@ -160,9 +160,19 @@ def _group_send_all(sends: list[tuple[str, dict]]) -> int:
 
 
 async def _agroup_send_all(sends: list[tuple[str, dict]]) -> int:
-    for sent, (group, event) in enumerate(sends):
-        if not await _agroup_send(group, event):
-            return sent
+    if len(sends) == 1:
+        return int(await _agroup_send(*sends[0]))
+    try:
+        await asyncio.wait_for(_publish_many(sends), timeout=clarion_settings.PUBLISH_TIMEOUT)
+    except Exception as exc:
+        # How many of a pipelined batch went out is unknown: none counts as sent, the relay
+        # pushes them again in order, and sockets drop the seqs they already have.
+        metrics.PUBLISH_FAILURES.labels(stage="send").inc()
+        logger.warning("push of %d events failed (%s); they are retried in order by the relay",
+                       len(sends), type(exc).__name__)
+        return 0
+    for group, event in sends:
+        metrics.PUBLISHED.labels(event=event["type"]).inc()
     return len(sends)
 
 
@@ -178,15 +188,24 @@ async def _agroup_send(group: str, event: dict) -> bool:
 
 
 async def _publish(group: str, event: dict) -> None:
+    await _through_broker(lambda target: target.publish(group, event))
+
+
+async def _publish_many(sends: list[tuple[str, dict]]) -> None:
+    await _through_broker(lambda target: target.publish_many(sends))
+
+
+async def _through_broker(send) -> None:
+    """``send(target)`` to this loop's hub, or to a one-off broker where there is none."""
     process_hub = hub.existing_hub()
     if process_hub is not None:  # the serving loop: its hub reaches local sockets and the broker
-        await process_hub.publish(group, event)
+        await send(process_hub)
         return
     if hub.local_delivery_only():
         return  # in-process broker and no socket has ever joined here: nobody to reach
     # A script, a CLI, a thread with its own loop: a one-off broker, closed before the loop goes.
     broker = make_broker()
     try:
-        await broker.publish(group, event)
+        await send(broker)
     finally:
         await broker.close()

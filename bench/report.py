@@ -40,7 +40,9 @@ def one_line(name: str, res: dict) -> str:
     if name == "broadcast":
         return (f"last median {_ms(res['last_median_s'])} ms, max {_ms(res['last_max_s'])} ms, first median "
                 f"{_ms(res['first_median_s'])} ms, lost {res['lost']}, CPU "
-                f"{_num(res['total_cpu_us_per_delivery'])} us/delivery")
+                f"{_num(res['total_cpu_us_per_delivery'])} us/delivery; the first after start-up: last "
+                f"{_ms((res.get('warm_up') or {}).get('last_s'))} ms "
+                f"({_num(res.get('warm_up_last_vs_median'), '{:.1f}')}x the median)")
     if name == "one-to-one":
         return f"p50 {_ms(res['p50_s'], 2)} ms, p99 {_ms(res['p99_s'], 2)} ms, recv {res['received']}/{res['sent']}"
     if name == "head-of-line":

@@ -160,6 +160,9 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
     if warm.get("error"):
         raise RuntimeError(f"warm-up publish failed: {warm['error']}")
     await s.wait_seq(ph + "-warm", 0, (await s.stats(ph + "-warm"))["open"], s.p.bcast_timeout)
+    # The warm-up is the first notification the server(s) sent since start-up, with every socket
+    # open: what "the first create after start-up" costs at N (issue 11), against the later ones.
+    warm_msg = (await s.stats(ph + "-warm"))["msgs"].get(0) or [0, None, None]
     await asyncio.sleep(s.p.bcast_pause)
 
     expected, errors, timeouts = {}, Counter(), 0
@@ -192,6 +195,8 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
         "total_cpu_us_per_delivery": (server_cpu + redis_cpu) / deliveries * 1e6 if deliveries else None,
         "order_errors": st["order"], "duplicates": st["dup"],
         "per_seq": {q: st["msgs"].get(q) for q in expected},
+        "warm_up": {"received": warm_msg[0], "first_s": warm_msg[1], "last_s": warm_msg[2]},
+        "warm_up_last_vs_median": (warm_msg[2] / median(lasts)) if warm_msg[2] and lasts else None,
     }
     if per_port:
         # does the broadcast reach clients on every process? expected vs received per port

@@ -118,8 +118,12 @@ async def run_one(ctx: Context, stack, n: int, wanted: list[str], procs: int = 1
         argv, env = stack.publisher_argv()
         publisher = Child("publisher", argv, env=env, log=ctx.logdir / f"{ctx.tag}-publisher.log",
                           core=LOAD_CORE, pipes=True)
+        # Two workers hold the load; a third holds only the head-of-line probes' sockets, so a
+        # probe's latency is not its worker's lag in reading thousands of other sockets (issue 11).
         workers = [Child(f"loadgen{i}", [PYTHON, "-m", "bench.loadgen"], log=ctx.logdir / f"{ctx.tag}-loadgen{i}.log",
                          core=LOAD_CORE, pipes=True) for i in range(2)]
+        workers.append(Child("probes", [PYTHON, "-m", "bench.loadgen"], log=ctx.logdir / f"{ctx.tag}-probes.log",
+                             core=LOAD_CORE, pipes=True))
         for child in (publisher, *workers):
             await child.start()
         await publisher.call({"op": "hello"}, timeout=120)

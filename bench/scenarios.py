@@ -1,6 +1,7 @@
 """The scenarios of the anchor method, each bounded in count and time.
 
-A ``Session`` is one started stack (server processes, publisher, two load-generator workers)
+A ``Session`` is one started stack (server processes, publisher, two load-generator workers and
+one for the head-of-line probes)
 at one N; the scenario functions take it and return plain dicts for the JSON result.
 Latencies are in seconds in the JSON; the report converts.
 """
@@ -39,6 +40,11 @@ class Params:
     bulk_delivery_requests: int = 10  # bulk delivery: every connected user's one, in this many requests
 
 
+def probe_count(n: int) -> int:
+    """Clients kept apart for the head-of-line probes: 100 at N = 1,000 and above."""
+    return max(1, min(100, n // 10))
+
+
 def percentile(values, q: float):
     """Linear interpolation between closest ranks (numpy's default); None on no data."""
     if not values:
@@ -58,7 +64,9 @@ class Session:
     def __init__(self, stack, n: int, workers, publisher, params: Params):
         self.stack = stack
         self.n = n
-        self.workers = workers
+        self.workers = workers  # the two load workers, then the probes' worker
+        # The last clients are the head-of-line probes, alone in their own process.
+        self.probes = range(n - probe_count(n), n)
         self.publisher = publisher
         self.p = params
         self.server_ps = [child.ps for child in stack.servers]
@@ -75,7 +83,7 @@ class Session:
         return {"server": rss_bytes(self.server_ps), "redis": rss_bytes(self.redis_ps)}
 
     async def stats(self, ph: str, seq=None, per_port=False) -> dict:
-        """Both workers' summaries of a phase, merged."""
+        """Every worker's summary of a phase, merged."""
         cmd = {"op": "stats", "ph": ph, "per_port": per_port}
         if seq is not None:
             cmd["seq"] = seq
@@ -134,8 +142,10 @@ class Session:
 
 async def connect(s: Session, clients: list, inflight: int = 100, timeout: float = 30.0,
                   phase_timeout: float = 600.0, sources=None) -> dict:
-    """Both workers open their half at once, 100 connects in flight each."""
-    halves = [clients[i::len(s.workers)] for i in range(len(s.workers))]
+    """Both load workers open their half at once, 100 connects in flight each; the probes' worker
+    opens the probes' sockets meanwhile."""
+    load, probes = clients[:s.probes.start], clients[s.probes.start:]
+    halves = [load[0::2], load[1::2], probes]
     origin = s.stack.origin
     cmds = [{"op": "connect", "kind": s.stack.kind, "clients": half, "origin": origin, "inflight": inflight,
              "timeout": timeout, "phase_timeout": phase_timeout, "sources": sources} for half in halves]
@@ -234,7 +244,7 @@ async def head_of_line(s: Session) -> dict:
     rounds, sent_all, b_times, errors = s.p.hol_rounds, [], {}, Counter()
     seq0 = 1
     for r in range(1, rounds + 1):
-        targets = rng.choices(range(s.n), k=s.p.hol_per_round)
+        targets = rng.choices(s.probes, k=s.p.hol_per_round)  # in the probes' own process
         open_now = (await s.stats("hol-b", r))["open"]
         reply = await s.publish({"op": "hol", "ph_b": "hol-b", "seq_b": r, "ph_u": "hol-u", "seq0": seq0,
                                  "targets": targets, "rate": s.p.unicast_rate},
@@ -267,7 +277,8 @@ async def head_of_line(s: Session) -> dict:
             "during_n": len(during), "during_p50_s": percentile(during, 0.5),
             "during_p99_s": percentile(during, 0.99), "during_max_s": max(during) if during else None,
             "all_p50_s": percentile(during + other, 0.5), "all_p99_s": percentile(during + other, 0.99),
-            "bcast_last_median_s": median(b_lasts), "publish_errors": dict(errors)}
+            "bcast_last_median_s": median(b_lasts), "publish_errors": dict(errors),
+            "probe_clients": len(s.probes), "probes_in_own_process": True}
 
 
 async def burst(s: Session) -> dict:

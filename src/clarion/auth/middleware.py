@@ -9,7 +9,6 @@ login, so no socket is ever open unauthenticated (docs/security.md).
 
 from urllib.parse import parse_qs
 
-from channels.db import database_sync_to_async
 from channels.security.websocket import WebsocketDenier
 from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
@@ -21,6 +20,7 @@ from clarion.auth import redact
 from clarion.auth.origins import origin_allowed
 from clarion.auth.tickets import redeem_ticket_credential
 from clarion.auth.tokens import MAX_TOKEN_CHARS, AuthenticationFailed, authenticate_access_token
+from clarion.dbthreads import db_sync_to_async
 from clarion.protocol import CloseCode
 from clarion.realtime import limits
 from clarion.roles import role_of
@@ -104,7 +104,7 @@ class JWTAuthMiddleware:
             return False
         return user_id is not None and limits.is_cooling(user_id)
 
-    @database_sync_to_async
+    @db_sync_to_async
     def _authenticate(self, scope):
         query = _query(scope)
         try:

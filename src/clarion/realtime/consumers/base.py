@@ -85,7 +85,7 @@ class ClarionConsumer(AsyncWebsocketConsumer):
 
     async def dispatch(self, message):
         # Channels' dispatch hops to a thread to close stale database connections before every
-        # message. Clarion touches the database only through database_sync_to_async, which does
+        # message. Clarion touches the database only through db_sync_to_async, which does
         # that itself, so the extra hop only cost time (a third of a connect's thread hops).
         handler = getattr(self, get_handler_name(message), None)
         if handler is None:

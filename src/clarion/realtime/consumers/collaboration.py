@@ -3,13 +3,13 @@ cursors (ephemeral). Room keys are checked before anything reaches the hub (4404
 
 import logging
 
-from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from clarion.collaboration import access, services
 from clarion.collaboration.models import ChatMessage
 from clarion.collaboration.payloads import message_payload, room_payload
 from clarion.conf import clarion_settings
+from clarion.dbthreads import db_sync_to_async
 from clarion.protocol import CloseCode, ErrorCode, Ping, ProtocolError
 from clarion.protocol.frames import (
     COLLABORATION_CLIENT_FRAMES,
@@ -126,7 +126,7 @@ class CollaborationConsumer(LogStreamConsumer):
 
     async def _write(self, change, *args):
         try:
-            await database_sync_to_async(change)(self.room, self.user, *args)
+            await db_sync_to_async(change)(self.room, self.user, *args)
         except services.MessageNotFound:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {args[0]} in this room") from None
         except PermissionDenied:

@@ -5,9 +5,9 @@ A stream like the others (clarion.realtime.consumers.streams): what differs is w
 everyone's), that its snapshot carries the unread count read with it, and the read-state frames.
 """
 
-from channels.db import database_sync_to_async
 
 from clarion.conf import clarion_settings
+from clarion.dbthreads import db_sync_to_async
 from clarion.notifications import queries, services
 from clarion.notifications.payloads import annotated_payload
 from clarion.protocol import ErrorCode, MarkAllAsRead, MarkAsRead, Ping, ProtocolError
@@ -47,9 +47,9 @@ class NotificationsConsumer(LogStreamConsumer):
     # -- client frames --------------------------------------------------------------
 
     async def on_mark_as_read(self, frame: MarkAsRead):
-        _, not_found = await database_sync_to_async(services.mark_as_read)(self.user_id, self.role, frame.ids)
+        _, not_found = await db_sync_to_async(services.mark_as_read)(self.user_id, self.role, frame.ids)
         if not_found:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
 
     async def on_mark_all_as_read(self, frame):
-        await database_sync_to_async(services.mark_all_as_read)(self.user_id, self.role)
+        await db_sync_to_async(services.mark_all_as_read)(self.user_id, self.role)

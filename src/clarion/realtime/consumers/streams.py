@@ -10,9 +10,9 @@ alike; a log that cannot be read after a reconnect closes the socket with 1013.
 A subclass names its frames and implements the hooks; it stays a page long.
 """
 
-from channels.db import database_sync_to_async
 
 from clarion.conf import clarion_settings
+from clarion.dbthreads import db_sync_to_async
 from clarion.protocol import CloseCode, ErrorCode, ProtocolError, encode_cursor
 from clarion.protocol.frames import ServerFrameType
 from clarion.realtime import relay
@@ -65,7 +65,7 @@ class LogStreamConsumer(ClarionConsumer):
     async def still_allowed(self) -> bool:
         if not self.authorizes:
             return True
-        return await database_sync_to_async(self.resolve)() is None
+        return await db_sync_to_async(self.resolve)() is None
 
     # -- connect ----------------------------------------------------------------------
 
@@ -76,7 +76,7 @@ class LogStreamConsumer(ClarionConsumer):
         self.user = user
         self.user_id = user.pk
         self.role = self.scope.get("clarion_role")
-        refusal = await database_sync_to_async(self.resolve)() if self.authorizes else None
+        refusal = await db_sync_to_async(self.resolve)() if self.authorizes else None
         if refusal is None:
             refusal = await self.admitted()
         if refusal is not None:
@@ -87,7 +87,7 @@ class LogStreamConsumer(ClarionConsumer):
 
         await self.join(self.group_names(), on_resync=self.catch_up, on_control=self.on_control)
         await self.open()
-        snap, extra = await database_sync_to_async(self.read_snapshot)(after)
+        snap, extra = await db_sync_to_async(self.read_snapshot)(after)
         if cursor_error is not None:
             await self.send_error(cursor_error)
         await self._send_snapshot(snap, extra, raw_cursor)
@@ -122,7 +122,7 @@ class LogStreamConsumer(ClarionConsumer):
         """The broker reconnected and may have lost events: send what this socket missed
         since the last position it was sent, or, past RESUME_LIMIT, a fresh snapshot."""
         try:
-            snap, extra = await database_sync_to_async(self.read_snapshot)(self.subscription.last_seq)
+            snap, extra = await db_sync_to_async(self.read_snapshot)(self.subscription.last_seq)
         except Exception:
             # Cannot read the log now: let the client reconnect and resume by cursor.
             await self.close(code=int(CloseCode.TRY_AGAIN_LATER))

@@ -220,17 +220,26 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
 async def one_to_one(s: Session) -> dict:
     """Personal notifications at 100/s to random clients (fixed seed); publish -> receive."""
     targets = random.Random(s.p.seed).choices(range(s.n), k=s.p.unicasts)
+    cpu0, t0 = s.cpu(), time.monotonic()
     reply = await s.publish({"op": "unicast", "ph": "1to1", "seq0": 1, "targets": targets,
                              "rate": s.p.unicast_rate}, timeout=s.p.unicasts / s.p.unicast_rate + 120)
     if "sent" not in reply:
         raise RuntimeError(f"publisher: {reply}")
     sent = reply["sent"]
     await s.wait_total("1to1", len(sent), stall=10.0, limit=60.0)
+    cpu1, t1 = s.cpu(), time.monotonic()
     st = await s.stats("1to1")
     lats = [st["msgs"][q][1] for q, _ in sent if st["msgs"].get(q, [0])[0]]
     return {"sent": len(sent), "received": len(lats), "publish_errors": reply["errors"],
             "p50_s": percentile(lats, 0.5), "p99_s": percentile(lats, 0.99), "max_s": max(lats) if lats else None,
-            "publish_loop_s": reply["dur"]}
+            "publish_loop_s": reply["dur"],
+            # server CPU over the phase, per message and as a share of one core: near 1 core per
+            # process, the server cannot keep up with the offered rate and a queue builds
+            "server_cpu_ms_per_message": (cpu1["server"] - cpu0["server"]) / len(sent) * 1e3 if sent else None,
+            "server_cores_busy": (cpu1["server"] - cpu0["server"]) / (t1 - t0),
+            # in send order: latencies that grow along the run mean the server fell behind the
+            # offered 100/s (docs/benchmarks.md, "Personal latency at 10,000 sockets")
+            "latencies_in_send_order_s": lats}
 
 
 async def head_of_line(s: Session) -> dict:

@@ -7,7 +7,7 @@ are sequenced as soon as it is up, so the first client's snapshot already holds 
 """
 
 from clarion.realtime import health_monitor as health
-from clarion.realtime import hub, presence, relay, runtime
+from clarion.realtime import gc_policy, hub, presence, relay, runtime
 
 
 class RealtimeLifespan:
@@ -23,10 +23,12 @@ class RealtimeLifespan:
                 runtime.mark_serving()
                 hub.get_hub()  # the serving loop's hub exists before the first publish
                 relay.ensure_started()
+                gc_policy.ensure_started()  # full collections stay off the sockets' objects
                 health.ensure_started()  # this process's health reports (/ws/system-health/, /metrics)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await relay.stop()
+                await gc_policy.stop()
                 await health.stop()  # withdraws this process's record at once
                 await presence.close_presence()
                 await hub.close_hub()

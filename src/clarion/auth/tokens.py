@@ -10,11 +10,12 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ObjectDoesNotExist
 from rest_framework_simplejwt.exceptions import TokenError
 from rest_framework_simplejwt.settings import api_settings as jwt_settings
 from rest_framework_simplejwt.tokens import AccessToken
+
+from clarion.auth import user_lookup
 
 MAX_TOKEN_CHARS = 4096
 
@@ -96,14 +97,7 @@ def token_revoked(user, payload) -> bool:
 def load_user(user_id, field: str | None = None):
     """The user whose ``field`` (default: simplejwt's USER_ID_FIELD) is ``user_id``, with the
     role and the session cutoff in one query; None when there is none."""
-    # No ordering and no count: a primary-key match needs neither, and compiling them was a
-    # measurable share of connect set-up.
-    users = get_user_model().objects.select_related("clarion_role", "clarion_session_cutoff").order_by()
-    try:
-        found = list(users.filter(**{field or jwt_settings.USER_ID_FIELD: user_id})[:1])
-    except (TypeError, ValueError, ObjectDoesNotExist):  # a user id of the wrong type
-        return None
-    return found[0] if found else None
+    return user_lookup.load(field or jwt_settings.USER_ID_FIELD, user_id)
 
 
 def authenticate_access_token(raw_token: str) -> Credential:

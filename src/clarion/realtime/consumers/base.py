@@ -15,6 +15,7 @@ import time
 from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.db import DatabaseError
 
@@ -184,6 +185,14 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         metrics.SLOW_CONSUMERS.inc()
         logger.info("closing a %s socket whose client stopped reading", self.endpoint)
         asyncio.get_running_loop().create_task(self.close(code=int(CloseCode.SLOW_CONSUMER)))
+
+    async def websocket_disconnect(self, message):
+        # Channels' own version closes stale database connections in one more hop to its single
+        # shared thread: after every socket, so a reconnect storm queued its disconnects there.
+        # db_sync_to_async closes them around each call already; the groups it discards are
+        # Channels' layer groups, which a Clarion socket never joins (the hub's are left below).
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def disconnect(self, code):
         if self._expiry is not None:

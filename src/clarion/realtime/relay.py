@@ -3,6 +3,7 @@ nobody sequenced and pushes that failed (the sweeps themselves: clarion.streams.
 """
 
 import asyncio
+import contextlib
 import logging
 
 from asgiref.sync import sync_to_async
@@ -13,11 +14,16 @@ from clarion.streams.relay import publish_pending
 
 logger = logging.getLogger("clarion.relay")
 
-_tasks: dict[asyncio.AbstractEventLoop, asyncio.Task] = {}
+# A sweep holds a stream's lock while it pushes, and its pushes run on this event loop. A sweep
+# cancelled half-way, its loop then closed, would leave the thread waiting for that loop forever
+# with the lock held: so stopping lets the sweep in progress finish first.
+STOP_GRACE_SECONDS = 10.0
+
+_relays: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
 
 
-async def _run() -> None:
-    while True:
+async def _run(stopping: asyncio.Event) -> None:
+    while not stopping.is_set():
         try:
             await sync_to_async(publish_pending)()
         except Exception:  # the database may be down; the next sweep tries again
@@ -26,23 +32,30 @@ async def _run() -> None:
             await sync_to_async(publish_backlogs)()
         except Exception:
             logger.warning("relay backlog sweep failed; retrying", exc_info=True)
-        await asyncio.sleep(clarion_settings.RELAY_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), clarion_settings.RELAY_INTERVAL)
 
 
 def ensure_started() -> None:
     """Start this event loop's relay if it is not running (idempotent, cheap)."""
     loop = asyncio.get_running_loop()
-    task = _tasks.get(loop)
-    if task is None or task.done():
-        _tasks[loop] = loop.create_task(_run(), name="clarion-relay")
+    relay = _relays.get(loop)
+    if relay is None or relay[0].done():
+        stopping = asyncio.Event()
+        _relays[loop] = (loop.create_task(_run(stopping), name="clarion-relay"), stopping)
 
 
 async def stop() -> None:
-    """Cancel this event loop's relay (at shutdown)."""
-    import contextlib
-
-    task = _tasks.pop(asyncio.get_running_loop(), None)
-    if task is not None:
+    """Stop this event loop's relay (at shutdown) once its sweep in progress is done."""
+    relay = _relays.pop(asyncio.get_running_loop(), None)
+    if relay is None:
+        return
+    task, stopping = relay
+    stopping.set()
+    try:
+        await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
+    except TimeoutError:
+        logger.warning("the relay's sweep did not finish within %s s; cancelling it", STOP_GRACE_SECONDS)
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task

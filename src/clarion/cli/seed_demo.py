@@ -50,8 +50,11 @@ def run(args):
     with transaction.atomic():
         users = {}
         for username, role in DEMO_USERS:
-            user, created = User.objects.get_or_create(username=username)
-            if created:
+            user = User.objects.filter(username=username).first()
+            if user is None:
+                # Created with its password: saved later with a new one, a user's sessions end
+                # (clarion.auth.signals), which a user created a moment ago has none of.
+                user = User(username=username)
                 user.set_password(DEMO_PASSWORD)
                 user.save()
             set_role(user, role)

@@ -22,6 +22,7 @@ end either way.) Streaming responses are closed after they were sent, as in Djan
 """
 
 import inspect
+import itertools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -79,6 +80,8 @@ class PooledThreadASGIHandler(ASGIHandler):
         set_script_prefix(get_script_prefix(scope))
         try:
             response = await sync_to_async(self._respond, thread_sensitive=True)(scope, body_file)
+            if response.streaming and not response.is_async:
+                response.streaming_content = _read_on_the_request_thread(response.streaming_content)
             await self.send_response(response, send)
             if response.streaming:
                 await sync_to_async(response.close, thread_sensitive=True)()
@@ -111,6 +114,28 @@ class PooledThreadASGIHandler(ASGIHandler):
                 self._idle.append(thread)
             else:
                 thread.shutdown(wait=False)
+
+
+# A file is read this many blocks (FileResponse's 4 KB each) per trip to the request's thread.
+BLOCKS_PER_TRIP = 16
+
+
+def _read_on_the_request_thread(chunks):
+    """A sync streaming body (a static file: WhiteNoise answers with a FileResponse) read on the
+    request's thread, a few blocks a trip. Django would iterate it on the event loop itself, a
+    blocking read there, and warns on every such response that it "must consume synchronous
+    iterators" (issue 12)."""
+    chunks = iter(chunks)
+
+    def take():
+        return list(itertools.islice(chunks, BLOCKS_PER_TRIP))
+
+    async def read():
+        while batch := await sync_to_async(take, thread_sensitive=True)():
+            for chunk in batch:
+                yield chunk
+
+    return read()
 
 
 def http_application():

@@ -822,7 +822,7 @@ async def run(args) -> Path:
         raise SystemExit(f"the server process would need {args.clients} sockets, over the fd limit {fd_limit} "
                          f"(ulimit -Hn): the largest N one server process can hold here is about {fd_limit - 200}")
     out = Path(args.out) if args.out else result_path(args.quick)
-    ctx = SimpleNamespace(args=SimpleNamespace(clarion_src=None), tmp=Path(tempfile.mkdtemp(prefix="clarion-storm-")),
+    ctx = SimpleNamespace(args=SimpleNamespace(clarion_src=args.clarion_src), tmp=Path(tempfile.mkdtemp(prefix="clarion-storm-")),
                           logdir=RESULTS / "logs" / out.stem, tag="setup")
     ctx.logdir.mkdir(parents=True, exist_ok=True)
     result = {
@@ -902,6 +902,8 @@ def main(argv=None) -> int:
     parser.add_argument("--modes", default="jitter,nojitter", help="comma list (default both)")
     parser.add_argument("--base", type=float, default=0.5, help="backoff base (client default 0.5 s)")
     parser.add_argument("--cap", type=float, default=30.0, help="backoff cap (client default 30 s)")
+    parser.add_argument("--clarion-src", help="run the server from another checkout's src/ (compare with an "
+                        "older commit: git archive <commit> src | tar -x -C DIR)")
     parser.add_argument("--in-flight", type=int, default=100, help="initial connects in flight per worker")
     parser.add_argument("--seed", type=int, default=1234)
     parser.add_argument("--connect-timeout", type=float, default=300.0, help="initial connect limit, s")

@@ -119,3 +119,131 @@ def check_tls_deployment(app_configs, **kwargs):
              "CLARION_PROXY_SSL_HEADER and CLARION_CSRF_TRUSTED_ORIGINS behind a proxy; see docs/configuration.md",
         id="clarion.W001",
     )]
+
+
+@checks.register()
+def check_roles(app_configs, **kwargs):
+    """Role names become group names and are matched against what ROLE_RESOLVER returns: a name
+    that cannot be a group, or an admin role that is no role, fails here rather than on the
+    first notification (a stored row with an unusable role would block its stream)."""
+    from clarion.realtime.groups import is_valid_role_name
+
+    errors = []
+    roles = clarion_settings.ROLES
+    if isinstance(roles, str) or not isinstance(roles, (list, tuple)):
+        return [checks.Error(f"CLARION['ROLES'] must be a list of role names, got {roles!r}",
+                             hint='e.g. ["member", "editor", "manager"]', id="clarion.E008")]
+    for role in roles:
+        if not isinstance(role, str) or not is_valid_role_name(role):
+            errors.append(checks.Error(
+                f"CLARION['ROLES'] entry {role!r} is not a valid role name",
+                hint="Role names are 1-64 letters, digits, '-' or '_' (they name socket groups).",
+                id="clarion.E008"))
+    duplicates = sorted({role for role in roles if isinstance(role, str) and list(roles).count(role) > 1})
+    if duplicates:
+        errors.append(checks.Error(f"CLARION['ROLES'] lists {', '.join(map(repr, duplicates))} more than once",
+                                   hint="List each role once.", id="clarion.E008"))
+    admin_roles = clarion_settings.ADMIN_ROLES
+    if isinstance(admin_roles, str) or not isinstance(admin_roles, (list, tuple)):
+        errors.append(checks.Error(f"CLARION['ADMIN_ROLES'] must be a list of role names, got {admin_roles!r}",
+                                   hint='e.g. ["manager"]', id="clarion.E009"))
+    else:
+        outside = [role for role in admin_roles if role not in roles]
+        if outside:
+            errors.append(checks.Error(
+                f"CLARION['ADMIN_ROLES'] names {', '.join(map(repr, outside))}, which "
+                f"{'is' if len(outside) == 1 else 'are'} not in CLARION['ROLES']",
+                hint="Add them to CLARION['ROLES'], or remove them from ADMIN_ROLES: a role outside ROLES "
+                     "is never resolved, so nobody would hold it.",
+                id="clarion.E009"))
+    return errors
+
+
+# Settings whose value is the dotted path of something Clarion imports, and what it must be.
+_IMPORTED = {"ROLE_RESOLVER": "a callable(user) -> role name or None", "BROKER": "a broker class"}
+
+
+@checks.register()
+def check_import_paths(app_configs, **kwargs):
+    """A dotted path that does not import fails at start-up, not at the first connect or send."""
+    from django.utils.module_loading import import_string
+
+    errors = []
+    user = getattr(settings, "CLARION", {}) or {}
+    for name, expected in _IMPORTED.items():
+        value = user.get(name)
+        if not isinstance(value, str):
+            continue  # the default, or an object given directly
+        try:
+            target = import_string(value)
+        except ImportError as exc:
+            errors.append(checks.Error(f"CLARION[{name!r}] = {value!r} cannot be imported: {exc}",
+                                       hint=f"Give the dotted path of {expected}, importable from the server's "
+                                            f"Python path.", id="clarion.E010"))
+            continue
+        if not callable(target):
+            errors.append(checks.Error(f"CLARION[{name!r}] = {value!r} is not callable",
+                                       hint=f"Give the dotted path of {expected}.", id="clarion.E010"))
+    return errors
+
+
+@checks.register()
+def check_sockets_are_served(app_configs, **kwargs):
+    """Sockets are served only by an ASGI application that routes /ws/ to Clarion: with none,
+    every socket gets a 404 and the log says only "Not Found: /ws/notifications/"."""
+    hint = ("Set ASGI_APPLICATION to an application that mounts clarion.realtime.routing."
+            "websocket_application() under \"websocket\", and serve it with uvicorn (or with "
+            "manage.py runserver once daphne is listed first in INSTALLED_APPS): docs/integration.md.")
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if not path:
+        return [checks.Warning("ASGI_APPLICATION is not set: nothing serves Clarion's sockets", hint=hint,
+                               id="clarion.W002")]
+    if path.startswith("clarion."):
+        return []  # the standalone server's own application
+    from django.utils.module_loading import import_string
+
+    try:
+        application = import_string(path)
+    except ImportError as exc:
+        return [checks.Warning(f"ASGI_APPLICATION = {path!r} cannot be imported: {exc}", hint=hint,
+                               id="clarion.W002")]
+    routed = _routes_notifications(application)
+    if routed is False:
+        return [checks.Warning(f"ASGI_APPLICATION = {path!r} does not route /ws/notifications/ to Clarion",
+                               hint=hint, id="clarion.W002")]
+    return []
+
+
+_SOCKET_PATH = "ws/notifications/"
+_WRAPPED = ("application", "app", "inner")
+
+
+def _routes_notifications(application, depth: int = 0, path: str = _SOCKET_PATH):
+    """True when the application routes the notification socket to Clarion's consumer, False
+    when it certainly does not, None when it cannot tell (a wrapper it does not know)."""
+    from channels.routing import ProtocolTypeRouter, URLRouter
+    from django.core.handlers.asgi import ASGIHandler
+
+    from clarion.realtime.consumers.notifications import NotificationsConsumer
+
+    if depth > 20:
+        return None
+    consumer = getattr(application, "consumer_class", None)
+    if consumer is not None:
+        return issubclass(consumer, NotificationsConsumer)
+    if isinstance(application, ASGIHandler):
+        return False  # Django's own handler: HTTP only, a socket gets nothing
+    if isinstance(application, ProtocolTypeRouter):
+        websocket = application.application_mapping.get("websocket")
+        return False if websocket is None else _routes_notifications(websocket, depth + 1, path)
+    if isinstance(application, URLRouter):
+        for route in application.routes:
+            match = route.pattern.match(path)
+            if match:
+                return _routes_notifications(route.callback, depth + 1, match[0])
+        return False
+    for attribute in _WRAPPED:
+        inner = getattr(application, attribute, None)
+        if inner is not None and inner is not application:
+            return _routes_notifications(inner, depth + 1, path)
+    return None

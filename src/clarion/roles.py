@@ -4,9 +4,13 @@ A host site whose user model carries its own notion of role points the setting a
 callable of its own; the default reads the RoleAssignment row Clarion provides.
 """
 
+import logging
+
 from django.core.exceptions import ObjectDoesNotExist
 
 from clarion.conf import clarion_settings
+
+logger = logging.getLogger("clarion.roles")
 
 
 def assigned_role(user):
@@ -22,11 +26,33 @@ def assigned_role(user):
 
 
 def role_of(user):
-    """The user's role if it is one of CLARION["ROLES"], else None."""
+    """The user's role if it is one of CLARION["ROLES"], else None (and a warning, once per
+    value, that the resolver answered a role the settings do not list)."""
     if user is None or not getattr(user, "is_authenticated", False):
         return None
     role = clarion_settings.ROLE_RESOLVER(user)
-    return role if role in clarion_settings.ROLES else None
+    if role in clarion_settings.ROLES:
+        return role
+    if role is not None:
+        _warn_unlisted(role)
+    return None
+
+
+# Values already warned about; bounded, since a resolver may hand back anything a user typed.
+_warned_roles: set = set()
+MAX_WARNED_ROLES = 100
+
+
+def _warn_unlisted(role) -> None:
+    try:
+        if role in _warned_roles or len(_warned_roles) >= MAX_WARNED_ROLES:
+            return
+        _warned_roles.add(role)
+    except TypeError:  # an unhashable value: warn each time rather than fail the request
+        pass
+    logger.warning("CLARION['ROLE_RESOLVER'] returned %r, which is not in CLARION['ROLES'] %s: users with it "
+                   "count as having no role; add it to ROLES or change the resolver",
+                   role, list(clarion_settings.ROLES))
 
 
 def is_notification_admin(user) -> bool:

@@ -1,19 +1,28 @@
-"""Clarion as a reusable app: a host Django project adds it and it works end to end.
+"""docs/integration.md, followed literally: a new Django project gets Clarion and works.
 
-tests/hostproject is a minimal host site (its own settings, URLconf, ASGI app, and a custom
-user model ``campus.Person`` whose ``role`` field is read by ``CLARION["ROLE_RESOLVER"]``).
-This module migrates it into a temporary SQLite file, creates users with ``manage.py shell``,
-serves it with uvicorn, and talks to it over HTTP and real WebSockets. Everything runs in
-subprocesses, so nothing here depends on the main suite's Django settings.
+The page marks what a reader does with HTML comments: ``<!-- run -->`` before shell commands,
+``<!-- file: PATH -->`` before a file's content (``(append)``: added at the end of the file),
+``<!-- serve -->`` before the command that serves the site. This module runs those commands in
+a temporary folder (``django-admin startproject`` first, as the page says), writes those files,
+and serves the result: if the page and this test drift apart, the test fails. Blocks marked as
+the "runserver variant" are applied to a second settings module for the runserver scenario.
+
+Then it talks to the site as a user would: tokens over HTTP, real sockets, a role notification
+sent from a separate ``manage.py shell`` (as a cron job would), one created over REST by a user
+of an admin role, a foreign origin refused, API docs with no CDN, and ``manage.py runserver``
+with and without Daphne.
 """
 
 import asyncio
 import json
 import os
+import re
+import shlex
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -24,228 +33,298 @@ from websockets.exceptions import InvalidStatus
 pytestmark = pytest.mark.integration
 
 REPO = Path(__file__).resolve().parents[2]
-HOSTPROJECT = REPO / "tests" / "hostproject"
+DOC = REPO / "docs" / "integration.md"
 SRC = REPO / "src"
 
-ORIGIN = "http://host.test"
-USERS = {"sam": ("student", "sam-pass-8d1f"), "ada": ("advisor", "ada-pass-3c7e")}
-SERVER_START_TIMEOUT = 20.0
+ORIGIN = "http://host.test"  # the page's CLARION["ALLOWED_ORIGINS"]
+USERS = {"mia": ("member", "mia-pass-8d1f"), "eli": ("editor", "eli-pass-3c7e"), "max": ("manager", "max-pass-77a0")}
+SERVER_START_TIMEOUT = 30.0
 DELIVERY_TIMEOUT = 5.0
 SILENCE_WINDOW = 1.5
 
+MARKER = re.compile(r"^<!-- (run|serve|file)(?::\s*(.*?))? -->$")
+VARIANT = "runserver variant"
 
-# -- subprocess helpers ---------------------------------------------------------------
+
+# -- reading the page ---------------------------------------------------------------------
 
 
-def _host_env(db_path: Path) -> dict[str, str]:
+def documented_steps() -> list[tuple[str, str, str]]:
+    """(kind, argument, block text) for every marked block, in the page's order."""
+    steps, lines, i = [], DOC.read_text().splitlines(), 0
+    while i < len(lines):
+        match = MARKER.match(lines[i].strip())
+        i += 1
+        if not match:
+            continue
+        while not lines[i].startswith("```"):
+            i += 1
+        end = lines.index("```", i + 1)
+        steps.append((match.group(1), (match.group(2) or "").strip(), "\n".join(lines[i + 1:end]) + "\n"))
+        i = end + 1
+    return steps
+
+
+def commands(block: str) -> list[list[str]]:
+    """A shell block's commands, with ``python`` and ``django-admin`` as this interpreter."""
+    found = []
+    for line in block.splitlines():
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        argv = shlex.split(line)
+        if argv[0] == "python":
+            argv = [sys.executable, *argv[1:]]
+        elif argv[0] == "django-admin":
+            argv = [sys.executable, "-m", "django", *argv[1:]]
+        found.append(argv)
+    return found
+
+
+def test_the_page_marks_the_steps_this_test_follows():
+    kinds = [(kind, arg) for kind, arg, _ in documented_steps()]
+    assert ("run", "") in kinds and ("serve", "") in kinds and ("serve", VARIANT) in kinds
+    assert {arg for kind, arg in kinds if kind == "file"} >= {
+        "campus/models.py", "campus/roles.py", "hostsite/settings.py (append)", "hostsite/urls.py",
+        "hostsite/asgi.py", f"hostsite/settings.py (append, {VARIANT})",
+    }
+
+
+# -- following it -------------------------------------------------------------------------
+
+
+def _env() -> dict[str, str]:
     env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "hostsite.settings"
-    env["HOSTSITE_DB"] = str(db_path)
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(HOSTPROJECT), str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])]
-    )
+    env.pop("DJANGO_SETTINGS_MODULE", None)  # manage.py sets the project's own
+    env["PYTHONPATH"] = os.pathsep.join([str(SRC), *filter(None, [os.environ.get("PYTHONPATH")])])
     env["PYTHONUNBUFFERED"] = "1"
     return env
 
 
-def _manage(env: dict[str, str], *args: str, timeout: float = 60) -> str:
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=HOSTPROJECT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def _run(argv: list[str], cwd: Path, env: dict[str, str], timeout: float = 120) -> str:
+    result = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     if result.returncode != 0:
-        pytest.fail(
-            f"manage.py {' '.join(args)} failed with {result.returncode}:\n"
-            f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}"
-        )
-    return result.stdout
+        pytest.fail(f"{shlex.join(argv)} failed with {result.returncode}:\n"
+                    f"--- stdout ---\n{result.stdout}\n--- stderr ---\n{result.stderr}")
+    return result.stdout + result.stderr
+
+
+class Site:
+    """The project the page built, and the commands it gave for serving it."""
+
+    def __init__(self, root: Path, env: dict[str, str]):
+        self.root = root
+        self.env = env
+        self.serve: dict[str, list[str]] = {}
+        self.outputs: list[str] = []
+
+    def manage(self, *args: str, settings: str | None = None) -> str:
+        env = dict(self.env, DJANGO_SETTINGS_MODULE=settings) if settings else self.env
+        return _run([sys.executable, "manage.py", *args], self.root, env)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Site:
+    site = Site(tmp_path_factory.mktemp("host"), _env())
+    variant_settings = site.root / "hostsite" / "settings_runserver.py"
+    for kind, argument, block in documented_steps():
+        if kind == "run":
+            for argv in commands(block):
+                site.outputs.append(_run(argv, site.root, site.env))
+        elif kind == "serve":
+            site.serve[argument] = commands(block)[0]
+        elif argument.endswith(f"(append, {VARIANT})"):
+            variant_settings.write_text("from hostsite.settings import *  # noqa: F403\n\n" + block)
+        elif argument.endswith("(append)"):
+            path = site.root / argument.removesuffix(" (append)")
+            path.write_text(path.read_text() + "\n" + block)
+        else:
+            (site.root / argument).write_text(block)
+    create = "; ".join(f"Person.objects.create_user({name!r}, password={password!r}, role={role!r})"
+                       for name, (role, password) in USERS.items())
+    site.manage("shell", "-c", f"from campus.models import Person; {create}")
+    return site
 
 
 def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+    with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
 
 
-def _wait_until_listening(proc: subprocess.Popen, port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_TIMEOUT
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"uvicorn exited with {proc.returncode} before listening:\n{log_path.read_text()}")
+class Served:
+    def __init__(self, site: Site, argv: list[str], log: Path, settings: str | None = None):
+        self.port = _free_port()
+        argv = [a.replace("8000", str(self.port)) for a in argv]
+        if "runserver" in argv:
+            argv.append("--noreload")  # one process, so that stopping it stops the server
+        env = dict(site.env, DJANGO_SETTINGS_MODULE=settings) if settings else site.env
+        self.log = log
+        with open(log, "w") as out:
+            self.proc = subprocess.Popen(argv, cwd=site.root, env=env, stdout=out, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + SERVER_START_TIMEOUT
+        while True:
+            if self.proc.poll() is not None:
+                pytest.fail(f"{shlex.join(argv)} exited with {self.proc.returncode}:\n{log.read_text()}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    break
+            except OSError:
+                if time.monotonic() > deadline:
+                    self.stop()
+                    pytest.fail(f"{shlex.join(argv)} did not listen within {SERVER_START_TIMEOUT:.0f} s:\n{log.read_text()}")
+                time.sleep(0.1)
+        self.address = f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        self.proc.terminate()
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    pytest.fail(f"uvicorn did not accept connections within {SERVER_START_TIMEOUT:.0f}s:\n{log_path.read_text()}")
-
-
-# -- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def workdir(tmp_path_factory):
-    """Holds the host site's SQLite file and the server log."""
-    return tmp_path_factory.mktemp("hostproject")
-
-
-@pytest.fixture(scope="module")
-def host_env(workdir):
-    """Environment of a migrated host database holding a student (sam) and an advisor (ada)."""
-    env = _host_env(workdir / "hostsite.sqlite3")
-    _manage(env, "migrate", "--noinput", "-v", "0")
-    create = "; ".join(
-        f"Person.objects.create_user({name!r}, password={password!r}, role={role!r})"
-        for name, (role, password) in USERS.items()
-    )
-    _manage(env, "shell", "-c", f"from campus.models import Person; {create}")
-    return env
-
-
-@pytest.fixture(scope="module")
-def host_server(host_env, workdir):
-    """uvicorn serving hostsite.asgi:application; yields "127.0.0.1:<port>". Always stopped."""
-    port = _free_port()
-    log_path = workdir / "uvicorn.log"
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [
-                sys.executable, "-m", "uvicorn", "hostsite.asgi:application",
-                "--host", "127.0.0.1", "--port", str(port),
-                "--ws", "websockets-sansio", "--lifespan", "off",
-            ],
-            cwd=HOSTPROJECT,
-            env=host_env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_until_listening(proc, port, log_path)
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=5)
+            self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=5)
-
-
-def _post_json(url: str, body: dict) -> dict:
-    request = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
-    )
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-def _get_json(url: str, token: str) -> dict:
-    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
+            self.proc.kill()
+            self.proc.wait(timeout=5)
 
 
 @pytest.fixture(scope="module")
-def host_tokens(host_server):
-    """Access tokens from the host site's POST /api/auth/token/, by username."""
-    return {
-        name: _post_json(f"http://{host_server}/api/auth/token/", {"username": name, "password": password})["access"]
-        for name, (_, password) in USERS.items()
-    }
+def server(site, tmp_path_factory):
+    served = Served(site, site.serve[""], tmp_path_factory.mktemp("logs") / "uvicorn.log")
+    yield served.address
+    served.stop()
 
 
-# -- socket helpers -------------------------------------------------------------------
+def _request(url: str, body: dict | None = None, token: str | None = None) -> tuple[int, str]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if body is not None else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
 
 
-def _ws_url(address: str, token: str) -> str:
-    return f"ws://{address}/ws/notifications/?token={token}"
+@pytest.fixture(scope="module")
+def tokens(server):
+    found = {}
+    for name, (_, password) in USERS.items():
+        status, body = _request(f"http://{server}/api/auth/token/", {"username": name, "password": password})
+        assert status == 200, body
+        found[name] = json.loads(body)["access"]
+    return found
+
+
+# -- sockets ------------------------------------------------------------------------------
 
 
 async def _open(address: str, token: str):
-    """An open socket whose first frame (checked here) is recent_notifications."""
-    ws = await connect(_ws_url(address, token), origin=ORIGIN, open_timeout=5, close_timeout=2)
+    ws = await connect(f"ws://{address}/ws/notifications/?token={token}", origin=ORIGIN, open_timeout=5,
+                       close_timeout=2)
     first = json.loads(await asyncio.wait_for(ws.recv(), timeout=5))
     assert first["type"] == "recent_notifications", first
     return ws
 
 
-async def _wait_for_notification(ws, title: str, timeout: float = DELIVERY_TIMEOUT) -> dict:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _wait_for(ws, title: str) -> dict:
     seen = []
-    while True:
-        remaining = deadline - asyncio.get_running_loop().time()
-        if remaining <= 0:
-            pytest.fail(f"no notification titled {title!r} within {timeout}s; frames seen: {seen}")
+    deadline = asyncio.get_running_loop().time() + DELIVERY_TIMEOUT
+    while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
         try:
             frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=remaining))
         except TimeoutError:
-            continue
+            break
         if frame.get("type") == "notification" and frame["data"].get("title") == title:
             return frame
         seen.append(frame)
+    pytest.fail(f"no notification titled {title!r} within {DELIVERY_TIMEOUT} s; frames seen: {seen}")
 
 
-async def _frames_during(ws, seconds: float) -> list[dict]:
-    frames = []
+async def _titles_during(ws, seconds: float) -> list[str]:
+    titles = []
     deadline = asyncio.get_running_loop().time() + seconds
     while (remaining := deadline - asyncio.get_running_loop().time()) > 0:
         try:
-            frames.append(json.loads(await asyncio.wait_for(ws.recv(), timeout=remaining)))
+            frame = json.loads(await asyncio.wait_for(ws.recv(), timeout=remaining))
         except TimeoutError:
             break
-    return frames
+        if frame.get("type") == "notification":
+            titles.append(frame["data"].get("title"))
+    return titles
 
 
-def _titles(frames: list[dict]) -> list[str]:
-    return [f["data"].get("title") for f in frames if f.get("type") == "notification"]
+# -- what the page promises ---------------------------------------------------------------
 
 
-async def _send_to_role(env: dict[str, str], role: str, title: str) -> None:
-    """Send from a separate process, as a cron job or worker of the host site would."""
-    code = f"from clarion import send_notification_to_role; send_notification_to_role({role!r}, {title!r}, 'msg')"
-    await asyncio.to_thread(_manage, env, "shell", "-c", code)
+def test_check_passes_on_the_documented_project(site):
+    checked = [out for out in site.outputs if "System check identified" in out]
+    assert checked and "System check identified no issues" in checked[-1], site.outputs
 
 
-# -- tests --------------------------------------------------------------------------------
+def test_the_role_comes_from_the_sites_own_user_model_and_role_names(server, tokens):
+    for name, (role, _) in USERS.items():
+        status, body = _request(f"http://{server}/api/me/", token=tokens[name])
+        assert status == 200, body
+        me = json.loads(body)
+        assert me["role"] == role
+        assert me["can_send"] is (role == "manager")
 
 
-def test_role_comes_from_the_host_user_model(host_server, host_tokens):
-    """GET /api/me/ reports the role read by the host's ROLE_RESOLVER from Person.role."""
-    assert _get_json(f"http://{host_server}/api/me/", host_tokens["sam"])["role"] == "student"
-    assert _get_json(f"http://{host_server}/api/me/", host_tokens["ada"])["role"] == "advisor"
-
-
-async def test_role_notifications_reach_only_that_role(host_env, host_server, host_tokens):
-    sam = await _open(host_server, host_tokens["sam"])
-    ada = None
+async def test_a_role_notification_from_another_process_reaches_only_that_role(site, server, tokens):
+    mia, eli = await _open(server, tokens["mia"]), await _open(server, tokens["eli"])
     try:
-        ada = await _open(host_server, host_tokens["ada"])
-        await _send_to_role(host_env, "student", "Hello host")
-        frame = await _wait_for_notification(sam, "Hello host")
-        assert frame["data"]["title"] == "Hello host"
+        code = "from clarion import send_notification_to_role; send_notification_to_role('member', 'Hello members', 'msg')"
+        await asyncio.to_thread(site.manage, "shell", "-c", code)
+        frame = await _wait_for(mia, "Hello members")
         assert frame["data"]["message"] == "msg"
-
-        ada_frames = await _frames_during(ada, SILENCE_WINDOW)
-        assert "Hello host" not in _titles(ada_frames), ada_frames
-
-        await _send_to_role(host_env, "advisor", "Hello advisors")
-        frame = await _wait_for_notification(ada, "Hello advisors")
-        assert frame["data"]["title"] == "Hello advisors"
-
-        sam_frames = await _frames_during(sam, 0.5)
-        assert "Hello advisors" not in _titles(sam_frames), sam_frames
+        assert "Hello members" not in await _titles_during(eli, SILENCE_WINDOW)
     finally:
-        await sam.close()
-        if ada is not None:
-            await ada.close()
+        await mia.close()
+        await eli.close()
 
 
-async def test_foreign_origin_is_refused_at_the_handshake(host_server, host_tokens):
-    with pytest.raises(InvalidStatus) as excinfo:
-        async with connect(_ws_url(host_server, host_tokens["sam"]), origin="http://evil.test", open_timeout=5):
+async def test_a_manager_creates_over_rest_and_the_editor_receives_it(server, tokens):
+    eli = await _open(server, tokens["eli"])
+    try:
+        status, body = await asyncio.to_thread(
+            _request, f"http://{server}/api/notifications/",
+            {"title": "Proofs ready", "recipient_type": "role", "recipient_id": "editor"}, tokens["max"])
+        assert status == 201, body
+        await _wait_for(eli, "Proofs ready")
+        refused, body = await asyncio.to_thread(
+            _request, f"http://{server}/api/notifications/",
+            {"title": "Nope", "recipient_type": "role", "recipient_id": "editor"}, tokens["mia"])
+        assert refused == 403, body
+    finally:
+        await eli.close()
+
+
+async def test_a_foreign_origin_is_refused_at_the_handshake(server, tokens):
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(f"ws://{server}/ws/notifications/?token={tokens['mia']}", origin="http://evil.test",
+                           open_timeout=5):
             pass
-    assert excinfo.value.response.status_code == 403
+    assert refused.value.response.status_code == 403
+
+
+def test_the_api_docs_come_from_the_sidecar_not_a_cdn(server):
+    status, page = _request(f"http://{server}/api/docs/")
+    assert status == 200, page
+    assert "drf_spectacular_sidecar" in page
+    assert "cdn.jsdelivr.net" not in page and "unpkg.com" not in page
+
+
+async def test_runserver_serves_sockets_with_daphne_and_refuses_them_without(site, server, tokens, tmp_path):
+    plain = Served(site, site.serve[VARIANT], tmp_path / "runserver.log")
+    try:
+        with pytest.raises(InvalidStatus) as refused:
+            await connect(f"ws://{plain.address}/ws/notifications/?token={tokens['mia']}", origin=ORIGIN, open_timeout=5)
+        assert refused.value.response.status_code == 404
+    finally:
+        plain.stop()
+    with_daphne = Served(site, site.serve[VARIANT], tmp_path / "daphne.log", settings="hostsite.settings_runserver")
+    try:
+        ws = await _open(with_daphne.address, tokens["mia"])
+        await ws.close()
+    finally:
+        with_daphne.stop()

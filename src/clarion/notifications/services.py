@@ -21,7 +21,7 @@ from clarion.notifications.models import (
     RecipientType,
 )
 from clarion.notifications import log as notification_log
-from clarion.realtime import publish
+from clarion.realtime import groups, publish
 from clarion.validation import json_data_error
 
 
@@ -57,7 +57,9 @@ def resolve_recipient(recipient_type: str, recipient) -> str:
             raise ValidationError({"recipient_id": f"no user with id {raw}"})
         return str(user_id)
     if recipient_type == RecipientType.ROLE:
-        if recipient not in clarion_settings.ROLES:
+        # Refused before anything is stored: a row whose role cannot name a group would hold
+        # up every later entry of the log behind it.
+        if recipient not in clarion_settings.ROLES or not groups.is_valid_role_name(recipient):
             raise ValidationError(
                 {"recipient_id": f"unknown role {recipient!r}; expected one of: {', '.join(clarion_settings.ROLES)}"}
             )

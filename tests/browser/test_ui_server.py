@@ -60,16 +60,29 @@ def test_a_rebuild_is_picked_up_without_a_restart(db, built_ui):
     assert "app.NEWW2345.js" in Client().get("/").content.decode()
 
 
-def test_without_a_build_the_pages_say_how_to_build_it(db, tmp_path, monkeypatch):
+def test_without_a_build_a_checkout_is_told_to_build_it_in_place(db, tmp_path, monkeypatch):
     monkeypatch.setattr(views, "UI_DIR", tmp_path / "missing")
     monkeypatch.setattr(views, "_manifest_cache", {})
     response = Client().get("/")
     assert response.status_code == 503
     html = response.content.decode()
     assert "The web UI is not built" in html
-    assert "cd clients/web &amp;&amp; npm ci &amp;&amp; npm run build" in html
+    assert f"bash {views.CHECKOUT_BUILD_SCRIPT}" in html and views.CHECKOUT_BUILD_SCRIPT.is_file()
     assert "bash scripts/demo.sh" in html and "/api/docs/" in html
     assert Client().get("/api/schema/").status_code == 200  # the rest of the server is unaffected
+
+
+def test_without_a_build_a_package_install_is_told_to_install_a_wheel_that_has_it(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(views, "UI_DIR", tmp_path / "missing")
+    monkeypatch.setattr(views, "_manifest_cache", {})
+    # As in site-packages: no clients/web beside the package.
+    monkeypatch.setattr(views, "CHECKOUT_BUILD_SCRIPT", tmp_path / "clients" / "web" / "scripts" / "ensure-built.sh")
+    response = Client().get("/")
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "This installation has no web UI" in html
+    assert "bash scripts/build-dist.sh" in html and "pip install" in html
+    assert "npm" not in html and "clients/web" not in html
 
 
 def _session_client(remote_addr="127.0.0.1"):

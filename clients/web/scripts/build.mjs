@@ -1,10 +1,11 @@
 // npm run build: typecheck, then bundle src/ (and the clarion-client sources it imports) into
-// src/clarion/server/static/clarion-ui/: app.<hash>.js and app.<hash>.css, their source maps,
-// gzip and brotli copies (whitenoise serves them to browsers that accept them) and
+// src/clarion/server/static/clarion-ui/: app.<hash>.js and app.<hash>.css, gzip and brotli copies (whitenoise serves them to browsers that accept them) and
 // manifest.json, which the server reads to name the current files in the page. File names carry
 // a content hash, so the server can let browsers cache them forever.
 //
 // `--no-check` skips the typecheck (the bundle does not need it; the test command keeps it).
+// Source maps only when asked for (CLARION_UI_SOURCEMAPS=1): they are four times the size of the
+// bundle, and whatever lies in the static folder goes into the wheel and out to every install.
 import { execFileSync } from "node:child_process";
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { createRequire } from "node:module";
@@ -37,7 +38,7 @@ const result = await esbuild.build({
   platform: "browser",
   target: "es2020",
   minify: true,
-  sourcemap: "linked",
+  sourcemap: process.env.CLARION_UI_SOURCEMAPS === "1" ? "linked" : false,
   legalComments: "none",
   metafile: true,
   logLevel: "warning",

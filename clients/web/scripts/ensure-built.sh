@@ -5,7 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 manifest=../../src/clarion/server/static/clarion-ui/manifest.json
-if [ -f "$manifest" ] && [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] \
+# A build with source maps when none are asked for (or the other way round) is not up to date.
+maps_wanted="${CLARION_UI_SOURCEMAPS:-0}"
+maps_built=0
+if compgen -G "$(dirname "$manifest")/*.map" >/dev/null; then maps_built=1; fi
+if [ -f "$manifest" ] && [ "$maps_wanted" = "$maps_built" ] && [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] \
    && [ -z "$(find src scripts package.json tsconfig.json ../js/src -newer "$manifest" -print -quit)" ]; then
   exit 0
 fi

@@ -26,7 +26,17 @@ logger = logging.getLogger("clarion.server")
 # -- the web UI (clients/web, built into static/clarion-ui/) ------------------------------------
 
 UI_DIR = Path(__file__).resolve().parent / "static" / "clarion-ui"
-UI_BUILD_COMMAND = "cd clients/web && npm ci && npm run build"
+# Beside src/ in a checkout (an editable install): there the UI can be built where it is served.
+CHECKOUT_BUILD_SCRIPT = Path(__file__).resolve().parents[3] / "clients" / "web" / "scripts" / "ensure-built.sh"
+
+
+def ui_build_advice() -> dict:
+    """What to do about a missing UI, for how this Clarion was installed: from a checkout, build
+    it in place; from a wheel or sdist without it, install one that carries it (README.md,
+    "Building a wheel"), since such an install has no clients/web to run npm in."""
+    if CHECKOUT_BUILD_SCRIPT.is_file():
+        return {"from_checkout": True, "command": f"bash {CHECKOUT_BUILD_SCRIPT}"}
+    return {"from_checkout": False, "command": "bash scripts/build-dist.sh"}
 _manifest_cache: dict = {}
 
 
@@ -73,11 +83,17 @@ def ui_page(request, **route):
     """
     assets = ui_assets()
     if assets is None:
+        advice = ui_build_advice()
         if not _manifest_cache.get("warned"):
-            logger.warning("the web UI is not built (no %s); build it with: %s", UI_DIR / "manifest.json",
-                           UI_BUILD_COMMAND)
+            if advice["from_checkout"]:
+                logger.warning("the web UI is not built (no %s); build it with: %s", UI_DIR / "manifest.json",
+                               advice["command"])
+            else:
+                logger.warning("this installation of Clarion has no web UI (no %s); install a wheel built with "
+                               "`%s` in a Clarion checkout (README.md, \"Building a wheel\")",
+                               UI_DIR / "manifest.json", advice["command"])
             _manifest_cache["warned"] = True
-        response = render(request, "clarion/ui_missing.html", {"build_command": UI_BUILD_COMMAND}, status=503)
+        response = render(request, "clarion/ui_missing.html", advice, status=503)
     else:
         # Whether a session exists: a signed-out visit goes straight to the sign-in form.
         config = {"debug": settings.DEBUG, "signedIn": request.user.is_authenticated}

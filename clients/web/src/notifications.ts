@@ -65,6 +65,12 @@ export class NotificationCenter {
     document.addEventListener("click", (event) => {
       if (this.isOpen && event.target instanceof Node && !this.root.contains(event.target)) this.close(false);
     });
+    // A disclosure closes when the keyboard leaves it: tabbing past the last item must not leave
+    // the panel open over the links that take focus next.
+    this.root.addEventListener("focusout", (event) => {
+      const next = event.relatedTarget;
+      if (this.isOpen && next instanceof Node && !this.root.contains(next)) this.close(false);
+    });
 
     client.on("change", () => this.render());
     client.on("notification", (n) => {
@@ -97,10 +103,13 @@ export class NotificationCenter {
 
   private render(): void {
     const { notifications, unreadCount } = this.client.snapshot;
+    const markAllHadFocus = document.activeElement === this.markAll;
     this.badge.textContent = unreadCount > 99 ? "99+" : String(unreadCount);
     this.badge.hidden = unreadCount === 0;
     this.bell.setAttribute("aria-label", unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread`);
     this.markAll.disabled = unreadCount === 0;
+    // A disabled button drops focus to the page's top; keep it in the panel.
+    if (markAllHadFocus && this.markAll.disabled) this.panel.focus();
     this.onUnread(unreadCount);
 
     // Keyed update: an item keeps its element (and its focus) across renders.
@@ -151,9 +160,24 @@ export class NotificationCenter {
     li.classList.toggle("read", n.is_read);
     const button = li.querySelector<HTMLButtonElement>("button.mark");
     if (button) {
-      if (n.is_read && document.activeElement === button) this.panel.focus();
+      if (n.is_read && document.activeElement === button) this.focusNearestUnread(li);
       button.hidden = n.is_read;
     }
+  }
+
+  /** After an item is marked read, focus goes where the reader goes on: the next unread item's
+   * button, else the previous one's, else the panel itself (not the top of the page). */
+  private focusNearestUnread(li: HTMLLIElement): void {
+    const visible = (el: Element | null) => el?.querySelector<HTMLButtonElement>("button.mark:not([hidden])") ?? null;
+    for (let el = li.nextElementSibling; el; el = el.nextElementSibling) {
+      const button = visible(el);
+      if (button) return button.focus();
+    }
+    for (let el = li.previousElementSibling; el; el = el.previousElementSibling) {
+      const button = visible(el);
+      if (button) return button.focus();
+    }
+    this.panel.focus();
   }
 
   // -- toasts -------------------------------------------------------------------------------------

@@ -71,7 +71,8 @@ export const healthPage: Page = (ctx) => {
     problem,
     h("dl", { className: "tiles" }, Object.values(tiles).map((t) => t.el)),
     h("div", { className: "charts" }, Object.values(charts).map((c) => c.el)),
-    h("div", { className: "table-wrap" }, table),
+    // Scrolls sideways on a phone: focusable and named, so the keyboard can scroll it too.
+    h("div", { className: "table-wrap", tabindex: "0", role: "region", "aria-label": "Server processes, scrollable" }, table),
   );
 
   const show = (s: HealthSnapshot) => {

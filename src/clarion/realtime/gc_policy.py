@@ -21,6 +21,8 @@ import gc
 import logging
 import time
 
+from clarion.realtime.tasks import cancel_and_wait
+
 logger = logging.getLogger("clarion.gc")
 
 FREEZE_EVERY = 1.0  # seconds: a full pass then walks at most a second of survivors
@@ -67,6 +69,5 @@ def ensure_started() -> None:
 async def stop() -> None:
     global _task
     if _task is not None:
-        _task.cancel()
-        await asyncio.gather(_task, return_exceptions=True)
+        await cancel_and_wait(_task)
         _task = None

@@ -42,6 +42,7 @@ from clarion.observability.sampling import (
 )
 from clarion.protocol.frames import ServerFrameType, encode_frame, server_frame
 from clarion.realtime.health_store import make_health_store
+from clarion.realtime.tasks import cancel_and_wait
 
 logger = logging.getLogger("clarion.health")
 
@@ -125,10 +126,7 @@ class HealthMonitor:
 
     async def stop(self) -> None:
         for task in (self._task, self._checks_task):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            await cancel_and_wait(task)
         self._watchers.clear()
         if self._probe_subscription is not None:
             from clarion.realtime.hub import existing_hub

@@ -10,6 +10,7 @@ from asgiref.sync import sync_to_async
 
 from clarion.conf import clarion_settings
 from clarion.realtime.publish import publish_backlogs
+from clarion.realtime.tasks import cancel_and_wait
 from clarion.streams.relay import publish_pending
 
 logger = logging.getLogger("clarion.relay")
@@ -56,6 +57,4 @@ async def stop() -> None:
         await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
     except TimeoutError:
         logger.warning("the relay's sweep did not finish within %s s; cancelling it", STOP_GRACE_SECONDS)
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        await cancel_and_wait(task)

@@ -1,0 +1,27 @@
+"""Stopping a background task for good.
+
+Why not ``task.cancel(); await task``: on Python 3.11 ``asyncio.wait_for`` can swallow a
+cancellation that arrives just as the future it waits on completes (CPython gh-86296, fixed in
+3.12). A background loop cancelled at that moment goes on running: a server whose start failed
+(its port taken) then waited forever at shutdown for its health monitor, which had swallowed the
+cancel inside a ``wait_for`` and gone back to sleep. So: cancel, wait a little, cancel again.
+"""
+
+import asyncio
+
+RETRY_SECONDS = 0.25
+MAX_ATTEMPTS = 40  # 10 s: a task that survives this many cancels is left to the process's exit
+
+
+async def cancel_and_wait(task: asyncio.Task | None) -> bool:
+    """Cancel ``task`` until it has ended; whether it did (it is never awaited for its result)."""
+    if task is None:
+        return True
+    for _ in range(MAX_ATTEMPTS):
+        if task.done():
+            break
+        task.cancel()
+        await asyncio.wait({task}, timeout=RETRY_SECONDS)
+    if task.done() and not task.cancelled():
+        task.exception()  # retrieved, so that asyncio does not log it as never retrieved
+    return task.done()

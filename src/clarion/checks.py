@@ -247,3 +247,15 @@ def _routes_notifications(application, depth: int = 0, path: str = _SOCKET_PATH)
         if inner is not None and inner is not application:
             return _routes_notifications(inner, depth + 1, path)
     return None
+
+
+@checks.register()
+def check_categories(app_configs, **kwargs):
+    """Categories are validated on every create and shown in the readers' preferences: a
+    malformed one fails at start-up, not at the first notification."""
+    from clarion.notifications.categories import configuration_errors
+
+    problems = configuration_errors(clarion_settings.CATEGORIES, clarion_settings.DEFAULT_CATEGORY)
+    return [checks.Error(problem, hint='e.g. {"comment": {"label": "Comments", "locked": False, '
+                                       '"channels": ["in_app"]}}; docs/configuration.md', id="clarion.E011")
+            for problem in problems]

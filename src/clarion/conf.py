@@ -92,6 +92,20 @@ DEFAULTS = {
     # rooms they created may exist at once (0: no cap). Administrators are exempt from both.
     "ROOM_CREATE_THROTTLE_RATE": "30/hour",
     "MAX_ROOMS_PER_USER": 50,
+    # What a notification is about: key -> label, whether a reader may turn it off ("locked":
+    # deadlines, account and security notices may not), and the channels it goes out on by
+    # default ("in_app" now; "email" and "push" when those channels exist).
+    "CATEGORIES": {
+        "deadline": {"label": "Deadlines", "locked": True, "channels": ["in_app"]},
+        "project_update": {"label": "Project updates", "locked": False, "channels": ["in_app"]},
+        "comment": {"label": "Comments", "locked": False, "channels": ["in_app"]},
+        "submission": {"label": "Submissions", "locked": False, "channels": ["in_app"]},
+        "review": {"label": "Reviews", "locked": False, "channels": ["in_app"]},
+        "announcement": {"label": "Announcements", "locked": False, "channels": ["in_app"]},
+        "system": {"label": "System and account", "locked": True, "channels": ["in_app"]},
+    },
+    # The category of a notification created without one (REST and Python alike).
+    "DEFAULT_CATEGORY": "announcement",
 }
 
 _IMPORT_STRINGS = {"ROLE_RESOLVER"}

@@ -299,6 +299,23 @@ async def test_a_manager_creates_over_rest_and_the_editor_receives_it(server, to
         await eli.close()
 
 
+async def test_the_sites_own_categories_reach_the_socket(site, server, tokens):
+    eli = await _open(server, tokens["eli"])
+    try:
+        code = ("from clarion import send_notification_to_role; send_notification_to_role('editor', 'Review due', "
+                "'Paper 12 by Friday', category='deadline', topic='paper:12')")  # as the page shows it
+        await asyncio.to_thread(site.manage, "shell", "-c", code)
+        frame = await _wait_for(eli, "Review due")
+        assert (frame["data"]["category"], frame["data"]["topic"]) == ("deadline", "paper:12")
+        refused = subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                                  "from clarion import send_notification_to_role; "
+                                  "send_notification_to_role('editor', 'x', category='comment')"],
+                                 cwd=site.root, env=site.env, capture_output=True, text=True, timeout=60)
+        assert refused.returncode != 0 and "unknown category 'comment'" in refused.stderr  # not one of this site's
+    finally:
+        await eli.close()
+
+
 async def test_a_foreign_origin_is_refused_at_the_handshake(server, tokens):
     with pytest.raises(InvalidStatus) as refused:
         async with connect(f"ws://{server}/ws/notifications/?token={tokens['mia']}", origin="http://evil.test",

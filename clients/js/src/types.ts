@@ -30,6 +30,10 @@ export interface Notification {
   is_read: boolean;
   link: string;
   data: Record<string, unknown>;
+  /** What it is about: a key of the server's `CLARION["CATEGORIES"]` (`announcement` by default). */
+  category: string;
+  /** The thing it concerns, e.g. `project:7`; `""` for nothing in particular. */
+  topic: string;
   /** Resume position; `null` only in REST answers, for a notification not yet published. */
   cursor: string | null;
 }

@@ -135,6 +135,8 @@ export function notification(id: number, overrides: Partial<Notification> = {}):
     is_read: false,
     link: "",
     data: {},
+    category: "announcement",
+    topic: "",
     cursor: cursorFor(id),
     ...overrides,
   };

@@ -22,6 +22,8 @@ class NotificationSerializer(serializers.Serializer):
     is_read = serializers.BooleanField(read_only=True)
     link = serializers.CharField(read_only=True)
     data = serializers.DictField(read_only=True)
+    category = serializers.CharField(read_only=True, help_text="A key of CLARION['CATEGORIES'].")
+    topic = serializers.CharField(read_only=True, help_text='What it is about, e.g. "project:7"; "" for nothing in particular.')
     cursor = serializers.CharField(read_only=True, allow_null=True, help_text="Resume position for ?cursor= on the socket; null until published.")
 
     def to_representation(self, instance):
@@ -41,6 +43,16 @@ class NotificationCreateSerializer(serializers.Serializer):
     )
     link = serializers.CharField(max_length=500, allow_blank=True, required=False, default="")
     data = serializers.DictField(required=False, default=dict)
+    category = serializers.CharField(
+        max_length=32, required=False,
+        help_text="A key of CLARION['CATEGORIES'] (by default deadline, project_update, comment, submission, review, "
+                  "announcement, system); CLARION['DEFAULT_CATEGORY'] (announcement) when omitted.",
+    )
+    topic = serializers.CharField(
+        max_length=100, allow_blank=True, required=False, default="",
+        help_text='What the notification is about, e.g. "project:7" or "room:thesis-a": a kind, then '
+                  "':'-separated letters, digits, '_', '-' or '.'.",
+    )
 
     def validate_data(self, value):
         problem = unstorable_text(value)
@@ -59,6 +71,8 @@ class NotificationCreateSerializer(serializers.Serializer):
                 link=validated_data.get("link", ""),
                 data=validated_data.get("data") or None,
                 created_by=self.context["request"].user,
+                category=validated_data.get("category"),
+                topic=validated_data.get("topic", ""),
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
@@ -93,7 +107,7 @@ class NotificationBulkCreateSerializer(serializers.Serializer):
             {"recipient_type": entry["recipient_type"], "recipient": entry.get("recipient_id") or None,
              "title": entry["title"], "message": entry.get("message", ""),
              "notification_type": entry["notification_type"], "link": entry.get("link", ""),
-             "data": entry.get("data") or None}
+             "data": entry.get("data") or None, "category": entry.get("category"), "topic": entry.get("topic", "")}
             for entry in validated_data["notifications"]
         ]
         try:

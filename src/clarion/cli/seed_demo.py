@@ -64,11 +64,12 @@ def run(args):
             services.send_notification_to_all("Welcome to Clarion", "Notifications arrive here live.",
                                               "info", created_by=admin)
             services.send_notification_to_role("student", "Proposal deadline", "Project proposals are due Friday.",
-                                               "warning", created_by=admin)
+                                               "warning", created_by=admin, category="deadline")
             services.send_notification_to_role("advisor", "Review queue", "Three proposals await your review.",
-                                               "info", created_by=admin)
+                                               "info", created_by=admin, category="review")
             services.send_notification_to_user(users["alice"], "Proposal approved",
-                                               "Your advisor approved your proposal.", "success", created_by=admin)
+                                               "Your advisor approved your proposal.", "success", created_by=admin,
+                                               category="review")
         _demo_project(users)
     print(f"demo users (password {DEMO_PASSWORD}):")
     for username, role in DEMO_USERS:

@@ -35,6 +35,10 @@ class Notification:
     data: dict
     cursor: str | None
     raw: dict = field(repr=False, compare=False)
+    # What it is about (a key of the server's CLARION["CATEGORIES"]) and the thing it concerns
+    # ("project:7"); a server from before categories sends neither.
+    category: str = "announcement"
+    topic: str = ""
 
     @classmethod
     def from_payload(cls, payload: Any) -> "Notification":
@@ -54,6 +58,8 @@ class Notification:
             data=payload.get("data") or {},
             cursor=payload.get("cursor"),
             raw=payload,
+            category=payload.get("category", "announcement"),
+            topic=payload.get("topic", ""),
         )
 
 

@@ -20,6 +20,8 @@ def notification_payload(notification, *, is_read: bool) -> dict:
         "is_read": is_read,
         "link": notification.link,
         "data": notification.data,
+        "category": notification.category,
+        "topic": notification.topic,
         "cursor": encode_cursor(notification.seq) if notification.seq is not None else None,
     }
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clarion.conf import clarion_settings
-from clarion.notifications import idempotency, queries
+from clarion.notifications import categories, idempotency, queries
 from clarion.notifications.idempotency import IdempotencyConflict  # noqa: F401  (re-exported as clarion.IdempotencyConflict)
 from clarion.notifications.models import (
     Notification,
@@ -25,7 +25,12 @@ from clarion.realtime import groups, publish
 from clarion.validation import json_data_error
 
 
-def _check_common(title, message, notification_type, link, data):
+class NotificationRefused(ValidationError, ValueError):
+    """A create's arguments were refused (a field error each, as a ValidationError); also a
+    ValueError, which is what the Python API promises for an unknown category."""
+
+
+def _check_common(title, message, notification_type, link, data, category=None, topic=""):
     errors = {}
     if not isinstance(title, str) or not title.strip() or len(title) > 200:
         errors["title"] = "title must be a non-empty string of at most 200 characters"
@@ -39,8 +44,12 @@ def _check_common(title, message, notification_type, link, data):
         problem = json_data_error(data)
         if problem:
             errors["data"] = problem
+    if category is not None and (problem := categories.category_error(category)):
+        errors["category"] = problem
+    if problem := categories.topic_error(topic):
+        errors["topic"] = problem
     if errors:
-        raise ValidationError(errors)
+        raise NotificationRefused(errors)
 
 
 def resolve_recipient(recipient_type: str, recipient) -> str:
@@ -73,7 +82,7 @@ def resolve_recipient(recipient_type: str, recipient) -> str:
 
 def create_notification(
     recipient_type, recipient=None, *, title, message="", notification_type="info", link="", data=None, created_by=None,
-    idempotency_key=None,
+    idempotency_key=None, category=None, topic="",
 ) -> Notification:
     """Store a notification and push it to its audience once the transaction commits.
 
@@ -82,14 +91,17 @@ def create_notification(
     """
     if idempotency_key is not None:
         entry = {"recipient_type": recipient_type, "recipient": recipient, "title": title, "message": message,
-                 "notification_type": notification_type, "link": link, "data": data}
+                 "notification_type": notification_type, "link": link, "data": data, "category": category,
+                 "topic": topic}
         return _once(created_by, idempotency_key, "create_notification", _canonical(entry),
                      lambda: [create_notification(recipient_type, recipient, title=title, message=message,
                                                   notification_type=notification_type, link=link, data=data,
-                                                  created_by=created_by)])[0]
-    _check_common(title, message, notification_type, link, data)
+                                                  created_by=created_by, category=category, topic=topic)])[0]
+    _check_common(title, message, notification_type, link, data, category, topic)
     recipient_id = resolve_recipient(recipient_type, recipient)
     notification = Notification.objects.create(
+        category=clarion_settings.DEFAULT_CATEGORY if category is None else category,
+        topic=topic,
         title=title,
         message=message,
         notification_type=notification_type,
@@ -186,7 +198,7 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
     """Store many notifications in one transaction, all or none, and push each once it commits.
 
     ``entries``: mappings of create_notification's arguments (``recipient_type``, ``recipient``,
-    ``title``, optionally ``message``, ``notification_type``, ``link``, ``data``). Returns the rows
+    ``title``, optionally ``message``, ``notification_type``, ``link``, ``data``, ``category``, ``topic``). Returns the rows
     in the order of ``entries``. Raises EntryErrors naming every refused entry. The user recipients
     of the whole batch are checked with one query, and the rows are written with bulk inserts.
     """
@@ -211,14 +223,15 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
 
 
 def send_notification_to_users(users, title, message="", notification_type="info", *, link="", data=None,
-                               created_by=None, idempotency_key=None) -> list[Notification]:
+                               created_by=None, idempotency_key=None, category=None, topic="") -> list[Notification]:
     """Notify each of ``users`` (instances or ids) with one row each, in one transaction; return
     the rows in the order of ``users``. An unknown user refuses the whole call (EntryErrors,
     indexed by position in ``users``)."""
-    _check_common(title, message, notification_type, link, data)
+    _check_common(title, message, notification_type, link, data, category, topic)
     return create_notifications(
         [{"recipient_type": RecipientType.USER, "recipient": user, "title": title, "message": message,
-          "notification_type": notification_type, "link": link, "data": data} for user in users],
+          "notification_type": notification_type, "link": link, "data": data, "category": category,
+          "topic": topic} for user in users],
         created_by=created_by, idempotency_key=idempotency_key,
     )
 
@@ -226,9 +239,10 @@ def send_notification_to_users(users, title, message="", notification_type="info
 def _entry_row(entry, known_users: set, author) -> Notification:
     title, message = entry.get("title"), entry.get("message", "")
     notification_type, link, data = entry.get("notification_type", "info"), entry.get("link", ""), entry.get("data")
+    category, topic = entry.get("category"), entry.get("topic", "")
     errors = {}
     try:
-        _check_common(title, message, notification_type, link, data)
+        _check_common(title, message, notification_type, link, data, category, topic)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
@@ -245,7 +259,8 @@ def _entry_row(entry, known_users: set, author) -> Notification:
         raise ValidationError(errors)
     return Notification(title=title, message=message, notification_type=notification_type,
                         recipient_type=entry["recipient_type"], recipient_id=recipient_id, link=link,
-                        data=data or {}, created_by=author)
+                        data=data or {}, created_by=author,
+                        category=clarion_settings.DEFAULT_CATEGORY if category is None else category, topic=topic)
 
 
 def _raw(recipient):

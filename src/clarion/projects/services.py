@@ -14,6 +14,7 @@ from django.db import transaction
 from django.http import Http404
 
 from clarion.notifications import services as notifications
+from clarion.notifications.categories import project_topic
 from clarion.projects.access import may_advise
 from clarion.projects.models import Project, ProjectEvent, ProjectEventKind, ProjectMembership, ProjectStatus
 from clarion.realtime import groups
@@ -71,13 +72,13 @@ def delete_project(project) -> None:
 apublish_project_event = sync_to_async(publish_project_event)
 
 
-def _notify(users, title, message, project, *, actor=None):
+def _notify(users, title, message, project, *, actor=None, category="project_update"):
     for user_id in {u if isinstance(u, int) else u.pk for u in users if u is not None}:
         if actor is not None and user_id == actor.pk:
             continue  # nobody needs to be told about what they just did
         notifications.send_notification_to_user(
             user_id, title, message, link=f"/projects/{project.pk}/",
-            data={"project": project.pk}, created_by=actor,
+            data={"project": project.pk}, created_by=actor, category=category, topic=project_topic(project.pk),
         )
 
 
@@ -206,5 +207,5 @@ def submit(project, *, kind: str, title: str, url: str = "", note: str = "", act
     event = publish_project_event(project, kind, {"title": title, "url": url, "note": note}, actor)
     who = actor.get_username() if actor is not None else "someone"
     _notify([project.advisor_id], f"New {kind} in “{project.title}”", f"{who} submitted “{title}”.",
-            project, actor=actor)
+            project, actor=actor, category="submission")
     return event

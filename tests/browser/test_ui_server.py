@@ -72,19 +72,6 @@ def test_without_a_build_a_checkout_is_told_to_build_it_in_place(db, tmp_path, m
     assert Client().get("/api/schema/").status_code == 200  # the rest of the server is unaffected
 
 
-def test_without_a_build_a_package_install_is_told_to_install_a_wheel_that_has_it(db, tmp_path, monkeypatch):
-    monkeypatch.setattr(views, "UI_DIR", tmp_path / "missing")
-    monkeypatch.setattr(views, "_manifest_cache", {})
-    # As in site-packages: no clients/web beside the package.
-    monkeypatch.setattr(views, "CHECKOUT_BUILD_SCRIPT", tmp_path / "clients" / "web" / "scripts" / "ensure-built.sh")
-    response = Client().get("/")
-    assert response.status_code == 503
-    html = response.content.decode()
-    assert "This installation has no web UI" in html
-    assert "bash scripts/build-dist.sh" in html and "pip install" in html
-    assert "npm" not in html and "clients/web" not in html
-
-
 def _session_client(remote_addr="127.0.0.1"):
     client = Client(enforce_csrf_checks=True, REMOTE_ADDR=remote_addr)
     client.get("/ui/users/")  # any request: the CSRF cookie comes with the page in real life

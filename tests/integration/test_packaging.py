@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 import zipfile
 from pathlib import Path
@@ -91,6 +92,18 @@ def test_an_install_of_the_wheel_serves_the_ui(dist, tmp_path):
         with urllib.request.urlopen(f"http://127.0.0.1:{port}{script}", timeout=10) as response:
             assert response.status == 200 and "javascript" in response.headers["Content-Type"]
             assert len(response.read()) > 1000
+        # Without its UI, this install (no clients/web beside it) is told to install a wheel that
+        # has one, not to run npm: the decision made for real, in site-packages.
+        installed_ui = next(venv.glob("lib/python*/site-packages/clarion/server/static/clarion-ui"))
+        installed_ui.rename(installed_ui.with_name("clarion-ui.moved"))
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=10)
+            pytest.fail("the page answered 200 without a UI")
+        except urllib.error.HTTPError as error:
+            assert error.code == 503
+            missing = error.read().decode()
+        assert "This installation has no web UI" in missing and "bash scripts/build-dist.sh" in missing, missing
+        assert "npm" not in missing and "clients/web" not in missing
     finally:
         server.terminate()
         server.wait(timeout=15)

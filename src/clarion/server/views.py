@@ -37,6 +37,8 @@ def ui_build_advice() -> dict:
     if CHECKOUT_BUILD_SCRIPT.is_file():
         return {"from_checkout": True, "command": f"bash {CHECKOUT_BUILD_SCRIPT}"}
     return {"from_checkout": False, "command": "bash scripts/build-dist.sh"}
+
+
 _manifest_cache: dict = {}
 
 

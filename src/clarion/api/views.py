@@ -1,8 +1,8 @@
 """Thin views: validate, call a service, serialize. Writes push live after commit."""
 
 from django.http import Http404
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated
@@ -11,6 +11,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from clarion.api import idempotency
+from clarion.api.filters import NotificationFilter
 from clarion.api.ids import db_id
 from clarion.api.pagination import NewestFirst
 from clarion.api.permissions import CanSendNotifications
@@ -50,13 +51,16 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
             self._role = role_of(self.request.user)
         return self._role
 
-    def get_queryset(self):
-        queryset = queries.visible_to(self.request.user.pk, self.role)
-        if self.action == "list" and self.request.query_params.get("unread", "").lower() in ("true", "1", "yes"):
-            queryset = queryset.filter(is_read=False)
-        return queryset
+    # ?category=&topic=&unread=&q= on the list (clarion.api.filters); the other actions take none.
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = NotificationFilter
 
-    @extend_schema(parameters=[OpenApiParameter("unread", OpenApiTypes.BOOL, description="Only unread notifications.")])
+    def get_queryset(self):
+        return queries.visible_to(self.request.user.pk, self.role)
+
+    def filter_queryset(self, queryset):
+        return super().filter_queryset(queryset) if self.action == "list" else queryset
+
     def list(self, request, *args, **kwargs):
         return super().list(request, *args, **kwargs)
 

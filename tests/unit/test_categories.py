@@ -141,3 +141,17 @@ def test_a_site_with_its_own_categories_creates_with_them(people):
         assert send_notification_to_all("Fire", category="alert").category == "alert"
         with pytest.raises(ValueError):
             send_notification_to_all("x", category="announcement")
+
+
+def test_a_row_inserted_without_the_new_columns_gets_their_defaults(people):
+    # A process of the previous release during a rolling deploy, or a script's own INSERT.
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO clarion_notification (title, message, notification_type, recipient_type, recipient_id,"
+            " created_at, link, data) VALUES (%s, '', 'info', 'all', '', %s, '', %s)",
+            ["From an old process", "2026-12-04 00:00:00+00:00", "{}"],
+        )
+    row = Notification.objects.get(title="From an old process")
+    assert (row.category, row.topic) == ("announcement", "")

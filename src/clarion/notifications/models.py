@@ -36,9 +36,11 @@ class Notification(models.Model):
     link = models.CharField(max_length=500, blank=True, default="")
     data = models.JSONField(default=dict, blank=True)
     # A key of CLARION["CATEGORIES"] (what a reader turns on or off), and what the notification
-    # is about ("project:7"; "" for nothing in particular), which a reader can mute.
-    category = models.CharField(max_length=32, default="announcement")
-    topic = models.CharField(max_length=100, blank=True, default="")
+    # is about ("project:7"; "" for nothing in particular), which a reader can mute. Defaults in
+    # the database too: a process of the previous release, still running during a rolling
+    # deploy, or a script's own INSERT, stores rows without these columns.
+    category = models.CharField(max_length=32, default="announcement", db_default="announcement")
+    topic = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Position in the commit-ordered log, assigned after commit by clarion.streams.sequencer
     # under the stream's lock; NULL until then. Resume cursors and read watermarks use it, never
     # the primary key, because PostgreSQL commits ids out of order.

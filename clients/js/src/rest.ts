@@ -35,7 +35,14 @@ export interface RestApiOptions {
 }
 
 export interface ListOptions {
+  /** true: unread only; false: read only; absent: both. */
   unread?: boolean;
+  /** Only this category (a key of the server's `CLARION["CATEGORIES"]`). */
+  category?: string;
+  /** Only this topic, e.g. `project:7`. */
+  topic?: string;
+  /** Only notifications whose title or message contains this text, in any case. */
+  q?: string;
   /** Default 20 on the server, at most 100. */
   pageSize?: number;
   /** A DRF pagination position (taken from `next`/`previous`), not a socket cursor. */
@@ -59,7 +66,10 @@ export class RestApi {
 
   listNotifications(options: ListOptions = {}): Promise<NotificationPage> {
     const query = new URLSearchParams();
-    if (options.unread) query.set("unread", "true");
+    if (options.unread != null) query.set("unread", String(options.unread));
+    if (options.category) query.set("category", options.category);
+    if (options.topic) query.set("topic", options.topic);
+    if (options.q) query.set("q", options.q);
     if (options.pageSize != null) query.set("page_size", String(options.pageSize));
     if (options.cursor) query.set("cursor", options.cursor);
     const qs = query.toString();

@@ -25,6 +25,16 @@ describe("RestApi", () => {
     expect(await rest.ticket("good-token")).toEqual({ ticket: "ticket-1", expires_in: 30 });
   });
 
+  it("passes the list filters as the server names them", async () => {
+    const api = new FakeApi();
+    const rest = new RestApi({ baseUrl: "http://clarion.test", fetch: api.fetch, getToken: async () => "good-token" });
+    await rest.listNotifications({ unread: false, category: "deadline", topic: "project:7", q: "sensor list" });
+    const query = api.requests[0]?.query;
+    expect([query?.get("unread"), query?.get("category"), query?.get("topic"), query?.get("q")]).toEqual(["false", "deadline", "project:7", "sensor list"]);
+    await rest.listNotifications();
+    expect([...(api.requests[1]?.query.keys() ?? [])]).toEqual([]);
+  });
+
   it("throws ApiError naming the status and the token that was refused", async () => {
     const api = new FakeApi();
     const rest = new RestApi({ baseUrl: "http://clarion.test", fetch: api.fetch, getToken: async () => "bad" });

@@ -22,3 +22,8 @@ class ClarionConfig(AppConfig):
         for sequenced_log in (NOTIFICATIONS_LOG, PROJECT_LOG, CHAT_LOG):
             log.register(sequenced_log)
         publish.install()
+        # Snoozed notifications coming back live, to the sockets of each serving process.
+        from clarion.notifications import timers as notification_timers
+        from clarion.realtime import timers
+
+        timers.register(notification_timers.deliver_due)

@@ -104,6 +104,8 @@ DEFAULTS = {
         "announcement": {"label": "Announcements", "locked": False, "channels": ["in_app"]},
         "system": {"label": "System and account", "locked": True, "channels": ["in_app"]},
     },
+    # Topics one reader may mute at once (each socket of theirs holds the list).
+    "MAX_MUTES": 200,
     # The category of a notification created without one (REST and Python alike).
     "DEFAULT_CATEGORY": "announcement",
 }

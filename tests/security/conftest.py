@@ -23,11 +23,12 @@ APP = websocket_application()
 @pytest.fixture(autouse=True)
 async def close_hub_after_test():
     yield
-    from clarion.realtime import relay
+    from clarion.realtime import relay, timers
     from clarion.realtime.hub import close_hub
 
     # A relay left sweeping after its loop closes would hold a stream's lock for good.
     await relay.stop()
+    await timers.stop()
     await close_hub()
 
 

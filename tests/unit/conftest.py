@@ -6,11 +6,12 @@ async def close_hub_after_test():
     """Each test runs on its own event loop; close that loop's hub (and its Redis
     connections) before the loop goes away."""
     yield
-    from clarion.realtime import relay
+    from clarion.realtime import relay, timers
     from clarion.realtime.hub import close_hub
 
     # A relay left sweeping after its loop closes would hold a stream's lock for good.
     await relay.stop()
+    await timers.stop()
     await close_hub()
 
 

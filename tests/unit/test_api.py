@@ -83,13 +83,13 @@ def test_unread_filter_count_read_and_read_all(people):
     a = clarion.send_notification_to_user(alice, "a")
     clarion.send_notification_to_all("b")
     client = client_for(alice)
-    assert client.get("/api/notifications/unread-count/").json() == {"unread_count": 2}
+    assert client.get("/api/notifications/unread-count/").json() == {"unread_count": 2, "unseen_count": 2}
     response = client.post(f"/api/notifications/{a.pk}/read/")
-    assert response.status_code == 200 and response.json() == {"ids": [a.pk], "unread_count": 1}
+    assert response.status_code == 200 and response.json() == {"ids": [a.pk], "unread_count": 1, "unseen_count": 1}
     assert [n["title"] for n in client.get("/api/notifications/?unread=true").json()["results"]] == ["b"]
     assert client.post("/api/notifications/read-all/").json()["unread_count"] == 0
     assert client.get("/api/notifications/?unread=true").json()["results"] == []
-    assert client.get("/api/notifications/unread-count/").json() == {"unread_count": 0}
+    assert client.get("/api/notifications/unread-count/").json() == {"unread_count": 0, "unseen_count": 0}
 
 
 def test_a_notification_the_caller_cannot_see_is_404_not_403(people):

@@ -192,7 +192,7 @@ async def test_mark_as_read_syncs_every_tab_of_that_user_only(people):
     await tab1.send_json_to({"type": "mark_as_read", "data": {"ids": [shared.pk]}})
     for tab in (tab1, tab2):
         assert await tab.receive_json_from(timeout=3) == {
-            "type": "notifications_read", "data": {"ids": [shared.pk], "unread_count": 0}}
+            "type": "notifications_read", "data": {"ids": [shared.pk], "unread_count": 0, "unseen_count": 0}}
     await nothing_more(bob)
 
     await create(clarion.send_notification_to_user)(alice, "another")

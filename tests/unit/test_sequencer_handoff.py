@@ -29,7 +29,7 @@ class RecordingPusher(streams_log.Pusher):
     def ready(self):
         return True
 
-    def push(self, group, seq, frame):
+    def push(self, group, seq, frame, tags=None):
         self.pushed.append((group, seq))
         return True
 

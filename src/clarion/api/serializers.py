@@ -20,6 +20,10 @@ class NotificationSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField(read_only=True)
     created_by = serializers.IntegerField(read_only=True, allow_null=True)
     is_read = serializers.BooleanField(read_only=True)
+    is_seen = serializers.BooleanField(read_only=True, help_text="Seen in a list the reader opened (the badge counts unseen ones).")
+    is_archived = serializers.BooleanField(read_only=True)
+    snoozed_until = serializers.DateTimeField(read_only=True, allow_null=True,
+                                              help_text="Out of the list and the counts until then; null when not snoozed.")
     link = serializers.CharField(read_only=True)
     data = serializers.DictField(read_only=True)
     category = serializers.CharField(read_only=True, help_text="A key of CLARION['CATEGORIES'].")
@@ -124,10 +128,55 @@ class BulkCreatedSerializer(serializers.Serializer):
 class ReadResultSerializer(serializers.Serializer):
     ids = serializers.ListField(child=serializers.IntegerField())
     unread_count = serializers.IntegerField()
+    unseen_count = serializers.IntegerField()
 
 
 class UnreadCountSerializer(serializers.Serializer):
+    unread_count = serializers.IntegerField(help_text="Unread in the inbox (not archived, snoozed or muted).")
+    unseen_count = serializers.IntegerField(help_text="Unread and not yet seen in an opened list: the badge.")
+
+
+class IdsSerializer(serializers.Serializer):
+    ids = BoundedListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
+                           max_length=1000, help_text="Notification ids, 1 to 1,000.")
+
+
+class SnoozeSerializer(serializers.Serializer):
+    until = serializers.DateTimeField(help_text="When the notification comes back, as new (ISO 8601 with a zone; "
+                                                "in the future, within 366 days).")
+
+
+class StateResultSerializer(serializers.Serializer):
+    ids = serializers.ListField(child=serializers.IntegerField(), help_text="The ids whose state changed.")
+    state = serializers.ChoiceField(choices=["seen", "all_seen", "archived", "unarchived", "unread", "snoozed"])
+    until = serializers.DateTimeField(required=False, help_text="For snoozed: when they come back.")
     unread_count = serializers.IntegerField()
+    unseen_count = serializers.IntegerField()
+
+
+class CategoryPreferenceSerializer(serializers.Serializer):
+    key = serializers.CharField()
+    label = serializers.CharField()
+    locked = serializers.BooleanField(help_text="A locked category cannot be turned off.")
+    channels = serializers.DictField(child=serializers.BooleanField(), help_text="in_app, email, push: on or off.")
+
+
+class PreferencesSerializer(serializers.Serializer):
+    locale = serializers.CharField(allow_blank=True, help_text='The reader\'s language ("" for the site\'s).')
+    categories = CategoryPreferenceSerializer(many=True)
+
+
+class PreferencesPatchSerializer(serializers.Serializer):
+    locale = serializers.CharField(required=False, allow_blank=True)
+    categories = serializers.DictField(
+        required=False, child=serializers.DictField(child=serializers.BooleanField()),
+        help_text='Only what changes, e.g. {"comment": {"in_app": false}}.')
+
+
+class MuteSerializer(serializers.Serializer):
+    topic = serializers.CharField(max_length=100, help_text='What to mute, e.g. "project:7".')
+    until = serializers.DateTimeField(required=False, allow_null=True,
+                                      help_text="When the mute ends; omitted or null: until unmuted.")
 
 
 class TicketSerializer(serializers.Serializer):

@@ -7,7 +7,7 @@ from clarion.api.auth_views import LogoutView, ThrottledTokenObtainPairView, Thr
 from clarion.api.docs import RedocView, SwaggerView
 from clarion.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
-from clarion.api.views import MeView, NotificationViewSet, TicketView
+from clarion.api.views import MeView, MuteDetailView, MutesView, NotificationViewSet, PreferencesView, TicketView
 
 router = SimpleRouter()
 router.register("notifications", NotificationViewSet, basename="notification")
@@ -21,6 +21,9 @@ urlpatterns = [
     path("api/auth/logout/", LogoutView.as_view(), name="clarion-logout"),
     path("api/auth/ticket/", TicketView.as_view(), name="clarion-ticket"),
     path("api/me/", MeView.as_view(), name="clarion-me"),
+    path("api/preferences/", PreferencesView.as_view(), name="clarion-preferences"),
+    path("api/mutes/", MutesView.as_view(), name="clarion-mutes"),
+    path("api/mutes/<str:topic>/", MuteDetailView.as_view(), name="clarion-mute"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="clarion-schema"),
     path("api/docs/", SwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),

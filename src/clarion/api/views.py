@@ -2,10 +2,11 @@
 
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
-from drf_spectacular.utils import extend_schema
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotAuthenticated
+from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,7 +19,13 @@ from clarion.api.permissions import CanSendNotifications
 from clarion.api.throttling import TicketRateThrottle
 from clarion.api.serializers import (
     BulkCreatedSerializer,
+    IdsSerializer,
     MeSerializer,
+    MuteSerializer,
+    PreferencesPatchSerializer,
+    PreferencesSerializer,
+    SnoozeSerializer,
+    StateResultSerializer,
     NotificationBulkCreateSerializer,
     NotificationCreateSerializer,
     NotificationSerializer,
@@ -29,7 +36,8 @@ from clarion.api.serializers import (
 from clarion.auth import ui_sessions
 from clarion.auth.tickets import issue_ticket
 from clarion.auth.tokens import ui_session_of
-from clarion.notifications import queries, services
+from clarion.notifications import inbox, preferences, queries, services
+from clarion.notifications import reader as readers
 from clarion.roles import is_notification_admin, role_of
 
 
@@ -56,7 +64,9 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     filterset_class = NotificationFilter
 
     def get_queryset(self):
-        return queries.visible_to(self.request.user.pk, self.role)
+        # The reader (watermarks, mutes) is read once and shared with the list's filters.
+        reader = self.request.clarion_reader = readers.load(self.request.user.pk, self.role)
+        return queries.visible_to(self.request.user.pk, self.role, reader)
 
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset) if self.action == "list" else queryset
@@ -92,18 +102,78 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         read_ids, _ = services.mark_as_read(request.user.pk, self.role, [notification_id])
         if not read_ids:
             raise Http404
-        return Response({"ids": read_ids, "unread_count": queries.unread_count(request.user.pk, self.role)})
+        return Response({"ids": read_ids, **queries.counts(request.user.pk, self.role).as_dict()})
 
     @extend_schema(request=None, responses={200: ReadResultSerializer})
     @action(detail=False, methods=["post"], url_path="read-all")
     def read_all(self, request):
         ids = services.mark_all_as_read(request.user.pk, self.role)
-        return Response({"ids": ids, "unread_count": queries.unread_count(request.user.pk, self.role)})
+        return Response({"ids": ids, **queries.counts(request.user.pk, self.role).as_dict()})
 
     @extend_schema(responses={200: UnreadCountSerializer})
     @action(detail=False, methods=["get"], url_path="unread-count")
     def unread_count(self, request):
-        return Response({"unread_count": queries.unread_count(request.user.pk, self.role)})
+        """Unread and unseen counts of the caller's inbox."""
+        return Response(queries.counts(request.user.pk, self.role).as_dict())
+
+    # -- inbox states: the socket's actions, over HTTP (clarion.notifications.inbox) ---------
+
+    @extend_schema(request=IdsSerializer, responses={200: StateResultSerializer, 404: None})
+    @action(detail=False, methods=["post"])
+    def seen(self, request):
+        """Mark these notifications seen (what a list shows when it opens)."""
+        return self._change(request, inbox.SEEN)
+
+    @extend_schema(request=None, responses={200: StateResultSerializer})
+    @action(detail=False, methods=["post"], url_path="seen-all")
+    def seen_all(self, request):
+        """Everything so far is seen: the badge goes to 0."""
+        inbox.mark_all_seen(request.user.pk, self.role)
+        return Response({"ids": [], "state": inbox.ALL_SEEN, **queries.counts(request.user.pk, self.role).as_dict()})
+
+    @extend_schema(request=IdsSerializer, responses={200: StateResultSerializer, 404: None})
+    @action(detail=False, methods=["post"])
+    def archive(self, request):
+        """Move these notifications out of the default list (?archived=true lists them)."""
+        return self._change(request, inbox.ARCHIVED)
+
+    @extend_schema(request=IdsSerializer, responses={200: StateResultSerializer, 404: None})
+    @action(detail=False, methods=["post"])
+    def unarchive(self, request):
+        return self._change(request, inbox.UNARCHIVED)
+
+    @extend_schema(request=IdsSerializer, responses={200: StateResultSerializer, 404: None})
+    @action(detail=False, methods=["post"])
+    def unread(self, request):
+        """Mark these notifications unread again (they stay seen)."""
+        return self._change(request, inbox.UNREAD)
+
+    @extend_schema(request=inline_serializer("SnoozeRequest", {
+        "ids": IdsSerializer().fields["ids"], "until": SnoozeSerializer().fields["until"]}),
+        responses={200: StateResultSerializer, 404: None})
+    @action(detail=False, methods=["post"])
+    def snooze(self, request):
+        """Out of the list and the counts until ``until``; then back as new, live to open tabs."""
+        until = SnoozeSerializer(data=request.data)
+        until.is_valid(raise_exception=True)
+        return self._change(request, inbox.SNOOZED, until.validated_data["until"])
+
+    def _change(self, request, state, until=None):
+        ids = IdsSerializer(data=request.data)
+        ids.is_valid(raise_exception=True)
+        try:
+            changed, not_found = inbox.change(request.user.pk, self.role, state, ids.validated_data["ids"], until=until)
+        except inbox.SnoozeRefused as refused:
+            raise ValidationError({"until": [str(refused)]}) from None
+        if not changed:
+            return Response({"detail": "No notifications with these ids for this user.", "ids": not_found},
+                            status=status.HTTP_404_NOT_FOUND)
+        body = {"ids": changed, "state": state, **queries.counts(request.user.pk, self.role).as_dict()}
+        if until is not None:
+            body["until"] = until
+        if not_found:
+            body["not_found"] = not_found
+        return Response(body)
 
 
 class TicketView(APIView):
@@ -134,3 +204,55 @@ class MeView(APIView):
     def get(self, request):
         user = request.user
         return Response(MeSerializer.for_user(user, role_of(user), is_notification_admin(user)))
+
+
+class PreferencesView(APIView):
+    """The caller's preferences: per category and channel on or off, and their language."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: PreferencesSerializer})
+    def get(self, request):
+        return Response(preferences.document(readers.load(request.user.pk, role_of(request.user))))
+
+    @extend_schema(request=PreferencesPatchSerializer, responses={200: PreferencesSerializer})
+    def patch(self, request):
+        """Change some of them; a locked category cannot be turned off (400 naming it)."""
+        if not isinstance(request.data, dict):
+            raise ValidationError({"non_field_errors": ['expected a JSON object like {"categories": {"comment": '
+                                                        '{"in_app": false}}}']})
+        try:
+            return Response(preferences.update(request.user.pk, role_of(request.user), dict(request.data)))
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+
+
+class MutesView(APIView):
+    """The topics the caller muted: their notifications are stored but neither pushed nor counted."""
+
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={200: MuteSerializer(many=True)})
+    def get(self, request):
+        return Response(preferences.mutes_document(readers.load(request.user.pk, role_of(request.user))))
+
+    @extend_schema(request=MuteSerializer, responses={201: MuteSerializer})
+    def post(self, request):
+        mute = MuteSerializer(data=request.data)
+        mute.is_valid(raise_exception=True)
+        try:
+            body = preferences.mute(request.user.pk, role_of(request.user), mute.validated_data["topic"],
+                                    mute.validated_data.get("until"))
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from None
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class MuteDetailView(APIView):
+    permission_classes = [IsAuthenticated]
+
+    @extend_schema(responses={204: None, 404: OpenApiResponse(description="The topic is not muted.")})
+    def delete(self, request, topic):
+        if not preferences.unmute(request.user.pk, role_of(request.user), topic):
+            raise Http404
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -30,6 +30,8 @@ NOTIFICATIONS_LOG = SequencedLog(
     stream_field=None,
     audience=_audience,
     frame=_frame,
+    # What a reader can mute: each socket holding mutes drops such a frame (clarion.realtime.hub).
+    tags=lambda notification: (notification.category, notification.topic),
 )
 STREAM = NOTIFICATIONS_LOG.key()
 

@@ -71,10 +71,55 @@ class NotificationRead(models.Model):
 
 
 class ReadWatermark(models.Model):
-    """Every notification visible to ``user`` with seq <= ``seq`` counts as read."""
+    """Every notification visible to ``user`` with seq <= ``seq`` counts as read, and every one
+    with seq <= ``seen_seq`` as seen (the badge), unless a NotificationState row says otherwise."""
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
     seq = models.BigIntegerField(default=0)
+    seen_seq = models.BigIntegerField(default=0, db_default=0)
+
+    class Meta:
+        app_label = "clarion"
+
+
+class NotificationState(models.Model):
+    """One reader's state of one notification beyond "read": written only when that reader acts
+    (docs/decisions/0010-inbox-state.md), so a role or all-users notification stays one row.
+
+    ``seen``: None follows the seen watermark (and read implies seen); True or False overrides
+    it (a snoozed item comes back unseen). ``unread``: unread although at or below the read
+    watermark (mark_unread after a mark-all). ``archived_at``: out of the default list and the
+    counts. ``snoozed_until``: out of the list and the counts until then."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    notification = models.ForeignKey(Notification, on_delete=models.CASCADE, related_name="states")
+    seen = models.BooleanField(null=True, default=None)
+    unread = models.BooleanField(default=False)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    snoozed_until = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        app_label = "clarion"
+        constraints = [models.UniqueConstraint(fields=["user", "notification"], name="clarion_state_once")]
+        indexes = [
+            # Each server process looks for snoozes ending now (clarion.notifications.timers).
+            models.Index(fields=["snoozed_until"], name="clarion_state_snoozed",
+                         condition=models.Q(snoozed_until__isnull=False)),
+        ]
+
+
+class Preferences(models.Model):
+    """What a reader wants: channels per category (overrides of CLARION["CATEGORIES"]' defaults),
+    muted topics, and their language. One row per user who changed anything, read with the
+    watermarks in the one query of a connect (clarion.notifications.reader)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    # {"comment": {"in_app": false}}: only what differs from the category's defaults.
+    channels = models.JSONField(default=dict, blank=True)
+    # {"project:7": "2026-12-05T10:00:00Z" or null (until unmuted)}.
+    mutes = models.JSONField(default=dict, blank=True)
+    locale = models.CharField(max_length=16, blank=True, default="")
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         app_label = "clarion"

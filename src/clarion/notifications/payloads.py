@@ -7,7 +7,8 @@ def _timestamp(value) -> str:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def notification_payload(notification, *, is_read: bool) -> dict:
+def notification_payload(notification, *, is_read: bool, is_seen: bool = False, is_archived: bool = False,
+                         snoozed_until=None) -> dict:
     return {
         "id": notification.pk,
         "title": notification.title,
@@ -18,6 +19,9 @@ def notification_payload(notification, *, is_read: bool) -> dict:
         "created_at": _timestamp(notification.created_at),
         "created_by": notification.created_by_id,
         "is_read": is_read,
+        "is_seen": is_seen or is_read,
+        "is_archived": is_archived,
+        "snoozed_until": None if snoozed_until is None else _timestamp(snoozed_until),
         "link": notification.link,
         "data": notification.data,
         "category": notification.category,
@@ -27,5 +31,10 @@ def notification_payload(notification, *, is_read: bool) -> dict:
 
 
 def annotated_payload(notification) -> dict:
-    """Payload of a notification from a ``queries.visible_to`` queryset (carries ``is_read``)."""
-    return notification_payload(notification, is_read=bool(notification.is_read))
+    """Payload of a notification from a ``queries.visible_to`` queryset or a snapshot (which
+    carry the reader's state as annotations)."""
+    return notification_payload(
+        notification, is_read=bool(notification.is_read), is_seen=bool(getattr(notification, "is_seen", False)),
+        is_archived=bool(getattr(notification, "is_archived", False)),
+        snoozed_until=getattr(notification, "snoozed_until", None),
+    )

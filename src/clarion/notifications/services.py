@@ -9,13 +9,17 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from clarion.conf import clarion_settings
-from clarion.notifications import categories, idempotency, queries
+from clarion.notifications import categories, idempotency, inbox, queries
+from clarion.notifications import reader as readers
 from clarion.notifications.idempotency import IdempotencyConflict  # noqa: F401  (re-exported as clarion.IdempotencyConflict)
 from clarion.notifications.models import (
     Notification,
     NotificationRead,
+    NotificationState,
     NotificationType,
     ReadWatermark,
     RecipientType,
@@ -156,29 +160,41 @@ def mark_as_read(user_id: int, role: str | None, ids) -> tuple[list[int], list[i
         NotificationRead.objects.bulk_create(
             [NotificationRead(user_id=user_id, notification_id=pk) for pk in visible], ignore_conflicts=True
         )
+        inbox.clear_overrides_on_read(user_id, visible)
         read_ids = [i for i in ids if i in visible]
         if read_ids:
-            count = queries.unread_count(user_id, role)
-            transaction.on_commit(lambda: publish.publish_read_state(user_id, read_ids, count))
+            counts = queries.counts(user_id, role)
+            transaction.on_commit(lambda: publish.publish_read_state(user_id, read_ids, counts.as_dict()))
     return read_ids, [i for i in ids if i not in visible]
 
 
 def mark_all_as_read(user_id: int, role: str | None) -> list[int]:
-    """Mark everything the user can see as read; return the ids that were unread.
+    """Mark everything the user can see as read; return the ids that were unread in their inbox.
 
     One watermark upsert covers every sequenced notification, so the cost does not grow with
-    the number of broadcasts; the few not yet sequenced get explicit read rows.
+    the number of broadcasts; the few not yet sequenced get explicit read rows. An item
+    snoozed until later is not in the inbox: it still comes back unread.
     """
+    now = timezone.now()
     with transaction.atomic():
         head = queries.head_position()
-        was_unread = list(queries.unread(user_id, role).values_list("pk", "seq"))
+        reader = readers.load(user_id, role)
+        was_unread = list(queries.unread(user_id, role, reader).values_list("pk", flat=True))
+        unsequenced = list(queries.visible_to(user_id, role, reader).filter(is_read=False)
+                           .filter(Q(seq__isnull=True) | Q(seq__gt=head)).values_list("pk", flat=True))
+        snoozed = list(NotificationState.objects.filter(user_id=user_id, snoozed_until__gt=now)
+                       .values_list("notification_id", flat=True))
         ReadWatermark.objects.update_or_create(user_id=user_id, defaults={"seq": head})
-        unsequenced = [pk for pk, seq in was_unread if seq is None or seq > head]
         NotificationRead.objects.bulk_create(
-            [NotificationRead(user_id=user_id, notification_id=pk) for pk in unsequenced], ignore_conflicts=True
+            [NotificationRead(user_id=user_id, notification_id=pk) for pk in unsequenced if pk not in snoozed],
+            ignore_conflicts=True,
         )
-        ids = sorted(pk for pk, _ in was_unread)
-        transaction.on_commit(lambda: publish.publish_read_state(user_id, ids, 0, all_read=True))
+        inbox.clear_overrides_on_read(user_id, None, keep=snoozed)
+        NotificationState.objects.filter(user_id=user_id, notification_id__in=snoozed,
+                                         notification__seq__lte=head).update(unread=True)
+        ids = sorted(was_unread)
+        counts = queries.counts(user_id, role)
+        transaction.on_commit(lambda: publish.publish_read_state(user_id, ids, counts.as_dict(), all_read=True))
     return ids
 
 

@@ -7,9 +7,15 @@ docs/protocol.md documents every name defined here.
 from clarion.protocol.codes import CloseCode, ErrorCode, should_reconnect
 from clarion.protocol.cursor import decode_cursor, encode_cursor, InvalidCursor
 from clarion.protocol.frames import (
+    Archive,
     ClientFrame,
     MarkAllAsRead,
+    MarkAllSeen,
     MarkAsRead,
+    MarkSeen,
+    MarkUnread,
+    Snooze,
+    Unarchive,
     Ping,
     ProtocolError,
     ServerFrameType,
@@ -28,6 +34,12 @@ __all__ = [
     "ClientFrame",
     "MarkAsRead",
     "MarkAllAsRead",
+    "MarkSeen",
+    "MarkAllSeen",
+    "Archive",
+    "Unarchive",
+    "MarkUnread",
+    "Snooze",
     "Ping",
     "ProtocolError",
     "ServerFrameType",

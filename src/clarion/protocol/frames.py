@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -35,6 +36,8 @@ class ServerFrameType(StrEnum):
     RECENT_NOTIFICATIONS = "recent_notifications"
     NOTIFICATION = "notification"
     NOTIFICATIONS_READ = "notifications_read"
+    NOTIFICATIONS_STATE = "notifications_state"
+    PREFERENCES_CHANGED = "preferences_changed"
     PONG = "pong"
     ERROR = "error"
     # /ws/projects/{id}/
@@ -81,28 +84,87 @@ class MarkAllAsRead(ClientFrame):
     type: ClassVar[str] = "mark_all_as_read"
 
 
+def _ids(frame_type: str, data: Any, shape: str) -> tuple[int, ...]:
+    if not isinstance(data, dict) or "ids" not in data:
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame_type} needs data {shape}")
+    ids = data["ids"]
+    if not isinstance(ids, list) or not ids:
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must be a non-empty list of integers, got {_kind(ids)}")
+    if len(ids) > MAX_IDS_PER_FRAME:
+        raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids holds at most {MAX_IDS_PER_FRAME} ids, got {len(ids)}")
+    for value in ids:
+        # bool is an int subclass in Python; JSON true is not an id.
+        if type(value) is not int or not 0 < value < 2**63:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must hold positive integers, got {_kind(value)}")
+    return tuple(dict.fromkeys(ids))
+
+
 @dataclass(frozen=True)
-class MarkAsRead(ClientFrame):
-    type: ClassVar[str] = "mark_as_read"
+class IdsFrame(ClientFrame):
+    """A client action on some of the reader's notifications: data {"ids": [...]}."""
+
     ids: tuple[int, ...] = ()
 
     @classmethod
-    def from_data(cls, data: Any) -> "MarkAsRead":
-        if not isinstance(data, dict) or "ids" not in data:
-            raise ProtocolError(ErrorCode.INVALID_DATA, 'mark_as_read needs data {"ids": [<notification id>, ...]}')
-        ids = data["ids"]
-        if not isinstance(ids, list) or not ids:
-            raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must be a non-empty list of integers, got {_kind(ids)}")
-        if len(ids) > MAX_IDS_PER_FRAME:
-            raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids holds at most {MAX_IDS_PER_FRAME} ids, got {len(ids)}")
-        for value in ids:
-            # bool is an int subclass in Python; JSON true is not an id.
-            if type(value) is not int or not 0 < value < 2**63:
-                raise ProtocolError(ErrorCode.INVALID_DATA, f"data.ids must hold positive integers, got {_kind(value)}")
-        return cls(ids=tuple(dict.fromkeys(ids)))
+    def from_data(cls, data: Any) -> "IdsFrame":
+        return cls(ids=_ids(cls.type, data, '{"ids": [<notification id>, ...]}'))
 
 
-CLIENT_FRAMES: dict[str, type[ClientFrame]] = {cls.type: cls for cls in (Ping, MarkAsRead, MarkAllAsRead)}
+@dataclass(frozen=True)
+class MarkAsRead(IdsFrame):
+    type: ClassVar[str] = "mark_as_read"
+
+
+@dataclass(frozen=True)
+class MarkSeen(IdsFrame):
+    type: ClassVar[str] = "mark_seen"
+
+
+@dataclass(frozen=True)
+class MarkAllSeen(ClientFrame):
+    type: ClassVar[str] = "mark_all_seen"
+
+
+@dataclass(frozen=True)
+class Archive(IdsFrame):
+    type: ClassVar[str] = "archive"
+
+
+@dataclass(frozen=True)
+class Unarchive(IdsFrame):
+    type: ClassVar[str] = "unarchive"
+
+
+@dataclass(frozen=True)
+class MarkUnread(IdsFrame):
+    type: ClassVar[str] = "mark_unread"
+
+
+@dataclass(frozen=True)
+class Snooze(IdsFrame):
+    type: ClassVar[str] = "snooze"
+    until: datetime | None = None
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Snooze":
+        shape = '{"ids": [<notification id>, ...], "until": "<ISO 8601 time with zone>"}'
+        ids = _ids(cls.type, data, shape)
+        raw = data.get("until")
+        try:
+            until = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) and len(raw) <= 40 else None
+        except ValueError:
+            until = None
+        if until is None or until.tzinfo is None:
+            raise ProtocolError(ErrorCode.INVALID_DATA,
+                                f"snooze: data.until must be an ISO 8601 time with a zone, e.g. "
+                                f"\"2026-12-05T09:00:00Z\", got {_kind(raw)}")
+        return cls(ids=ids, until=until)
+
+
+CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
+    cls.type: cls
+    for cls in (Ping, MarkAsRead, MarkAllAsRead, MarkSeen, MarkAllSeen, Archive, Unarchive, MarkUnread, Snooze)
+}
 
 MAX_CHAT_BODY = 4000
 MAX_CURSOR_BYTES = 512

@@ -11,11 +11,17 @@ EPHEMERAL = "ephemeral"
 CONTROL = "control"
 
 
-def sequenced(seq: int, frame_text: str) -> dict:
-    return {"type": SEQUENCED, "seq": seq, "frame": frame_text}
+def sequenced(seq: int, frame_text: str, tags=None) -> dict:
+    """``tags``: (category, topic) of a notification, which a socket holding its reader's
+    mutes checks before writing the frame (clarion.realtime.hub); None for other logs."""
+    event = {"type": SEQUENCED, "seq": seq, "frame": frame_text}
+    if tags is not None:
+        event["tags"] = tags
+    return event
 
 
 def notifications_read(frame_text: str) -> dict:
+    """A frame for one user's sockets that is not a log entry (read state, inbox state)."""
     return {"type": NOTIFICATIONS_READ, "frame": frame_text}
 
 

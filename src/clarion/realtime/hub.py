@@ -19,7 +19,7 @@ import logging
 import weakref
 
 from clarion.observability import metrics
-from clarion.realtime import broker
+from clarion.realtime import broker, events
 
 logger = logging.getLogger("clarion.hub")
 
@@ -30,7 +30,7 @@ class Subscription:
     """One socket's place in the hub."""
 
     __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "on_control", "resync_pending",
-                 "__weakref__")
+                 "filter", "__weakref__")
 
     def __init__(self, outbox, on_resync, on_control=None):
         self.outbox = outbox
@@ -41,13 +41,19 @@ class Subscription:
         self.held = []
         self.groups = set()
         self.resync_pending = False  # a resync came while a database read was in progress
+        # None, or an object whose hides(tags) says this socket's reader muted such an event
+        # (clarion.notifications.reader.SocketFilter): checked per socket, without a query.
+        self.filter = None
+
+    def skips(self, tags) -> bool:
+        return tags is not None and self.filter is not None and self.filter.hides(tags)
 
 
 class _Fanout:
-    __slots__ = ("group", "seq", "text", "members")
+    __slots__ = ("group", "seq", "text", "members", "tags")
 
-    def __init__(self, group, seq, text, members):
-        self.group, self.seq, self.text, self.members = group, seq, text, members
+    def __init__(self, group, seq, text, members, tags=None):
+        self.group, self.seq, self.text, self.members, self.tags = group, seq, text, members, tags
 
 
 class Hub:
@@ -90,6 +96,14 @@ class Hub:
         subscription.groups.clear()
         self._subscriptions.discard(subscription)
 
+    def has_members(self, group: str) -> bool:
+        """Whether a socket of this process is in ``group``."""
+        return bool(self._groups.get(group))
+
+    def dispatch_local(self, group: str, frame_text: str) -> None:
+        """Write an unsequenced frame to this process's sockets in ``group`` only."""
+        self.dispatch(group, events.notifications_read(frame_text))
+
     def mark_ready(self, subscription: Subscription, head: int) -> None:
         """The socket's snapshot covers everything up to ``head``: flush what was held."""
         subscription.last_seq = max(subscription.last_seq, head)
@@ -99,7 +113,8 @@ class Hub:
         for event in ordered:
             if event["seq"] > subscription.last_seq:
                 subscription.last_seq = event["seq"]
-                subscription.outbox.push(event["frame"])
+                if not subscription.skips(event.get("tags")):
+                    subscription.outbox.push(event["frame"])
         for event in held:
             if event.get("seq") is None:
                 subscription.outbox.push(event["frame"])
@@ -129,7 +144,7 @@ class Hub:
                     subscription.held.append(event)
             metrics.DELIVERIES.inc(len(members))
             return
-        fanout = _Fanout(group, seq, text, tuple(members))
+        fanout = _Fanout(group, seq, text, tuple(members), event.get("tags"))
         metrics.DELIVERIES.inc(len(fanout.members))
         if len(fanout.members) <= SLICE:
             self._deliver_slice(fanout, event, 0)
@@ -153,7 +168,7 @@ class Hub:
             self._inflight.remove(fanout)
 
     def _deliver_slice(self, fanout: _Fanout, event: dict, start: int) -> None:
-        seq = fanout.seq
+        seq, tags = fanout.seq, fanout.tags
         inflight = self._inflight
         for subscription in fanout.members[start:start + SLICE]:
             if not subscription.ready:
@@ -167,9 +182,12 @@ class Hub:
                         break
                     if subscription.last_seq < earlier.seq and earlier.group in subscription.groups:
                         subscription.last_seq = earlier.seq
-                        subscription.outbox.push(earlier.text)
+                        if not subscription.skips(earlier.tags):
+                            subscription.outbox.push(earlier.text)
+            # A muted entry still moves the socket's position: it was decided, not lost.
             subscription.last_seq = seq
-            subscription.outbox.push(fanout.text)
+            if tags is None or subscription.filter is None or not subscription.filter.hides(tags):
+                subscription.outbox.push(fanout.text)
 
     # -- recovery ---------------------------------------------------------------------
 

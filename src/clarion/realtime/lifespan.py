@@ -7,7 +7,7 @@ are sequenced as soon as it is up, so the first client's snapshot already holds 
 """
 
 from clarion.realtime import health_monitor as health
-from clarion.realtime import gc_policy, hub, presence, relay, runtime
+from clarion.realtime import gc_policy, hub, presence, relay, runtime, timers
 
 
 class RealtimeLifespan:
@@ -23,11 +23,13 @@ class RealtimeLifespan:
                 runtime.mark_serving()
                 hub.get_hub()  # the serving loop's hub exists before the first publish
                 relay.ensure_started()
+                timers.ensure_started()  # snoozes ending, items expiring, for this process's sockets
                 gc_policy.ensure_started()  # full collections stay off the sockets' objects
                 health.ensure_started()  # this process's health reports (/ws/system-health/, /metrics)
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await relay.stop()
+                await timers.stop()
                 await gc_policy.stop()
                 await health.stop()  # withdraws this process's record at once
                 await presence.close_presence()

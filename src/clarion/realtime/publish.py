@@ -95,13 +95,13 @@ class RealtimePusher(streams_log.Pusher):
         _breaker.succeeded()
         return True
 
-    def push(self, group: str, seq: int, frame: str) -> bool:
-        return self.push_all([(group, seq, frame)]) == 1
+    def push(self, group: str, seq: int, frame: str, tags=None) -> bool:
+        return self.push_all([(group, seq, frame, tags)]) == 1
 
     def push_all(self, entries) -> int:
         # One trip to the event loop for the whole batch, not one per row: a bulk create's
         # 1,000 rows paid 1,000 thread switches to publish.
-        sent = _group_send_all([(group, events.sequenced(seq, frame)) for group, seq, frame in entries])
+        sent = _group_send_all([(group, events.sequenced(seq, frame, tags)) for group, seq, frame, tags in entries])
         if sent < len(entries):
             _breaker.failed()
         return sent
@@ -123,21 +123,29 @@ def publish_control_on_commit(group: str, event: dict) -> None:
         transaction.on_commit(lambda: _group_send(group, events.control(event)))
 
 
-def publish_read_state(user_id: int, ids: list[int], unread_count: int, *, all_read: bool = False) -> None:
-    """Tell every socket of the user (all tabs, all processes) that these ids are read."""
-    data = {"ids": ids, "unread_count": unread_count}
+def publish_read_state(user_id, ids: list[int], counts: dict, *, all_read: bool = False) -> None:
+    """Tell every socket of the user (all tabs, all processes) that these ids are read
+    (``counts``: unread_count and unseen_count)."""
+    data = {"ids": ids, **counts}
     if all_read:
         data["all"] = True
-    frame = encode_frame(server_frame(ServerFrameType.NOTIFICATIONS_READ, data))
+    publish_to_user(user_id, ServerFrameType.NOTIFICATIONS_READ, data)
+
+
+def publish_inbox_state(user_id, data: dict) -> None:
+    """A notifications_state frame to every socket of the user."""
+    publish_to_user(user_id, ServerFrameType.NOTIFICATIONS_STATE, data)
+
+
+def publish_to_user(user_id, frame_type: str, data: dict) -> None:
+    frame = encode_frame(server_frame(frame_type, data))
     _group_send(groups.user_group(user_id), events.notifications_read(frame))
 
 
-async def apublish_read_state(user_id: int, ids: list[int], unread_count: int, *, all_read: bool = False) -> None:
-    data = {"ids": ids, "unread_count": unread_count}
-    if all_read:
-        data["all"] = True
-    frame = encode_frame(server_frame(ServerFrameType.NOTIFICATIONS_READ, data))
-    await _agroup_send(groups.user_group(user_id), events.notifications_read(frame))
+def publish_user_control(user_id, payload: dict) -> None:
+    """A control event to the user's sockets (their preferences changed: each socket updates
+    what it filters, then forwards ``payload["frame"]``)."""
+    _group_send(groups.user_group(user_id), events.control(payload))
 
 
 def _group_send(group: str, event: dict) -> bool:

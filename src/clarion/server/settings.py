@@ -148,6 +148,8 @@ AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]
 LANGUAGE_CODE = "en-us"
+# What a reader may choose in their preferences (GET /api/preferences/ "locale").
+LANGUAGES = [("en", "English"), ("th", "Thai")]
 TIME_ZONE = "UTC"
 USE_TZ = True
 USE_I18N = False

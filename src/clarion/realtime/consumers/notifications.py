@@ -2,47 +2,89 @@
 
 A stream like the others (clarion.realtime.consumers.streams): what differs is who may open it
 (any signed-in user: no authorization query), whose groups it joins (the user's, their role's,
-everyone's), that its snapshot carries the unread count read with it, and the read-state frames.
+everyone's), that its snapshot carries the unread and unseen counts read with it, the reader's
+filter (what they muted, checked by the hub per pushed notification), and the inbox actions.
 """
 
 
 from clarion.conf import clarion_settings
 from clarion.dbthreads import db_sync_to_async
-from clarion.notifications import queries, services
+from clarion.notifications import inbox, queries, reader as readers, services
 from clarion.notifications.payloads import annotated_payload
-from clarion.protocol import ErrorCode, MarkAllAsRead, MarkAsRead, Ping, ProtocolError
+from clarion.protocol import (
+    Archive,
+    ErrorCode,
+    MarkAllAsRead,
+    MarkAllSeen,
+    MarkAsRead,
+    MarkSeen,
+    MarkUnread,
+    Ping,
+    ProtocolError,
+    Snooze,
+    Unarchive,
+)
 from clarion.protocol.frames import ServerFrameType
-from clarion.realtime import groups
+from clarion.realtime import groups, timers
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.streams.read import LogSnapshot
+
+_STATE_ACTIONS = {MarkSeen: inbox.SEEN, Archive: inbox.ARCHIVED, Unarchive: inbox.UNARCHIVED,
+                  MarkUnread: inbox.UNREAD, Snooze: inbox.SNOOZED}
 
 
 class NotificationsConsumer(LogStreamConsumer):
     endpoint = "notifications"
-    handlers = {Ping: "on_ping", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read"}
+    handlers = {Ping: "on_ping", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read",
+                MarkAllSeen: "on_mark_all_seen", **{frame: "on_state_action" for frame in _STATE_ACTIONS}}
     snapshot_type = ServerFrameType.RECENT_NOTIFICATIONS
     item_type = ServerFrameType.NOTIFICATION
     items_key = "notifications"
     entries = "notifications"
     older_hint = " (page older ones from GET /api/notifications/)"
     authorizes = False  # every signed-in user has a notification stream: no query to allow it
+    _reader = None
 
     def group_names(self):
         return groups.groups_of_user(self.user_id, self.role)
 
+    async def admitted(self):
+        timers.ensure_started()  # snoozes ending and items expiring reach this process's sockets
+        return None
+
     def read_snapshot(self, after):
-        """The snapshot and its unread count, read against one head (queries.snapshot: SQL
-        measured for the connect path)."""
+        """The snapshot, its counts and the reader's settings, read against one head
+        (queries.snapshot: SQL measured for the connect path)."""
         snap = queries.snapshot(self.user_id, self.role, after=after, recent_limit=clarion_settings.RECENT_LIMIT,
                                 resume_limit=clarion_settings.RESUME_LIMIT)
+        self._reader = snap.reader
         missed = None if snap.missed is None else [annotated_payload(n) for n in snap.missed]
         log = LogSnapshot(head=snap.head, recent=[annotated_payload(n) for n in snap.recent], missed=missed,
                           cursor_expired=snap.cursor_expired)
-        return log, {"unread_count": snap.unread_count}
+        return log, {"unread_count": snap.unread_count, "unseen_count": snap.unseen_count}
+
+    def ready(self, head):
+        # Before the held live events are flushed: they are filtered by what the reader muted.
+        if self._reader is not None:
+            self.subscription.filter = self._reader.socket_filter()
+        super().ready(head)
 
     def without_skipped(self, extra, skipped):
         # The recent list holds unread notifications only: one left out is one less unread.
-        return {**extra, "unread_count": max(0, extra["unread_count"] - len(skipped))}
+        unseen = sum(1 for item in skipped if not item.get("is_seen"))
+        return {**extra, "unread_count": max(0, extra["unread_count"] - len(skipped)),
+                "unseen_count": max(0, extra["unseen_count"] - unseen)}
+
+    async def on_control(self, payload: dict) -> None:
+        if payload.get("action") == "preferences" and str(payload.get("user_id")) == str(self.user_id):
+            # Another tab (or this one) changed what the reader wants: filter by it from now on.
+            reader = readers.Reader(self.user_id, self.role, channels=payload.get("channels") or {},
+                                    mutes=readers.parse_mutes(payload.get("mutes")))
+            if self.subscription is not None:
+                self.subscription.filter = reader.socket_filter()
+            await self.send_text(payload["frame"])
+            return
+        await super().on_control(payload)
 
     # -- client frames --------------------------------------------------------------
 
@@ -53,3 +95,15 @@ class NotificationsConsumer(LogStreamConsumer):
 
     async def on_mark_all_as_read(self, frame):
         await db_sync_to_async(services.mark_all_as_read)(self.user_id, self.role)
+
+    async def on_mark_all_seen(self, frame):
+        await db_sync_to_async(inbox.mark_all_seen)(self.user_id, self.role)
+
+    async def on_state_action(self, frame):
+        try:
+            _, not_found = await db_sync_to_async(inbox.change)(
+                self.user_id, self.role, _STATE_ACTIONS[type(frame)], frame.ids, until=getattr(frame, "until", None))
+        except inbox.SnoozeRefused as refused:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame.type}: {refused}") from None
+        if not_found:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")

@@ -1,0 +1,57 @@
+"""What falls due with time for a reader: a snoozed notification coming back.
+
+Registered with clarion.realtime.timers, which runs it in every serving process for the
+sockets that process holds. A snooze's end needs no write: from its time on the queries count
+the notification again (clarion.notifications.queries); this only tells the reader's open tabs,
+with a ``notifications_state`` frame carrying the notification, as new, and the counts.
+"""
+
+from datetime import datetime, timezone
+
+from asgiref.sync import sync_to_async
+
+from clarion.notifications import inbox, queries
+from clarion.notifications.models import NotificationState
+from clarion.notifications.payloads import annotated_payload
+from clarion.protocol import ServerFrameType, encode_frame, server_frame
+from clarion.realtime import groups
+from clarion.roles import role_of
+
+
+async def deliver_due(hub, since: float, now: float) -> None:
+    due = await sync_to_async(_snoozes_ending)(since, now)
+    mine = [(user_id, ids) for user_id, ids in due.items() if hub.has_members(groups.user_group(user_id))]
+    if not mine:
+        return
+    for user_id, data in await sync_to_async(_frames)(mine):
+        hub.dispatch_local(groups.user_group(user_id), encode_frame(server_frame(ServerFrameType.NOTIFICATIONS_STATE,
+                                                                                  data)))
+
+
+def _at(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, timezone.utc)
+
+
+def _snoozes_ending(since: float, now: float) -> dict:
+    by_user: dict = {}
+    rows = NotificationState.objects.filter(snoozed_until__gt=_at(since), snoozed_until__lte=_at(now))
+    for user_id, notification_id in rows.values_list("user_id", "notification_id"):
+        by_user.setdefault(user_id, []).append(notification_id)
+    return by_user
+
+
+def _frames(due) -> list:
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model()._default_manager.in_bulk([user_id for user_id, _ in due])
+    frames = []
+    for user_id, ids in due:
+        user = users.get(user_id)
+        if user is None:
+            continue
+        role = role_of(user)
+        back = list(queries.inbox(user_id, role).filter(pk__in=ids).order_by("seq"))
+        if back:
+            frames.append((user_id, inbox.state_frame(user_id, role, inbox.RETURNED, [n.pk for n in back],
+                                                      notifications=[annotated_payload(n) for n in back])))
+    return frames

@@ -221,7 +221,7 @@ _IS_READ = f"(CASE WHEN s.unread = TRUE THEN FALSE WHEN n.seq <= %s THEN TRUE EL
 _IS_SEEN = f"(CASE WHEN s.seen IS NOT NULL THEN s.seen WHEN n.seq <= %s THEN TRUE ELSE {_IS_READ} END)"
 # Over the rows of _unread_rows (an unread row is seen only by the watermark or its state row).
 # param: seen watermark
-_UNSEEN_ROW = "(u.st_seen = FALSE OR (u.st_seen IS NULL AND u.seq > %s))"
+_UNSEEN_ROW = "(u.st_seen = FALSE OR (u.st_seen IS NULL AND (u.seq IS NULL OR u.seq > %s)))"
 _UNSEEN_SUM = f"COALESCE(SUM(CASE WHEN {_UNSEEN_ROW} THEN 1 ELSE 0 END), 0)"
 
 
@@ -256,24 +256,25 @@ def _shown(reader: Reader, now: datetime | None = None) -> tuple[str, list]:
 
 def _unread_rows(reader: Reader, upto: int | None) -> tuple[str, list]:
     """SQL of the reader's unread notifications (columns of n, plus s.seen as st_seen), in
-    index-bounded parts: above the read watermark without a read row; the few at or below it
-    that they marked unread; with ``upto`` None, those not yet sequenced (a partial index).
-    ``upto``: only seq <= upto."""
+    index-bounded parts: above the read watermark without a read row; with ``upto`` None, those
+    not yet sequenced (a partial index); and the few they marked unread (their state rows),
+    wherever they are. ``upto``: only seq <= upto."""
     user_id, role = reader.user_id, reader.role
     shown, shown_params = _shown(reader)
     select = f"SELECT {_FIELDS}, s.seen AS st_seen FROM {_TABLE} n {_STATE_JOIN} WHERE {_AUDIENCE}"
     select_params = [user_id, *_audience_params(user_id, role)]
     upper = "" if upto is None else "AND n.seq <= %s"
     upper_params = [] if upto is None else [upto]
-    parts = [(f"{select} AND n.seq > %s {upper} AND NOT {_READ_EXISTS} AND {shown}",
+    not_marked = "(s.unread IS NULL OR s.unread = FALSE)"  # those are the last part's
+    parts = [(f"{select} AND n.seq > %s {upper} AND {not_marked} AND NOT {_READ_EXISTS} AND {shown}",
               [*select_params, reader.watermark, *upper_params, user_id, *shown_params])]
     if upto is None:
-        parts.append((f"{select} AND n.seq IS NULL AND NOT {_READ_EXISTS} AND {shown}",
+        parts.append((f"{select} AND n.seq IS NULL AND {not_marked} AND NOT {_READ_EXISTS} AND {shown}",
                       [*select_params, user_id, *shown_params]))
     parts.append((
         f"SELECT {_FIELDS}, s.seen AS st_seen FROM {_STATES} s JOIN {_TABLE} n ON n.id = s.notification_id "
-        f"WHERE s.user_id = %s AND s.unread = TRUE AND n.seq <= %s {upper} AND {_AUDIENCE} AND {shown}",
-        [user_id, reader.watermark, *upper_params, *_audience_params(user_id, role), *shown_params],
+        f"WHERE s.user_id = %s AND s.unread = TRUE {upper} AND {_AUDIENCE} AND {shown}",
+        [user_id, *upper_params, *_audience_params(user_id, role), *shown_params],
     ))
     return " UNION ALL ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
 

@@ -1,0 +1,155 @@
+"""Preferences, mutes and inbox states over REST, as a client meets them: shapes, refusals with a
+field named, and what one reader's state does (and does not do) to another's. Plus the hub's
+per-socket filter, which keeps a muted role notification off one socket and not the next."""
+
+import asyncio
+import json
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from rest_framework.test import APIClient
+
+import clarion
+from clarion.auth.tokens import access_token_for
+from clarion.notifications import reader as readers
+from clarion.realtime import runtime
+from clarion.realtime.broker_memory import MemoryBroker
+from clarion.realtime.hub import Hub
+from tests.unit.fakes import RecordingOutbox
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def serving():
+    runtime.mark_serving()
+
+
+def client_for(user):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
+    return client
+
+
+def test_preferences_list_every_category_and_refuse_what_cannot_change(people):
+    alice = client_for(people["alice"])
+    prefs = alice.get("/api/preferences/").json()
+    assert prefs["locale"] == ""
+    keys = [c["key"] for c in prefs["categories"]]
+    assert keys == ["deadline", "project_update", "comment", "submission", "review", "announcement", "system"]
+    deadline = prefs["categories"][0]
+    assert deadline["locked"] is True and deadline["channels"] == {"in_app": True, "email": False, "push": False}
+
+    refused = alice.patch("/api/preferences/", {"categories": {"deadline": {"in_app": False}}}, format="json")
+    assert refused.status_code == 400 and "categories.deadline" in refused.json()
+    for body, field in [({"categories": {"gossip": {"in_app": False}}}, "categories.gossip"),
+                        ({"categories": {"comment": {"fax": True}}}, "categories.comment"),
+                        ({"categories": {"comment": {"in_app": "no"}}}, "categories.comment"),
+                        ({"locale": "xx"}, "locale"), ({"colour": "red"}, "colour")]:
+        response = alice.patch("/api/preferences/", body, format="json")
+        assert response.status_code == 400 and field in response.json(), (body, response.json())
+
+    changed = alice.patch("/api/preferences/", {"locale": "th", "categories": {"comment": {"in_app": False}}},
+                          format="json").json()
+    assert changed["locale"] == "th"
+    assert next(c for c in changed["categories"] if c["key"] == "comment")["channels"]["in_app"] is False
+    assert alice.get("/api/preferences/").json() == changed
+    # bob's are his own
+    assert client_for(people["bob"]).get("/api/preferences/").json()["locale"] == ""
+
+
+def test_mutes_are_listed_replaced_and_removed_and_bad_ones_refused(people):
+    alice = client_for(people["alice"])
+    assert alice.get("/api/mutes/").json() == []
+    later = (datetime.now(timezone.utc) + timedelta(hours=2)).replace(microsecond=0)
+    assert alice.post("/api/mutes/", {"topic": "project:7"}, format="json").status_code == 201
+    again = alice.post("/api/mutes/", {"topic": "project:7", "until": later.isoformat()}, format="json")
+    assert again.status_code == 201 and again.json()["until"] == later.isoformat().replace("+00:00", "Z")
+    assert alice.get("/api/mutes/").json() == [{"topic": "project:7", "until": again.json()["until"]}]
+    for body, field in [({"topic": "not a topic!"}, "topic"), ({}, "topic"),
+                        ({"topic": "project:8", "until": "2020-01-01T00:00:00Z"}, "until")]:
+        response = alice.post("/api/mutes/", body, format="json")
+        assert response.status_code == 400 and field in response.json(), (body, response.json())
+    assert alice.delete("/api/mutes/project:7/").status_code == 204
+    assert alice.delete("/api/mutes/project:7/").status_code == 404
+    assert alice.get("/api/mutes/").json() == []
+
+
+def test_muted_notifications_are_out_of_the_counts_and_list_unless_asked_for(people):
+    alice = client_for(people["alice"])
+    alice.post("/api/mutes/", {"topic": "project:3"}, format="json")
+    clarion.send_notification_to_role("student", "muted one", category="comment", topic="project:3")
+    clarion.send_notification_to_role("student", "locked one", category="deadline", topic="project:3")
+    assert alice.get("/api/notifications/unread-count/").json() == {"unread_count": 1, "unseen_count": 1}
+    assert [n["title"] for n in alice.get("/api/notifications/").json()["results"]] == ["locked one"]
+    listed = alice.get("/api/notifications/?include_muted=true").json()["results"]
+    assert [n["title"] for n in listed] == ["locked one", "muted one"]
+    assert client_for(people["bob"]).get("/api/notifications/unread-count/").json()["unread_count"] == 2
+    assert alice.get("/api/notifications/?include_muted=maybe").status_code == 400
+
+
+def test_inbox_actions_over_rest_change_only_the_callers_state(people):
+    alice, bob = client_for(people["alice"]), client_for(people["bob"])
+    shared = clarion.send_notification_to_role("student", "for students")
+    other = clarion.send_notification_to_user(people["carol"], "not alice's")
+    archived = alice.post("/api/notifications/archive/", {"ids": [shared.pk, other.pk]}, format="json").json()
+    assert archived["ids"] == [shared.pk] and archived["not_found"] == [other.pk]
+    assert (archived["state"], archived["unread_count"]) == ("archived", 0)
+    assert alice.get("/api/notifications/").json()["results"] == []
+    assert [n["id"] for n in alice.get("/api/notifications/?archived=true").json()["results"]] == [shared.pk]
+    assert [n["id"] for n in bob.get("/api/notifications/").json()["results"]] == [shared.pk]
+    assert alice.post("/api/notifications/unarchive/", {"ids": [shared.pk]}, format="json").json()["unread_count"] == 1
+
+    assert alice.post("/api/notifications/archive/", {"ids": [other.pk]}, format="json").status_code == 404
+    assert alice.post("/api/notifications/archive/", {"ids": []}, format="json").status_code == 400
+    assert alice.post("/api/notifications/archive/", {"ids": ["x"]}, format="json").status_code == 400
+    bad = alice.post("/api/notifications/snooze/", {"ids": [shared.pk], "until": "2020-01-01T00:00:00Z"}, format="json")
+    assert bad.status_code == 400 and "until" in bad.json()
+    far = (datetime.now(timezone.utc) + timedelta(days=400)).isoformat()
+    assert alice.post("/api/notifications/snooze/", {"ids": [shared.pk], "until": far}, format="json").status_code == 400
+
+    # seen drives the badge; read implies seen; mark_unread keeps it seen
+    assert alice.post("/api/notifications/seen/", {"ids": [shared.pk]}, format="json").json()["unseen_count"] == 0
+    assert alice.get("/api/notifications/unread-count/").json() == {"unread_count": 1, "unseen_count": 0}
+    assert bob.get("/api/notifications/unread-count/").json() == {"unread_count": 1, "unseen_count": 1}
+    alice.post("/api/notifications/read-all/")
+    unread = alice.post("/api/notifications/unread/", {"ids": [shared.pk]}, format="json").json()
+    assert (unread["unread_count"], unread["unseen_count"]) == (1, 0)
+    item = alice.get(f"/api/notifications/{shared.pk}/").json()
+    assert (item["is_read"], item["is_seen"], item["is_archived"], item["snoozed_until"]) == (False, True, False, None)
+
+    soon = datetime.now(timezone.utc) + timedelta(hours=1)
+    snoozed = alice.post("/api/notifications/snooze/", {"ids": [shared.pk], "until": soon.isoformat()}, format="json")
+    assert snoozed.json()["unread_count"] == 0 and snoozed.json()["until"]
+    assert [n["id"] for n in alice.get("/api/notifications/?snoozed=true").json()["results"]] == [shared.pk]
+    assert bob.get("/api/notifications/unread-count/").json()["unread_count"] == 1
+    clarion.send_notification_to_all("new one")
+    assert alice.post("/api/notifications/seen-all/").json() == {
+        "ids": [], "state": "all_seen", "unread_count": 1, "unseen_count": 0}
+
+
+def frame(seq, tags):
+    return {"type": "sequenced", "seq": seq, "frame": json.dumps({"seq": seq}), "tags": tags}
+
+
+async def test_the_hub_filters_per_socket_by_the_readers_mutes_and_keeps_order():
+    hub = Hub(MemoryBroker())
+    muting = readers.Reader(1, "student", channels={"comment": {"in_app": False}}, mutes={"project:1": None,
+                            "project:2": datetime.now(timezone.utc) - timedelta(seconds=1)})
+    sockets = []
+    for reader in (muting, readers.Reader(2, "student")):
+        socket = RecordingOutbox()
+        subscription = hub.attach(socket, on_resync=None)
+        await hub.join(subscription, ["all"])
+        subscription.filter = reader.socket_filter()
+        hub.mark_ready(subscription, 0)
+        sockets.append(socket)
+    hub.dispatch("all", frame(1, ["comment", ""]))  # turned off
+    hub.dispatch("all", frame(2, ["announcement", "project:1"]))  # muted topic
+    hub.dispatch("all", frame(3, ["deadline", "project:1"]))  # locked: through
+    hub.dispatch("all", frame(4, ["announcement", "project:2"]))  # mute over
+    hub.dispatch("all", frame(5, None))  # untagged (another log)
+    await asyncio.sleep(0)
+    assert sockets[0].seqs == [3, 4, 5]
+    assert sockets[1].seqs == [1, 2, 3, 4, 5]
+    assert readers.Reader(3, None).socket_filter() is None  # nothing muted: nothing to check per event

@@ -153,3 +153,62 @@ async def test_the_hub_filters_per_socket_by_the_readers_mutes_and_keeps_order()
     assert sockets[0].seqs == [3, 4, 5]
     assert sockets[1].seqs == [1, 2, 3, 4, 5]
     assert readers.Reader(3, None).socket_filter() is None  # nothing muted: nothing to check per event
+
+
+def test_three_comments_on_a_project_make_one_group_that_is_read_and_archived_by_its_key(people):
+    from clarion.projects import services as projects
+    from clarion.projects.models import ProjectStatus
+
+    ProjectStatus.objects.get_or_create(slug="proposal", defaults={"label": "Proposal", "position": 0})
+    project = projects.create_project(title="Thesis", advisor=people["carol"],
+                                      members=[people["alice"], people["bob"]], actor=people["dave"])
+    bob, carol = client_for(people["bob"]), client_for(people["carol"])
+    for text in ("first", "second"):
+        assert bob.post(f"/api/projects/{project.pk}/comments/", {"text": text}, format="json").status_code == 201
+    assert carol.post(f"/api/projects/{project.pk}/comments/", {"text": "third"}, format="json").status_code == 201
+    clarion.send_notification_to_user(people["alice"], "unrelated")
+
+    alice = client_for(people["alice"])
+    groups = alice.get("/api/notifications/?grouped=true").json()["results"]
+    key = f"project:{project.pk}:comment"
+    assert groups[0]["group_key"] is None and groups[0]["count"] == 1 and groups[0]["summary"] == "unrelated"
+    comments = next(g for g in groups if g["group_key"] == key)
+    assert (comments["count"], comments["unread_count"]) == (3, 3)
+    assert comments["summary"] == "3 new comments on “Thesis”"
+    assert comments["latest"]["message"] == "carol: third" and comments["latest"]["category"] == "comment"
+    assert [a["username"] for a in comments["actors"]] == ["carol", "bob"]
+    assert {g["group_key"] for g in groups} == {key, f"project:{project.pk}:membership", None}
+    # bob wrote two of them: he is told only of carol's
+    bob_groups = bob.get("/api/notifications/?grouped=true").json()["results"]
+    assert next(g for g in bob_groups if g["group_key"] == key)["count"] == 1
+
+    read = alice.post("/api/notifications/read/", {"group_key": key}, format="json").json()
+    assert len(read["ids"]) == 3
+    assert next(g for g in alice.get("/api/notifications/?grouped=true").json()["results"]
+                if g["group_key"] == key)["unread_count"] == 0
+    archived = alice.post("/api/notifications/archive/", {"group_key": key}, format="json").json()
+    assert archived["state"] == "archived" and len(archived["ids"]) == 3
+    assert key not in {g["group_key"] for g in alice.get("/api/notifications/?grouped=true").json()["results"]}
+    assert alice.post("/api/notifications/archive/", {"ids": [1], "group_key": key}, format="json").status_code == 400
+    assert alice.get("/api/notifications/?grouped=maybe").status_code == 400
+
+
+def test_an_expired_notification_is_gone_from_lists_counts_and_the_detail(people):
+    from datetime import datetime as dt
+
+    alice = client_for(people["alice"])
+    admin = client_for(people["dave"])
+    soon = dt.now(timezone.utc) + timedelta(seconds=1)
+    created = admin.post("/api/notifications/", {"title": "flash sale", "recipient_type": "all",
+                                                 "expires_at": soon.isoformat()}, format="json")
+    assert created.status_code == 201 and created.json()["expires_at"]
+    past = admin.post("/api/notifications/", {"title": "too late", "recipient_type": "all",
+                                              "expires_at": "2020-01-01T00:00:00Z"}, format="json")
+    assert past.status_code == 400 and "expires_at" in past.json()
+    assert alice.get("/api/notifications/unread-count/").json()["unread_count"] == 1
+    import time
+
+    time.sleep(1.2)
+    assert alice.get("/api/notifications/unread-count/").json()["unread_count"] == 0
+    assert alice.get("/api/notifications/").json()["results"] == []
+    assert alice.get(f"/api/notifications/{created.json()['id']}/").status_code == 404

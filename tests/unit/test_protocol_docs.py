@@ -170,7 +170,7 @@ def test_payload_table_lists_exactly_the_payload_fields():
     fake = SimpleNamespace(
         pk=1, title="t", message="", notification_type="info", recipient_type="all", recipient_id="",
         created_at=datetime(2026, 1, 1, tzinfo=timezone.utc), created_by_id=None, link="", data={}, seq=1,
-        category="announcement", topic="",
+        category="announcement", topic="", group_key="", expires_at=None,
     )
     fields = list(notification_payload(fake, is_read=False))
     rows = table(section("Notification payload"))

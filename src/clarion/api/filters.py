@@ -34,6 +34,10 @@ class NotificationFilter(django_filters.FilterSet):
         choices=[(value, value) for value in (*_TRUE, *_FALSE)], method="decided_with_the_inbox",
         help_text="true: also what the reader muted or turned off in their preferences.",
     )
+    grouped = django_filters.ChoiceFilter(
+        choices=[(value, value) for value in (*_TRUE, *_FALSE)], method="decided_with_the_inbox",
+        help_text="true: groups of notifications sharing a group_key instead of items (page= paginates).",
+    )
     q = django_filters.CharFilter(max_length=200, method="filter_text",
                                   help_text="Only notifications whose title or message contains this text "
                                             "(case-insensitive).")

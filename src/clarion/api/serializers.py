@@ -28,6 +28,8 @@ class NotificationSerializer(serializers.Serializer):
     data = serializers.DictField(read_only=True)
     category = serializers.CharField(read_only=True, help_text="A key of CLARION['CATEGORIES'].")
     topic = serializers.CharField(read_only=True, help_text='What it is about, e.g. "project:7"; "" for nothing in particular.')
+    group_key = serializers.CharField(read_only=True, help_text='Items with one key show as one group ("" for none).')
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True, help_text="Gone from lists and counts after this; null: never.")
     cursor = serializers.CharField(read_only=True, allow_null=True, help_text="Resume position for ?cursor= on the socket; null until published.")
 
     def to_representation(self, instance):
@@ -58,6 +60,15 @@ class NotificationCreateSerializer(serializers.Serializer):
                   "':'-separated letters, digits, '_', '-' or '.'.",
     )
 
+    group_key = serializers.CharField(
+        max_length=100, allow_blank=True, required=False, default="",
+        help_text='Items with one key show as one group in ?grouped=true lists, e.g. "project:7:comment".',
+    )
+    expires_at = serializers.DateTimeField(
+        required=False, allow_null=True, default=None,
+        help_text="When it stops mattering: then it leaves lists, counts and open tabs (in the future).",
+    )
+
     def validate_data(self, value):
         problem = unstorable_text(value)
         if problem:
@@ -77,6 +88,8 @@ class NotificationCreateSerializer(serializers.Serializer):
                 created_by=self.context["request"].user,
                 category=validated_data.get("category"),
                 topic=validated_data.get("topic", ""),
+                group_key=validated_data.get("group_key", ""),
+                expires_at=validated_data.get("expires_at"),
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
@@ -111,7 +124,8 @@ class NotificationBulkCreateSerializer(serializers.Serializer):
             {"recipient_type": entry["recipient_type"], "recipient": entry.get("recipient_id") or None,
              "title": entry["title"], "message": entry.get("message", ""),
              "notification_type": entry["notification_type"], "link": entry.get("link", ""),
-             "data": entry.get("data") or None, "category": entry.get("category"), "topic": entry.get("topic", "")}
+             "data": entry.get("data") or None, "category": entry.get("category"), "topic": entry.get("topic", ""),
+             "group_key": entry.get("group_key", ""), "expires_at": entry.get("expires_at")}
             for entry in validated_data["notifications"]
         ]
         try:
@@ -138,7 +152,14 @@ class UnreadCountSerializer(serializers.Serializer):
 
 class IdsSerializer(serializers.Serializer):
     ids = BoundedListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), min_length=1,
-                           max_length=1000, help_text="Notification ids, 1 to 1,000.")
+                           max_length=1000, required=False, help_text="Notification ids, 1 to 1,000.")
+    group_key = serializers.CharField(max_length=100, required=False,
+                                      help_text="Instead of ids: every notification of this group of the caller's.")
+
+    def validate(self, attrs):
+        if ("ids" in attrs) == ("group_key" in attrs):
+            raise serializers.ValidationError({"ids": ["give either ids or group_key"]})
+        return attrs
 
 
 class SnoozeSerializer(serializers.Serializer):

@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from clarion.api import idempotency
 from clarion.api.filters import NotificationFilter
 from clarion.api.ids import db_id
-from clarion.api.pagination import NewestFirst
+from clarion.api.pagination import GroupPages, NewestFirst
 from clarion.api.permissions import CanSendNotifications
 from clarion.api.throttling import TicketRateThrottle
 from clarion.api.serializers import (
@@ -36,7 +36,7 @@ from clarion.api.serializers import (
 from clarion.auth import ui_sessions
 from clarion.auth.tickets import issue_ticket
 from clarion.auth.tokens import ui_session_of
-from clarion.notifications import inbox, preferences, queries, services
+from clarion.notifications import grouping, inbox, preferences, queries, services
 from clarion.notifications import reader as readers
 from clarion.roles import is_notification_admin, role_of
 
@@ -71,7 +71,15 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset) if self.action == "list" else queryset
 
+    @extend_schema(responses={200: NotificationSerializer(many=True)}, description=(
+        "The caller's inbox, newest first. With grouped=true the results are groups instead: "
+        "{group_key, count, unread_count, summary, latest, actors} (docs/protocol.md, Grouping)."))
     def list(self, request, *args, **kwargs):
+        if request.query_params.get("grouped", "").lower() in ("true", "1", "yes"):
+            rows = self.filter_queryset(self.get_queryset())
+            paginator = GroupPages()
+            page = paginator.paginate_queryset(grouping.grouped(rows), request, view=self)
+            return paginator.get_paginated_response(grouping.describe(rows, page))
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer},
@@ -158,11 +166,31 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
         until.is_valid(raise_exception=True)
         return self._change(request, inbox.SNOOZED, until.validated_data["until"])
 
+    @extend_schema(request=IdsSerializer, responses={200: ReadResultSerializer, 404: None}, operation_id="notifications_read_many")
+    @action(detail=False, methods=["post"], url_path="read")
+    def read_many(self, request):
+        """Mark these notifications (or one group's) read."""
+        ids = self._requested_ids(request)
+        read_ids, not_found = services.mark_as_read(request.user.pk, self.role, ids)
+        if not read_ids:
+            return Response({"detail": "No notifications with these ids for this user.", "ids": not_found},
+                            status=status.HTTP_404_NOT_FOUND)
+        body = {"ids": read_ids, **queries.counts(request.user.pk, self.role).as_dict()}
+        if not_found:
+            body["not_found"] = not_found
+        return Response(body)
+
+    def _requested_ids(self, request):
+        given = IdsSerializer(data=request.data)
+        given.is_valid(raise_exception=True)
+        if "group_key" in given.validated_data:
+            return inbox.ids_of_group(request.user.pk, self.role, given.validated_data["group_key"])
+        return given.validated_data["ids"]
+
     def _change(self, request, state, until=None):
-        ids = IdsSerializer(data=request.data)
-        ids.is_valid(raise_exception=True)
+        ids = self._requested_ids(request)
         try:
-            changed, not_found = inbox.change(request.user.pk, self.role, state, ids.validated_data["ids"], until=until)
+            changed, not_found = inbox.change(request.user.pk, self.role, state, ids, until=until)
         except inbox.SnoozeRefused as refused:
             raise ValidationError({"until": [str(refused)]}) from None
         if not changed:

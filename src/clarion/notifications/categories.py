@@ -34,6 +34,17 @@ def topic_error(value) -> str | None:
     return None
 
 
+def group_key_error(value) -> str | None:
+    """Why ``value`` cannot be a group key, or None ("" is no group). The form of a topic:
+    "project:7:comment"."""
+    if value == "":
+        return None
+    if not isinstance(value, str) or len(value) > MAX_TOPIC_CHARS or not _TOPIC.match(value):
+        return (f"group_key must be at most {MAX_TOPIC_CHARS} characters like \"project:7:comment\" "
+                f"(a kind, then ':'-separated letters, digits, '_', '-' or '.'), got {value!r}")
+    return None
+
+
 def project_topic(project_id) -> str:
     return f"project:{project_id}"
 

@@ -58,6 +58,12 @@ def change(user_id, role: str | None, action: str, ids, *, until: datetime | Non
     return changed, [i for i in ids if i not in found]
 
 
+def ids_of_group(user_id, role: str | None, group_key: str) -> list[int]:
+    """The ids of one group of the reader's (the newest 1,000), for an action taking a group_key."""
+    rows = queries.visible_to(user_id, role).filter(group_key=group_key)
+    return list(rows.order_by("-id").values_list("pk", flat=True)[:1000])
+
+
 def mark_all_seen(user_id, role: str | None) -> None:
     """Everything up to the log's head is seen: one watermark, whatever the history. A snoozed
     item keeps its "comes back unseen" until it is back."""

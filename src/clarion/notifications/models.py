@@ -41,6 +41,10 @@ class Notification(models.Model):
     # deploy, or a script's own INSERT, stores rows without these columns.
     category = models.CharField(max_length=32, default="announcement", db_default="announcement")
     topic = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Items with one key show as one group in a list ("3 new comments on <project>"); "" for none.
+    group_key = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # Gone from lists, counts and snapshots once passed (and deleted by `clarion prune`).
+    expires_at = models.DateTimeField(null=True, blank=True)
     # Position in the commit-ordered log, assigned after commit by clarion.streams.sequencer
     # under the stream's lock; NULL until then. Resume cursors and read watermarks use it, never
     # the primary key, because PostgreSQL commits ids out of order.
@@ -54,6 +58,11 @@ class Notification(models.Model):
             models.Index(
                 fields=["id"], name="clarion_notif_unpublished", condition=models.Q(seq__isnull=True)
             ),
+            # Each server process looks for items expiring now; prune deletes them first.
+            models.Index(fields=["expires_at"], name="clarion_notif_expiring",
+                         condition=models.Q(expires_at__isnull=False)),
+            # Retention deletes by age; the id order is the creation order.
+            models.Index(fields=["created_at"], name="clarion_notif_created"),
         ]
 
     def __str__(self):

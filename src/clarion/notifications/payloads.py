@@ -26,6 +26,8 @@ def notification_payload(notification, *, is_read: bool, is_seen: bool = False, 
         "data": notification.data,
         "category": notification.category,
         "topic": notification.topic,
+        "group_key": notification.group_key,
+        "expires_at": None if notification.expires_at is None else _timestamp(notification.expires_at),
         "cursor": encode_cursor(notification.seq) if notification.seq is not None else None,
     }
 

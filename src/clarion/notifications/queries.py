@@ -71,9 +71,11 @@ def muted_q(reader: Reader, now: datetime | None = None) -> Q:
 
 
 def visible_to(user_id, role: str | None, reader: Reader | None = None) -> QuerySet:
-    """Every notification the user may see (archived, snoozed and muted ones too), each
-    annotated with the reader's ``is_read``, ``is_seen``, ``is_archived`` and ``snoozed_until``."""
+    """Every notification the user may see (archived, snoozed and muted ones too, not expired
+    ones), each annotated with the reader's ``is_read``, ``is_seen``, ``is_archived`` and
+    ``snoozed_until``."""
     reader = _reader(user_id, role, reader)
+    now = _now()
     read_row = _read_by(user_id)
     is_read = Case(
         When(st__unread=True, then=Value(False)),
@@ -83,6 +85,7 @@ def visible_to(user_id, role: str | None, reader: Reader | None = None) -> Query
     )
     return (
         Notification.objects.filter(audience_filter(user_id, role))
+        .filter(Q(expires_at__isnull=True) | Q(expires_at__gt=now))
         .annotate(st=FilteredRelation("states", condition=Q(states__user_id=user_id)))
         .annotate(
             is_read=is_read,
@@ -232,10 +235,12 @@ def _audience_params(user_id, role):
 
 def _shown(reader: Reader, now: datetime | None = None) -> tuple[str, list]:
     """SQL (over aliases n and s) for "in the reader's inbox": not archived, not snoozed until
-    later, not muted or turned off (a locked category always shows)."""
+    later, not expired, not muted or turned off (a locked category always shows)."""
     now = now or _now()
-    sql = "s.archived_at IS NULL AND (s.snoozed_until IS NULL OR s.snoozed_until <= %s)"
-    params = [connection.ops.adapt_datetimefield_value(now)]
+    at = connection.ops.adapt_datetimefield_value(now)
+    sql = ("s.archived_at IS NULL AND (s.snoozed_until IS NULL OR s.snoozed_until <= %s)"
+           " AND (n.expires_at IS NULL OR n.expires_at > %s)")
+    params = [at, at]
     off, topics = reader.off_categories(), reader.muted_topics(now)
     if off or topics:
         locked = [key for key, spec in clarion_settings.CATEGORIES.items() if spec.get("locked")]

@@ -5,6 +5,8 @@ best-effort and never raises into the caller (see clarion.streams).
 """
 
 
+from datetime import datetime
+
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
@@ -34,7 +36,8 @@ class NotificationRefused(ValidationError, ValueError):
     ValueError, which is what the Python API promises for an unknown category."""
 
 
-def _check_common(title, message, notification_type, link, data, category=None, topic=""):
+def _check_common(title, message, notification_type, link, data, category=None, topic="", group_key="",
+                  expires_at=None):
     errors = {}
     if not isinstance(title, str) or not title.strip() or len(title) > 200:
         errors["title"] = "title must be a non-empty string of at most 200 characters"
@@ -52,6 +55,11 @@ def _check_common(title, message, notification_type, link, data, category=None, 
         errors["category"] = problem
     if problem := categories.topic_error(topic):
         errors["topic"] = problem
+    if problem := categories.group_key_error(group_key):
+        errors["group_key"] = problem
+    if expires_at is not None and (not isinstance(expires_at, datetime) or expires_at.tzinfo is None
+                                   or expires_at <= timezone.now()):
+        errors["expires_at"] = "expires_at must be a time with a zone, in the future"
     if errors:
         raise NotificationRefused(errors)
 
@@ -86,7 +94,7 @@ def resolve_recipient(recipient_type: str, recipient) -> str:
 
 def create_notification(
     recipient_type, recipient=None, *, title, message="", notification_type="info", link="", data=None, created_by=None,
-    idempotency_key=None, category=None, topic="",
+    idempotency_key=None, category=None, topic="", group_key="", expires_at=None,
 ) -> Notification:
     """Store a notification and push it to its audience once the transaction commits.
 
@@ -96,16 +104,19 @@ def create_notification(
     if idempotency_key is not None:
         entry = {"recipient_type": recipient_type, "recipient": recipient, "title": title, "message": message,
                  "notification_type": notification_type, "link": link, "data": data, "category": category,
-                 "topic": topic}
+                 "topic": topic, "group_key": group_key, "expires_at": expires_at}
         return _once(created_by, idempotency_key, "create_notification", _canonical(entry),
                      lambda: [create_notification(recipient_type, recipient, title=title, message=message,
                                                   notification_type=notification_type, link=link, data=data,
-                                                  created_by=created_by, category=category, topic=topic)])[0]
-    _check_common(title, message, notification_type, link, data, category, topic)
+                                                  created_by=created_by, category=category, topic=topic,
+                                                  group_key=group_key, expires_at=expires_at)])[0]
+    _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
     recipient_id = resolve_recipient(recipient_type, recipient)
     notification = Notification.objects.create(
         category=clarion_settings.DEFAULT_CATEGORY if category is None else category,
         topic=topic,
+        group_key=group_key,
+        expires_at=expires_at,
         title=title,
         message=message,
         notification_type=notification_type,
@@ -214,7 +225,8 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
     """Store many notifications in one transaction, all or none, and push each once it commits.
 
     ``entries``: mappings of create_notification's arguments (``recipient_type``, ``recipient``,
-    ``title``, optionally ``message``, ``notification_type``, ``link``, ``data``, ``category``, ``topic``). Returns the rows
+    ``title``, optionally ``message``, ``notification_type``, ``link``, ``data``, ``category``, ``topic``,
+    ``group_key``, ``expires_at``). Returns the rows
     in the order of ``entries``. Raises EntryErrors naming every refused entry. The user recipients
     of the whole batch are checked with one query, and the rows are written with bulk inserts.
     """
@@ -239,15 +251,16 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
 
 
 def send_notification_to_users(users, title, message="", notification_type="info", *, link="", data=None,
-                               created_by=None, idempotency_key=None, category=None, topic="") -> list[Notification]:
+                               created_by=None, idempotency_key=None, category=None, topic="", group_key="",
+                               expires_at=None) -> list[Notification]:
     """Notify each of ``users`` (instances or ids) with one row each, in one transaction; return
     the rows in the order of ``users``. An unknown user refuses the whole call (EntryErrors,
     indexed by position in ``users``)."""
-    _check_common(title, message, notification_type, link, data, category, topic)
+    _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
     return create_notifications(
         [{"recipient_type": RecipientType.USER, "recipient": user, "title": title, "message": message,
           "notification_type": notification_type, "link": link, "data": data, "category": category,
-          "topic": topic} for user in users],
+          "topic": topic, "group_key": group_key, "expires_at": expires_at} for user in users],
         created_by=created_by, idempotency_key=idempotency_key,
     )
 
@@ -256,9 +269,10 @@ def _entry_row(entry, known_users: set, author) -> Notification:
     title, message = entry.get("title"), entry.get("message", "")
     notification_type, link, data = entry.get("notification_type", "info"), entry.get("link", ""), entry.get("data")
     category, topic = entry.get("category"), entry.get("topic", "")
+    group_key, expires_at = entry.get("group_key", ""), entry.get("expires_at")
     errors = {}
     try:
-        _check_common(title, message, notification_type, link, data, category, topic)
+        _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
     except ValidationError as exc:
         errors.update(exc.message_dict)
     try:
@@ -276,7 +290,8 @@ def _entry_row(entry, known_users: set, author) -> Notification:
     return Notification(title=title, message=message, notification_type=notification_type,
                         recipient_type=entry["recipient_type"], recipient_id=recipient_id, link=link,
                         data=data or {}, created_by=author,
-                        category=clarion_settings.DEFAULT_CATEGORY if category is None else category, topic=topic)
+                        category=clarion_settings.DEFAULT_CATEGORY if category is None else category, topic=topic,
+                        group_key=group_key, expires_at=expires_at)
 
 
 def _raw(recipient):
@@ -313,7 +328,9 @@ def _existing_users(entries, chunk: int = 1000) -> set:
 def _canonical(entry: dict) -> dict:
     """What identifies a create for its idempotency key: its arguments, a user given by id."""
     recipient = _raw(entry.get("recipient"))
-    return {**entry, "recipient": None if recipient is None else str(recipient)}
+    expires_at = entry.get("expires_at")
+    return {**entry, "recipient": None if recipient is None else str(recipient),
+            "expires_at": expires_at.isoformat() if isinstance(expires_at, datetime) else expires_at}
 
 
 def _once(created_by, key, operation: str, arguments, create) -> list[Notification]:

@@ -72,13 +72,18 @@ def delete_project(project) -> None:
 apublish_project_event = sync_to_async(publish_project_event)
 
 
-def _notify(users, title, message, project, *, actor=None, category="project_update"):
-    for user_id in {u if isinstance(u, int) else u.pk for u in users if u is not None}:
-        if actor is not None and user_id == actor.pk:
-            continue  # nobody needs to be told about what they just did
-        notifications.send_notification_to_user(
-            user_id, title, message, link=f"/projects/{project.pk}/",
-            data={"project": project.pk}, created_by=actor, category=category, topic=project_topic(project.pk),
+def _notify(users, title, message, project, *, kind, actor=None, category="project_update", group_summary=""):
+    """Tell ``users`` (not the actor) about the project. Notifications of one project and ``kind``
+    share a group key, so a list shows three comments as one row ("3 new comments on …")."""
+    data = {"project": project.pk}
+    if group_summary:
+        data["group_summary"] = group_summary
+    # nobody needs to be told about what they just did
+    readers = sorted({u if isinstance(u, int) else u.pk for u in users if u is not None} - {getattr(actor, "pk", None)})
+    if readers:
+        notifications.send_notification_to_users(
+            readers, title, message, link=f"/projects/{project.pk}/", data=data, created_by=actor,
+            category=category, topic=project_topic(project.pk), group_key=f"{project_topic(project.pk)}:{kind}",
         )
 
 
@@ -117,7 +122,8 @@ def create_project(*, title, description="", status="proposal", advisor=None, me
     people = _users([getattr(m, "pk", m) for m in members])
     ProjectMembership.objects.bulk_create([ProjectMembership(project=project, user=u) for u in people])
     publish_project_event(project, ProjectEventKind.CREATED, {"title": title, "status": project.status_id}, actor)
-    _notify([*people, advisor], f"You were added to the project “{title}”", "", project, actor=actor)
+    _notify([*people, advisor], f"You were added to the project “{title}”", "", project, actor=actor,
+            kind="membership")
     return project
 
 
@@ -151,12 +157,13 @@ def _update_project(project, *, actor=None, **changes) -> Project:
         publish_project_event(project, ProjectEventKind.STATUS_CHANGED,
                               {"from": old_status, "to": project.status_id}, actor)
         _notify(student_ids(project), f"“{project.title}” is now {project.status.label}",
-                f"Status changed from {old_status} to {project.status_id}.", project, actor=actor)
+                f"Status changed from {old_status} to {project.status_id}.", project, actor=actor, kind="status")
     if project.advisor_id != old_advisor:
         publish_project_event(project, ProjectEventKind.UPDATED, {"advisor": project.advisor_id}, actor)
         if old_advisor is not None:
             _revoke(project, old_advisor)
-        _notify([project.advisor_id], f"You now advise “{project.title}”", "", project, actor=actor)
+        _notify([project.advisor_id], f"You now advise “{project.title}”", "", project, actor=actor,
+                kind="membership")
     return project
 
 
@@ -165,7 +172,8 @@ def add_member(project, user, actor=None) -> bool:
     _, created = ProjectMembership.objects.get_or_create(project=project, user=user)
     if created:
         publish_project_event(project, ProjectEventKind.MEMBER_ADDED, {"user": user.pk, "username": user.get_username()}, actor)
-        _notify([user], f"You were added to the project “{project.title}”", "", project, actor=actor)
+        _notify([user], f"You were added to the project “{project.title}”", "", project, actor=actor,
+                kind="membership")
     return created
 
 
@@ -191,10 +199,18 @@ def remove_member(project, user, actor=None) -> bool:
     return bool(deleted)
 
 
+@transaction.atomic
 def add_comment(project, text: str, actor) -> ProjectEvent:
+    """A comment on the project's stream; its members and advisor (not the author) are told."""
     if not isinstance(text, str) or not text.strip() or len(text) > 4000:
         raise ValidationError({"text": "text must be a non-empty string of at most 4000 characters"})
-    return publish_project_event(project, ProjectEventKind.COMMENT, {"text": text}, actor)
+    event = publish_project_event(project, ProjectEventKind.COMMENT, {"text": text}, actor)
+    who = actor.get_username() if actor is not None else "someone"
+    excerpt = text if len(text) <= 200 else text[:199] + "…"
+    _notify([*student_ids(project), project.advisor_id], f"New comment on “{project.title}”", f"{who}: {excerpt}",
+            project, actor=actor, category="comment", kind="comment",
+            group_summary=f"{{count}} new comments on “{project.title}”")
+    return event
 
 
 @transaction.atomic
@@ -207,5 +223,6 @@ def submit(project, *, kind: str, title: str, url: str = "", note: str = "", act
     event = publish_project_event(project, kind, {"title": title, "url": url, "note": note}, actor)
     who = actor.get_username() if actor is not None else "someone"
     _notify([project.advisor_id], f"New {kind} in “{project.title}”", f"{who} submitted “{title}”.",
-            project, actor=actor, category="submission")
+            project, actor=actor, category="submission", kind=kind,
+            group_summary=f"{{count}} new {kind}s in “{project.title}”")
     return event

@@ -99,15 +99,29 @@ def _ids(frame_type: str, data: Any, shape: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+MAX_GROUP_KEY = 100
+
+
 @dataclass(frozen=True)
 class IdsFrame(ClientFrame):
-    """A client action on some of the reader's notifications: data {"ids": [...]}."""
+    """A client action on some of the reader's notifications: data {"ids": [...]}, or
+    {"group_key": "..."} for every notification of one group in their inbox."""
 
     ids: tuple[int, ...] = ()
+    group_key: str | None = None
 
     @classmethod
     def from_data(cls, data: Any) -> "IdsFrame":
-        return cls(ids=_ids(cls.type, data, '{"ids": [<notification id>, ...]}'))
+        if isinstance(data, dict) and "group_key" in data and "ids" not in data:
+            return cls(group_key=_group_key(cls.type, data["group_key"]))
+        return cls(ids=_ids(cls.type, data, '{"ids": [<notification id>, ...]} or {"group_key": "<key>"}'))
+
+
+def _group_key(frame_type: str, value: Any) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_GROUP_KEY or "\x00" in value:
+        raise ProtocolError(ErrorCode.INVALID_DATA,
+                            f"{frame_type}: data.group_key must be a string of 1-{MAX_GROUP_KEY} characters, got {_kind(value)}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -147,8 +161,12 @@ class Snooze(IdsFrame):
 
     @classmethod
     def from_data(cls, data: Any) -> "Snooze":
-        shape = '{"ids": [<notification id>, ...], "until": "<ISO 8601 time with zone>"}'
-        ids = _ids(cls.type, data, shape)
+        shape = '{"ids": [<notification id>, ...] or "group_key": "<key>", "until": "<ISO 8601 time with zone>"}'
+        group_key = None
+        if isinstance(data, dict) and "group_key" in data and "ids" not in data:
+            ids, group_key = (), _group_key(cls.type, data["group_key"])
+        else:
+            ids = _ids(cls.type, data, shape)
         raw = data.get("until")
         try:
             until = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) and len(raw) <= 40 else None
@@ -158,7 +176,7 @@ class Snooze(IdsFrame):
             raise ProtocolError(ErrorCode.INVALID_DATA,
                                 f"snooze: data.until must be an ISO 8601 time with a zone, e.g. "
                                 f"\"2026-12-05T09:00:00Z\", got {_kind(raw)}")
-        return cls(ids=ids, until=until)
+        return cls(ids=ids, group_key=group_key, until=until)
 
 
 CLIENT_FRAMES: dict[str, type[ClientFrame]] = {

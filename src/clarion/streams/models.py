@@ -14,6 +14,9 @@ class StreamHead(models.Model):
     name = models.CharField(max_length=32, primary_key=True)
     position = models.BigIntegerField(default=0)
     published = models.BigIntegerField(default=0)
+    # Entries at or below this seq may have been deleted by retention (`clarion prune`): a
+    # cursor below it cannot be resumed without a gap, so the reader gets a fresh snapshot.
+    retained_after = models.BigIntegerField(default=0, db_default=0)
 
     class Meta:
         app_label = "clarion"

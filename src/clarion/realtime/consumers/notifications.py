@@ -89,7 +89,8 @@ class NotificationsConsumer(LogStreamConsumer):
     # -- client frames --------------------------------------------------------------
 
     async def on_mark_as_read(self, frame: MarkAsRead):
-        _, not_found = await db_sync_to_async(services.mark_as_read)(self.user_id, self.role, frame.ids)
+        ids = await self._ids(frame)
+        _, not_found = await db_sync_to_async(services.mark_as_read)(self.user_id, self.role, ids)
         if not_found:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
 
@@ -100,10 +101,19 @@ class NotificationsConsumer(LogStreamConsumer):
         await db_sync_to_async(inbox.mark_all_seen)(self.user_id, self.role)
 
     async def on_state_action(self, frame):
+        ids = await self._ids(frame)
         try:
             _, not_found = await db_sync_to_async(inbox.change)(
-                self.user_id, self.role, _STATE_ACTIONS[type(frame)], frame.ids, until=getattr(frame, "until", None))
+                self.user_id, self.role, _STATE_ACTIONS[type(frame)], ids, until=getattr(frame, "until", None))
         except inbox.SnoozeRefused as refused:
             raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame.type}: {refused}") from None
         if not_found:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
+
+    async def _ids(self, frame) -> tuple[int, ...]:
+        if frame.group_key is None:
+            return frame.ids
+        ids = await db_sync_to_async(inbox.ids_of_group)(self.user_id, self.role, frame.group_key)
+        if not ids:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications in group {frame.group_key!r} for this user")
+        return ids

@@ -104,6 +104,9 @@ DEFAULTS = {
         "announcement": {"label": "Announcements", "locked": False, "channels": ["in_app"]},
         "system": {"label": "System and account", "locked": True, "channels": ["in_app"]},
     },
+    # Notifications older than this many days are deleted by `clarion prune` (expired ones
+    # whatever their age); a cursor from before what is kept gets a fresh snapshot.
+    "RETENTION_DAYS": 365,
     # Topics one reader may mute at once (each socket of theirs holds the list).
     "MAX_MUTES": 200,
     # The category of a notification created without one (REST and Python alike).

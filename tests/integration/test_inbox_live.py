@@ -189,3 +189,64 @@ async def test_seen_drives_the_badge_and_mark_unread_keeps_it_seen(servers, peop
         frame = next(f for f in await frames_until_quiet(tab, 0.8) if f["type"] == "notifications_state")
         assert (frame["data"]["state"], frame["data"]["unread_count"], frame["data"]["unseen_count"]) == (
             "unread", unread + 1, 0)
+
+
+async def test_an_expired_notification_leaves_open_tabs_and_the_counts(servers, people):
+    first, second = servers
+    tokens, _ = people
+    tab, _ = await _open(second, tokens["alice"])
+    async with tab:
+        before = _counts(first, tokens["alice"])
+        expires = datetime.now(timezone.utc) + timedelta(seconds=2)
+        created = first.notify(tokens["dave"], title="room change today", recipient_type="all",
+                               expires_at=expires.isoformat())
+        frame = await next_frame(tab)
+        assert frame["type"] == "notification" and frame["data"]["expires_at"]
+        assert _counts(first, tokens["alice"]) == (before[0] + 1, before[1] + 1)
+        frame = await next_frame(tab, timeout=6)
+        assert frame == {"type": "notifications_state", "data": {"ids": [created["id"]], "state": "expired"}}
+        assert datetime.now(timezone.utc) >= expires - timedelta(seconds=0.05)
+        assert _counts(first, tokens["alice"]) == before
+        status, _ = first.request("GET", f"/api/notifications/{created['id']}/", token=tokens["alice"])
+        assert status == 404
+
+
+async def test_prune_then_a_resume_from_an_older_cursor_is_told_and_gets_a_fresh_snapshot(servers, people):
+    """Last in this module: it deletes every notification of its backend."""
+    from tests.integration.harness import run_cli
+
+    first, second = servers
+    tokens, _ = people
+    tab, snapshot = await _open(first, tokens["bob"])
+    async with tab:
+        old_cursor = snapshot["cursor"]
+        first.notify(tokens["dave"], title="before the prune", recipient_type="role", recipient_id="student")
+        assert (await next_frame(tab))["data"]["title"] == "before the prune"
+
+    dry = run_cli(first.env, "prune", "--dry-run", "--days", "0")
+    assert dry.returncode == 0 and dry.stdout.startswith("would delete "), dry.stdout + dry.stderr
+    _, listed = first.request("GET", "/api/notifications/", token=tokens["bob"])
+    assert listed["results"], "a dry run deletes nothing"
+    pruned = run_cli(first.env, "prune", "--days", "0")
+    assert pruned.returncode == 0 and pruned.stdout.startswith("deleted "), pruned.stdout + pruned.stderr
+    assert "fresh snapshot" in pruned.stdout
+    _, listed = first.request("GET", "/api/notifications/", token=tokens["bob"])
+    assert listed["results"] == []
+
+    async with await second.socket(tokens["bob"], cursor=old_cursor) as resumed:
+        error = await next_frame(resumed)
+        assert error["type"] == "error" and error["data"]["code"] == "cursor_expired"
+        assert "retention" in error["data"]["message"]
+        fresh = await next_frame(resumed)
+        assert fresh["type"] == "recent_notifications"
+        assert fresh["data"]["cursor_expired"] == "retention" and "resumed" not in fresh["data"]
+        assert (fresh["data"]["notifications"], fresh["data"]["unread_count"]) == ([], 0)
+        new_cursor = fresh["data"]["cursor"]
+    first.notify(tokens["dave"], title="after the prune", recipient_type="role", recipient_id="student")
+    await asyncio.sleep(0.5)
+    async with await first.socket(tokens["bob"], cursor=new_cursor) as again:
+        snapshot = await next_frame(again)
+        assert snapshot["data"].get("resumed") is True and "cursor_expired" not in snapshot["data"]
+        assert (await next_frame(again))["data"]["title"] == "after the prune"
+    bad = run_cli(first.env, "prune", "--days", "-1")
+    assert bad.returncode == 1 and bad.stderr.strip() == "clarion prune: error: --days must be 0 or more"

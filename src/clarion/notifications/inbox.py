@@ -18,8 +18,8 @@ from clarion.notifications.models import NotificationRead, NotificationState, Re
 from clarion.realtime import publish
 
 # What a notifications_state frame says changed (docs/protocol.md).
-SEEN, ALL_SEEN, ARCHIVED, UNARCHIVED, UNREAD, SNOOZED, RETURNED = (
-    "seen", "all_seen", "archived", "unarchived", "unread", "snoozed", "returned")
+SEEN, ALL_SEEN, ARCHIVED, UNARCHIVED, UNREAD, SNOOZED, RETURNED, EXPIRED = (
+    "seen", "all_seen", "archived", "unarchived", "unread", "snoozed", "returned", "expired")
 ACTIONS = (SEEN, ARCHIVED, UNARCHIVED, UNREAD, SNOOZED)
 MAX_SNOOZE = timedelta(days=366)
 

@@ -164,6 +164,9 @@ class Snapshot:
     cursor_expired: bool = False
     unseen_count: int = 0
     reader: Reader | None = None
+    # Why the cursor was not resumed: "retention" (it predates what `clarion prune` kept) or
+    # "too_many_missed" (more than resume_limit followed it); "" when it was, or none was given.
+    expired_because: str = ""
 
 
 def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int, resume_limit: int) -> Snapshot:
@@ -176,7 +179,8 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
     """
     reader = readers.load(user_id, role, with_head=True)
     head = reader.head
-    if after is not None:
+    pruned = after is not None and after < reader.retained_after
+    if after is not None and not pruned:
         shown, shown_params = _shown(reader)
         missed = list(Notification.objects.raw(
             f"SELECT {_FIELDS}, {_IS_READ} AS is_read, {_IS_SEEN} AS is_seen FROM {_TABLE} n {_STATE_JOIN} "
@@ -204,7 +208,8 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
         notification.is_read = False
         notification.is_seen = bool(notification.is_seen)
     return Snapshot(head=head, unread_count=unread_total, unseen_count=unseen_total, recent=recent, missed=None,
-                    cursor_expired=after is not None, reader=reader)
+                    cursor_expired=after is not None, reader=reader,
+                    expired_because="" if after is None else "retention" if pruned else "too_many_missed")
 
 
 _TABLE = Notification._meta.db_table

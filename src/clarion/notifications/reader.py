@@ -33,6 +33,7 @@ class Reader:
     mutes: dict = field(default_factory=dict)  # {topic: until (aware datetime) or None}
     locale: str = ""
     head: int = 0  # the log's head when this was read (0 unless read with it)
+    retained_after: int = 0  # entries up to here may be pruned (read with the head)
 
     def channel_on(self, category: str, channel: str) -> bool:
         spec = clarion_settings.CATEGORIES.get(category)
@@ -112,7 +113,9 @@ def _json(value):
 
 def load(user_id, role: str | None, *, with_head: bool = False) -> Reader:
     """The reader in one query (and the log's head with it, for a snapshot)."""
-    head_sql = f"(SELECT position FROM {StreamHead._meta.db_table} WHERE name = %s)" if with_head else "0"
+    heads = StreamHead._meta.db_table
+    head_sql = (f"(SELECT position FROM {heads} WHERE name = %s), (SELECT retained_after FROM {heads} WHERE name = %s)"
+                if with_head else "0, 0")
     watermarks, prefs = ReadWatermark._meta.db_table, Preferences._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
@@ -120,8 +123,9 @@ def load(user_id, role: str | None, *, with_head: bool = False) -> Reader:
             f" FROM (SELECT 1 AS one) x"
             f" LEFT JOIN {watermarks} w ON w.user_id = %s"
             f" LEFT JOIN {prefs} p ON p.user_id = %s",
-            [*([LOG_NAME] if with_head else []), user_id, user_id],
+            [*([LOG_NAME, LOG_NAME] if with_head else []), user_id, user_id],
         )
-        head, seq, seen_seq, channels, mutes, locale = cursor.fetchone()
+        head, retained_after, seq, seen_seq, channels, mutes, locale = cursor.fetchone()
     return Reader(user_id=user_id, role=role, watermark=seq or 0, seen_watermark=seen_seq or 0,
-                  channels=_json(channels), mutes=parse_mutes(_json(mutes)), locale=locale or "", head=head or 0)
+                  channels=_json(channels), mutes=parse_mutes(_json(mutes)), locale=locale or "", head=head or 0,
+                  retained_after=retained_after or 0)

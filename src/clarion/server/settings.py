@@ -212,6 +212,7 @@ CLARION = {
     "METRICS_ALLOWED_IPS": _env_list("CLARION_METRICS_ALLOWED_IPS", "127.0.0.1,::1"),
     "PRESENCE_TTL": float(os.environ.get("CLARION_PRESENCE_TTL", "20")),
     "OUTBOX_LIMIT": int(os.environ.get("CLARION_OUTBOX_LIMIT", "1000")),
+    "RETENTION_DAYS": int(os.environ.get("CLARION_RETENTION_DAYS", "365")),
     # Behind a reverse proxy every client has its address: exempt it from per-address limits.
     "CONNECTION_LIMIT_EXEMPT_IPS": _env_list("CLARION_CONNECTION_LIMIT_EXEMPT_IPS", "127.0.0.1,::1"),
 }

@@ -15,6 +15,8 @@ class LogSnapshot:
     recent: list = field(default_factory=list)
     missed: list | None = None  # set on a successful resume: everything after the cursor
     cursor_expired: bool = False
+    # "retention": the cursor predates what retention kept; else (when expired) too many followed it
+    expired_because: str = ""
 
 
 def head_of(stream) -> int:

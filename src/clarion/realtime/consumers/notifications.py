@@ -60,8 +60,11 @@ class NotificationsConsumer(LogStreamConsumer):
         self._reader = snap.reader
         missed = None if snap.missed is None else [annotated_payload(n) for n in snap.missed]
         log = LogSnapshot(head=snap.head, recent=[annotated_payload(n) for n in snap.recent], missed=missed,
-                          cursor_expired=snap.cursor_expired)
-        return log, {"unread_count": snap.unread_count, "unseen_count": snap.unseen_count}
+                          cursor_expired=snap.cursor_expired, expired_because=snap.expired_because)
+        extra = {"unread_count": snap.unread_count, "unseen_count": snap.unseen_count}
+        if snap.expired_because:
+            extra["cursor_expired"] = snap.expired_because  # why this is a fresh snapshot (docs/protocol.md)
+        return log, extra
 
     def ready(self, head):
         # Before the held live events are flushed: they are filtered by what the reader muted.

@@ -96,7 +96,7 @@ class LogStreamConsumer(ClarionConsumer):
 
     async def _send_snapshot(self, snap, extra, raw_cursor) -> None:
         if snap.cursor_expired:
-            await self._cursor_expired()
+            await self._cursor_expired(snap.expired_because)
         if snap.missed is None:
             await self._send_fresh(snap, extra)
             return
@@ -111,12 +111,12 @@ class LogStreamConsumer(ClarionConsumer):
         await self.send_items_frame(self.snapshot_type, data, self.items_key,
                                     adjust=lambda skipped: self.without_skipped(extra, skipped))
 
-    async def _cursor_expired(self) -> None:
-        await self.send_error(ProtocolError(
-            ErrorCode.CURSOR_EXPIRED,
-            f"more than {clarion_settings.RESUME_LIMIT} {self.entries} were missed; sending a fresh snapshot"
-            f"{self.older_hint}",
-        ))
+    async def _cursor_expired(self, because: str = "") -> None:
+        if because == "retention":
+            why = f"the cursor is older than the {self.entries} kept (retention); sending a fresh snapshot"
+        else:
+            why = f"more than {clarion_settings.RESUME_LIMIT} {self.entries} were missed; sending a fresh snapshot"
+        await self.send_error(ProtocolError(ErrorCode.CURSOR_EXPIRED, f"{why}{self.older_hint}"))
 
     async def catch_up(self):
         """The broker reconnected and may have lost events: send what this socket missed
@@ -128,7 +128,7 @@ class LogStreamConsumer(ClarionConsumer):
             await self.close(code=int(CloseCode.TRY_AGAIN_LATER))
             return
         if snap.missed is None:
-            await self._cursor_expired()
+            await self._cursor_expired(snap.expired_because)
             await self._send_fresh(snap, extra)
         else:
             await self.send_item_frames(self.item_type, snap.missed)

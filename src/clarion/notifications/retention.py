@@ -38,13 +38,15 @@ class PruneReport:
 
 
 def _phases(now: datetime, cutoff: datetime):
-    old = Notification.objects.filter(created_at__lt=cutoff)
+    # Never a row without a seq: the sequencer or the relay still owes it its place and its push.
+    sequenced = Notification.objects.filter(seq__isnull=False)
+    old = sequenced.filter(created_at__lt=cutoff)
     read_row = Exists(NotificationRead.objects.annotate(reader=Cast("user_id", CharField()))
                       .filter(notification_id=OuterRef("pk"), reader=OuterRef("recipient_id")))
     below_watermark = Exists(ReadWatermark.objects.annotate(reader=Cast("user_id", CharField()))
                              .filter(reader=OuterRef("recipient_id"), seq__gte=OuterRef("seq")))
     return [
-        (EXPIRED, Notification.objects.filter(expires_at__lte=now)),
+        (EXPIRED, sequenced.filter(expires_at__lte=now)),
         (OLD_READ, old.filter(recipient_type=RecipientType.USER).filter(read_row | below_watermark)),
         (OLD, old),
     ]

@@ -107,13 +107,16 @@ DEFAULTS = {
     # Notifications older than this many days are deleted by `clarion prune` (expired ones
     # whatever their age); a cursor from before what is kept gets a fresh snapshot.
     "RETENTION_DAYS": 365,
+    # The language of a reader who chose none in their preferences: a callable taking the user
+    # and answering a code of the site's LANGUAGES, or None for the site's LANGUAGE_CODE.
+    "LOCALE_RESOLVER": None,
     # Topics one reader may mute at once (each socket of theirs holds the list).
     "MAX_MUTES": 200,
     # The category of a notification created without one (REST and Python alike).
     "DEFAULT_CATEGORY": "announcement",
 }
 
-_IMPORT_STRINGS = {"ROLE_RESOLVER"}
+_IMPORT_STRINGS = {"ROLE_RESOLVER", "LOCALE_RESOLVER"}
 
 
 class ClarionSettings:

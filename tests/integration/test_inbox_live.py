@@ -211,6 +211,30 @@ async def test_an_expired_notification_leaves_open_tabs_and_the_counts(servers, 
         assert status == 404
 
 
+async def test_a_thai_reader_and_an_english_reader_of_one_broadcast_each_get_their_language(servers, people):
+    first, second = servers
+    tokens, _ = people
+    alice, _ = await _open(first, tokens["alice"])
+    bob, _ = await _open(second, tokens["bob"])
+    async with alice, bob:
+        status, _ = first.request("PATCH", "/api/preferences/", {"locale": "th"}, tokens["alice"])
+        assert status == 200
+        changed = [f for f in await frames_until_quiet(alice, 0.8) if f["type"] == "preferences_changed"]
+        assert changed and changed[-1]["data"]["locale"] == "th"
+        params = {"project": "Thesis", "status": "Defense", "old": "proposal", "new": "defense"}
+        created = first.notify(tokens["dave"], template="project.status_changed", params=params, recipient_type="all")
+        thai, english = await next_frame(alice), await next_frame(bob)
+        assert thai["data"]["id"] == english["data"]["id"] == created["id"]
+        assert thai["data"]["title"] == "โครงงาน “Thesis” อยู่ในสถานะ Defense แล้ว"
+        assert thai["data"]["message"] == "สถานะเปลี่ยนจาก proposal เป็น defense"
+        assert english["data"]["title"] == "“Thesis” is now Defense"
+        # a new socket's snapshot speaks her language too
+        again, snapshot = await _open(second, tokens["alice"])
+        async with again:
+            assert snapshot["notifications"][0]["title"].startswith("โครงงาน")
+    first.request("PATCH", "/api/preferences/", {"locale": ""}, tokens["alice"])
+
+
 async def test_prune_then_a_resume_from_an_older_cursor_is_told_and_gets_a_fresh_snapshot(servers, people):
     """Last in this module: it deletes every notification of its backend."""
     from tests.integration.harness import run_cli

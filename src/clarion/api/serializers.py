@@ -33,13 +33,16 @@ class NotificationSerializer(serializers.Serializer):
     cursor = serializers.CharField(read_only=True, allow_null=True, help_text="Resume position for ?cursor= on the socket; null until published.")
 
     def to_representation(self, instance):
+        # in the reader's language (a templated notification), as the view decided
+        locale = self.context.get("locale")
         if hasattr(instance, "is_read"):
-            return annotated_payload(instance)
-        return notification_payload(instance, is_read=False)
+            return annotated_payload(instance, locale)
+        return notification_payload(instance, is_read=False, locale=locale)
 
 
 class NotificationCreateSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
+    title = serializers.CharField(max_length=200, required=False,
+                                  help_text="Required unless a template is given (then: the text stored for search).")
     message = serializers.CharField(max_length=5000, allow_blank=True, required=False, default="")
     notification_type = serializers.ChoiceField(choices=NotificationType.choices, default=NotificationType.INFO)
     recipient_type = serializers.ChoiceField(choices=RecipientType.choices)
@@ -69,6 +72,18 @@ class NotificationCreateSerializer(serializers.Serializer):
         help_text="When it stops mattering: then it leaves lists, counts and open tabs (in the future).",
     )
 
+    template = serializers.CharField(
+        max_length=100, required=False, allow_blank=True, default="",
+        help_text="A message template (e.g. project.status_changed): each reader gets title and message in their "
+                  "language. Clarion's own are listed in docs/protocol.md.",
+    )
+    params = serializers.DictField(required=False, default=dict, help_text="The template's parameters.")
+
+    def validate(self, attrs):
+        if not attrs.get("template") and not attrs.get("title"):
+            raise serializers.ValidationError({"title": ["This field is required."]})
+        return attrs
+
     def validate_data(self, value):
         problem = unstorable_text(value)
         if problem:
@@ -80,7 +95,7 @@ class NotificationCreateSerializer(serializers.Serializer):
             return create_notification(
                 validated_data["recipient_type"],
                 validated_data.get("recipient_id") or None,
-                title=validated_data["title"],
+                title=validated_data.get("title", ""),
                 message=validated_data.get("message", ""),
                 notification_type=validated_data["notification_type"],
                 link=validated_data.get("link", ""),
@@ -90,6 +105,8 @@ class NotificationCreateSerializer(serializers.Serializer):
                 topic=validated_data.get("topic", ""),
                 group_key=validated_data.get("group_key", ""),
                 expires_at=validated_data.get("expires_at"),
+                template=validated_data.get("template", ""),
+                params=validated_data.get("params") if validated_data.get("template") else None,
             )
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from None
@@ -122,10 +139,11 @@ class NotificationBulkCreateSerializer(serializers.Serializer):
     def create(self, validated_data):
         entries = [
             {"recipient_type": entry["recipient_type"], "recipient": entry.get("recipient_id") or None,
-             "title": entry["title"], "message": entry.get("message", ""),
+             "title": entry.get("title", ""), "message": entry.get("message", ""),
              "notification_type": entry["notification_type"], "link": entry.get("link", ""),
              "data": entry.get("data") or None, "category": entry.get("category"), "topic": entry.get("topic", ""),
-             "group_key": entry.get("group_key", ""), "expires_at": entry.get("expires_at")}
+             "group_key": entry.get("group_key", ""), "expires_at": entry.get("expires_at"),
+             "template": entry.get("template", ""), "params": entry.get("params") if entry.get("template") else None}
             for entry in validated_data["notifications"]
         ]
         try:

@@ -36,7 +36,7 @@ from clarion.api.serializers import (
 from clarion.auth import ui_sessions
 from clarion.auth.tickets import issue_ticket
 from clarion.auth.tokens import ui_session_of
-from clarion.notifications import grouping, inbox, preferences, queries, services
+from clarion.notifications import grouping, inbox, messages, preferences, queries, services
 from clarion.notifications import reader as readers
 from clarion.roles import is_notification_admin, role_of
 
@@ -64,9 +64,20 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     filterset_class = NotificationFilter
 
     def get_queryset(self):
-        # The reader (watermarks, mutes) is read once and shared with the list's filters.
-        reader = self.request.clarion_reader = readers.load(self.request.user.pk, self.role)
-        return queries.visible_to(self.request.user.pk, self.role, reader)
+        return queries.visible_to(self.request.user.pk, self.role, self.reader)
+
+    @property
+    def reader(self):
+        # The reader (watermarks, mutes, language) is read once and shared with the list's filters.
+        if not hasattr(self.request, "clarion_reader"):
+            self.request.clarion_reader = readers.load(self.request.user.pk, self.role)
+        return self.request.clarion_reader
+
+    def get_serializer_context(self):
+        context = super().get_serializer_context()
+        if self.action in ("list", "retrieve"):
+            context["locale"] = messages.locale_of(self.request.user, self.reader.locale)
+        return context
 
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset) if self.action == "list" else queryset
@@ -79,7 +90,8 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
             rows = self.filter_queryset(self.get_queryset())
             paginator = GroupPages()
             page = paginator.paginate_queryset(grouping.grouped(rows), request, view=self)
-            return paginator.get_paginated_response(grouping.describe(rows, page))
+            locale = messages.locale_of(request.user, self.reader.locale)
+            return paginator.get_paginated_response(grouping.describe(rows, page, locale))
         return super().list(request, *args, **kwargs)
 
     @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer},

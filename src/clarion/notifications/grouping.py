@@ -11,7 +11,8 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, CharField, Count, F, IntegerField, Max, Sum, Value, When
 from django.db.models.functions import Cast, Concat
 
-from clarion.notifications.payloads import annotated_payload
+from clarion.notifications import messages
+from clarion.notifications.payloads import annotated_payload, localized
 
 MAX_ACTORS = 3
 _SINGLE = "#"  # prefix of the key a notification without one is grouped by (its id)
@@ -30,7 +31,7 @@ def grouped(rows):
             .order_by("-latest_id"))
 
 
-def describe(rows, page: list[dict]) -> list[dict]:
+def describe(rows, page: list[dict], locale: str | None = None) -> list[dict]:
     latest = {n.pk: n for n in rows.filter(pk__in=[g["latest_id"] for g in page])}
     keys = [g["key"] for g in page if not g["key"].startswith(_SINGLE)]
     actors: dict[str, list] = {}
@@ -55,18 +56,29 @@ def describe(rows, page: list[dict]) -> list[dict]:
             "group_key": None if group["key"].startswith(_SINGLE) else group["key"],
             "count": group["count"],
             "unread_count": group["unread_count"] or 0,
-            "summary": summary(item, group["count"]),
-            "latest": annotated_payload(item),
+            "summary": summary(item, group["count"], locale),
+            "latest": annotated_payload(item, locale),
             "actors": [{"id": actor, "username": names[actor].get_username()}
                        for actor in actors.get(group["key"], []) if actor in names],
         })
     return described
 
 
-def summary(latest, count: int) -> str:
-    """The row's text: the latest title, or, for more than one, the sender's ``data.group_summary``
-    with ``{count}`` filled in ("{count} new comments on “Thesis”")."""
+def summary(latest, count: int, locale: str | None = None) -> str:
+    """The row's text: the latest title, or, for more than one, the template's group summary in
+    the reader's language ("3 new comments on “Thesis”"), else the sender's ``data.group_summary``
+    with ``{count}`` filled in."""
+    title = localized(latest, locale)[0]
+    if count <= 1:
+        return title
+    if latest.template:
+        try:
+            text = messages.summary(latest.template, latest.params or {}, count, locale or messages.default_locale())
+        except (KeyError, TypeError, ValueError):
+            text = None
+        if text:
+            return text
     template = (latest.data or {}).get("group_summary") if isinstance(latest.data, dict) else None
-    if count > 1 and isinstance(template, str) and template:
+    if isinstance(template, str) and template:
         return template.replace("{count}", str(count))
-    return latest.title
+    return title

@@ -43,6 +43,10 @@ class Notification(models.Model):
     topic = models.CharField(max_length=100, blank=True, default="", db_default="")
     # Items with one key show as one group in a list ("3 new comments on <project>"); "" for none.
     group_key = models.CharField(max_length=100, blank=True, default="", db_default="")
+    # A message template (clarion.notifications.messages) and its parameters: each reader gets the
+    # title and message in their language; title and message hold the site's. "" for literal text.
+    template = models.CharField(max_length=100, blank=True, default="", db_default="")
+    params = models.JSONField(null=True, blank=True, default=None)  # NULL: an older release wrote the row
     # Gone from lists, counts and snapshots once passed (and deleted by `clarion prune`).
     expires_at = models.DateTimeField(null=True, blank=True)
     # Position in the commit-ordered log, assigned after commit by clarion.streams.sequencer

@@ -1,5 +1,6 @@
 """The one place a notification becomes a payload: REST items and socket frames share it."""
 
+from clarion.notifications import messages
 from clarion.protocol import encode_cursor
 
 
@@ -8,11 +9,12 @@ def _timestamp(value) -> str:
 
 
 def notification_payload(notification, *, is_read: bool, is_seen: bool = False, is_archived: bool = False,
-                         snoozed_until=None) -> dict:
+                         snoozed_until=None, locale: str | None = None) -> dict:
+    title, message = localized(notification, locale)
     return {
         "id": notification.pk,
-        "title": notification.title,
-        "message": notification.message,
+        "title": title,
+        "message": message,
         "notification_type": notification.notification_type,
         "recipient_type": notification.recipient_type,
         "recipient_id": notification.recipient_id,
@@ -32,11 +34,22 @@ def notification_payload(notification, *, is_read: bool, is_seen: bool = False, 
     }
 
 
-def annotated_payload(notification) -> dict:
+def localized(notification, locale: str | None) -> tuple[str, str]:
+    """Title and message in ``locale`` (a templated notification), else as stored."""
+    template = getattr(notification, "template", "")
+    if template and locale and messages.get(template) is not None:
+        try:
+            return messages.render(template, notification.params or {}, locale)
+        except (KeyError, TypeError, ValueError):  # a template changed since: the stored text
+            pass
+    return notification.title, notification.message
+
+
+def annotated_payload(notification, locale: str | None = None) -> dict:
     """Payload of a notification from a ``queries.visible_to`` queryset or a snapshot (which
     carry the reader's state as annotations)."""
     return notification_payload(
         notification, is_read=bool(notification.is_read), is_seen=bool(getattr(notification, "is_seen", False)),
         is_archived=bool(getattr(notification, "is_archived", False)),
-        snoozed_until=getattr(notification, "snoozed_until", None),
+        snoozed_until=getattr(notification, "snoozed_until", None), locale=locale,
     )

@@ -152,6 +152,7 @@ def _announce_on_commit(user_id, role) -> None:
         raw_mutes = {topic: _timestamp(until) for topic, until in reader.mutes.items()}
         publish.publish_user_control(user_id, {
             "action": "preferences", "user_id": str(user_id), "channels": reader.channels, "mutes": raw_mutes,
+            "locale": reader.locale,
             "frame": encode_frame(server_frame(ServerFrameType.PREFERENCES_CHANGED, data)),
         })
 

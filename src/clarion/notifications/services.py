@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarion.conf import clarion_settings
-from clarion.notifications import categories, idempotency, inbox, queries
+from clarion.notifications import categories, idempotency, inbox, messages, queries
 from clarion.notifications import reader as readers
 from clarion.notifications.idempotency import IdempotencyConflict  # noqa: F401  (re-exported as clarion.IdempotencyConflict)
 from clarion.notifications.models import (
@@ -93,8 +93,9 @@ def resolve_recipient(recipient_type: str, recipient) -> str:
 
 
 def create_notification(
-    recipient_type, recipient=None, *, title, message="", notification_type="info", link="", data=None, created_by=None,
-    idempotency_key=None, category=None, topic="", group_key="", expires_at=None,
+    recipient_type, recipient=None, *, title="", message="", notification_type="info", link="", data=None,
+    created_by=None, idempotency_key=None, category=None, topic="", group_key="", expires_at=None, template="",
+    params=None,
 ) -> Notification:
     """Store a notification and push it to its audience once the transaction commits.
 
@@ -104,12 +105,15 @@ def create_notification(
     if idempotency_key is not None:
         entry = {"recipient_type": recipient_type, "recipient": recipient, "title": title, "message": message,
                  "notification_type": notification_type, "link": link, "data": data, "category": category,
-                 "topic": topic, "group_key": group_key, "expires_at": expires_at}
+                 "topic": topic, "group_key": group_key, "expires_at": expires_at, "template": template,
+                 "params": params}
         return _once(created_by, idempotency_key, "create_notification", _canonical(entry),
                      lambda: [create_notification(recipient_type, recipient, title=title, message=message,
                                                   notification_type=notification_type, link=link, data=data,
                                                   created_by=created_by, category=category, topic=topic,
-                                                  group_key=group_key, expires_at=expires_at)])[0]
+                                                  group_key=group_key, expires_at=expires_at, template=template,
+                                                  params=params)])[0]
+    title, message = _from_template(template, params, title, message)
     _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
     recipient_id = resolve_recipient(recipient_type, recipient)
     notification = Notification.objects.create(
@@ -117,6 +121,8 @@ def create_notification(
         topic=topic,
         group_key=group_key,
         expires_at=expires_at,
+        template=template or "",
+        params=params if template else None,
         title=title,
         message=message,
         notification_type=notification_type,
@@ -130,19 +136,32 @@ def create_notification(
     return notification
 
 
-def send_notification_to_user(user, title, message="", notification_type="info", **options) -> Notification:
+def _from_template(template, params, title, message) -> tuple[str, str]:
+    """The stored title and message of a templated notification: the site's language, unless the
+    caller gave their own. Raises NotificationRefused naming ``template`` or ``params``."""
+    if not template:
+        return title, message
+    try:
+        messages.check(template, params)
+    except messages.TemplateRefused as refused:
+        raise NotificationRefused({refused.field: str(refused)}) from None
+    rendered_title, rendered_message = messages.render(template, params, messages.default_locale())
+    return title or rendered_title, message or rendered_message
+
+
+def send_notification_to_user(user, title="", message="", notification_type="info", **options) -> Notification:
     """Notify one user (a user instance or id)."""
     return create_notification(RecipientType.USER, user, title=title, message=message,
                                notification_type=notification_type, **options)
 
 
-def send_notification_to_role(role, title, message="", notification_type="info", **options) -> Notification:
+def send_notification_to_role(role, title="", message="", notification_type="info", **options) -> Notification:
     """Notify every user holding ``role`` (one row, whatever the number of users)."""
     return create_notification(RecipientType.ROLE, role, title=title, message=message,
                                notification_type=notification_type, **options)
 
 
-def send_notification_to_all(title, message="", notification_type="info", **options) -> Notification:
+def send_notification_to_all(title="", message="", notification_type="info", **options) -> Notification:
     """Notify every user (one row, whatever the number of users)."""
     return create_notification(RecipientType.ALL, None, title=title, message=message,
                                notification_type=notification_type, **options)
@@ -250,17 +269,20 @@ def create_notifications(entries, *, created_by=None, idempotency_key=None) -> l
     return rows
 
 
-def send_notification_to_users(users, title, message="", notification_type="info", *, link="", data=None,
+def send_notification_to_users(users, title="", message="", notification_type="info", *, link="", data=None,
                                created_by=None, idempotency_key=None, category=None, topic="", group_key="",
-                               expires_at=None) -> list[Notification]:
+                               expires_at=None, template="", params=None) -> list[Notification]:
     """Notify each of ``users`` (instances or ids) with one row each, in one transaction; return
     the rows in the order of ``users``. An unknown user refuses the whole call (EntryErrors,
     indexed by position in ``users``)."""
-    _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
+    rendered_title, rendered_message = _from_template(template, params, title, message)
+    _check_common(rendered_title, rendered_message, notification_type, link, data, category, topic, group_key,
+                  expires_at)
     return create_notifications(
         [{"recipient_type": RecipientType.USER, "recipient": user, "title": title, "message": message,
           "notification_type": notification_type, "link": link, "data": data, "category": category,
-          "topic": topic, "group_key": group_key, "expires_at": expires_at} for user in users],
+          "topic": topic, "group_key": group_key, "expires_at": expires_at, "template": template,
+          "params": params} for user in users],
         created_by=created_by, idempotency_key=idempotency_key,
     )
 
@@ -270,8 +292,10 @@ def _entry_row(entry, known_users: set, author) -> Notification:
     notification_type, link, data = entry.get("notification_type", "info"), entry.get("link", ""), entry.get("data")
     category, topic = entry.get("category"), entry.get("topic", "")
     group_key, expires_at = entry.get("group_key", ""), entry.get("expires_at")
+    template, params = entry.get("template") or "", entry.get("params")
     errors = {}
     try:
+        title, message = _from_template(template, params, title or "", message)
         _check_common(title, message, notification_type, link, data, category, topic, group_key, expires_at)
     except ValidationError as exc:
         errors.update(exc.message_dict)
@@ -291,7 +315,8 @@ def _entry_row(entry, known_users: set, author) -> Notification:
                         recipient_type=entry["recipient_type"], recipient_id=recipient_id, link=link,
                         data=data or {}, created_by=author,
                         category=clarion_settings.DEFAULT_CATEGORY if category is None else category, topic=topic,
-                        group_key=group_key, expires_at=expires_at)
+                        group_key=group_key, expires_at=expires_at, template=template,
+                        params=params if template else None)
 
 
 def _raw(recipient):

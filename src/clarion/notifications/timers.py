@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 
 from asgiref.sync import sync_to_async
 
-from clarion.notifications import inbox, queries
+from clarion.notifications import inbox, messages, queries
+from clarion.notifications import reader as readers
 from clarion.notifications.log import NOTIFICATIONS_LOG
 from clarion.notifications.models import Notification, NotificationState
 from clarion.notifications.payloads import annotated_payload
@@ -71,8 +72,10 @@ def _frames(due) -> list:
         if user is None:
             continue
         role = role_of(user)
-        back = list(queries.inbox(user_id, role).filter(pk__in=ids).order_by("seq"))
+        reader = readers.load(user_id, role)
+        locale = messages.locale_of(user, reader.locale)
+        back = list(queries.inbox(user_id, role, reader).filter(pk__in=ids).order_by("seq"))
         if back:
             frames.append((user_id, inbox.state_frame(user_id, role, inbox.RETURNED, [n.pk for n in back],
-                                                      notifications=[annotated_payload(n) for n in back])))
+                                                      notifications=[annotated_payload(n, locale) for n in back])))
     return frames

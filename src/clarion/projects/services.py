@@ -72,17 +72,17 @@ def delete_project(project) -> None:
 apublish_project_event = sync_to_async(publish_project_event)
 
 
-def _notify(users, title, message, project, *, kind, actor=None, category="project_update", group_summary=""):
-    """Tell ``users`` (not the actor) about the project. Notifications of one project and ``kind``
-    share a group key, so a list shows three comments as one row ("3 new comments on …")."""
+def _notify(users, template, params, project, *, kind, actor=None, category="project_update"):
+    """Tell ``users`` (not the actor) about the project, each in their language (a template of
+    clarion.notifications.messages). Notifications of one project and ``kind`` share a group key,
+    so a list shows three comments as one row ("3 new comments on …")."""
     data = {"project": project.pk}
-    if group_summary:
-        data["group_summary"] = group_summary
     # nobody needs to be told about what they just did
     readers = sorted({u if isinstance(u, int) else u.pk for u in users if u is not None} - {getattr(actor, "pk", None)})
     if readers:
         notifications.send_notification_to_users(
-            readers, title, message, link=f"/projects/{project.pk}/", data=data, created_by=actor,
+            readers, template=template, params={"project": project.title, **params},
+            link=f"/projects/{project.pk}/", data=data, created_by=actor,
             category=category, topic=project_topic(project.pk), group_key=f"{project_topic(project.pk)}:{kind}",
         )
 
@@ -122,8 +122,7 @@ def create_project(*, title, description="", status="proposal", advisor=None, me
     people = _users([getattr(m, "pk", m) for m in members])
     ProjectMembership.objects.bulk_create([ProjectMembership(project=project, user=u) for u in people])
     publish_project_event(project, ProjectEventKind.CREATED, {"title": title, "status": project.status_id}, actor)
-    _notify([*people, advisor], f"You were added to the project “{title}”", "", project, actor=actor,
-            kind="membership")
+    _notify([*people, advisor], "project.added", {}, project, actor=actor, kind="membership")
     return project
 
 
@@ -156,14 +155,14 @@ def _update_project(project, *, actor=None, **changes) -> Project:
     if project.status_id != old_status:
         publish_project_event(project, ProjectEventKind.STATUS_CHANGED,
                               {"from": old_status, "to": project.status_id}, actor)
-        _notify(student_ids(project), f"“{project.title}” is now {project.status.label}",
-                f"Status changed from {old_status} to {project.status_id}.", project, actor=actor, kind="status")
+        _notify(student_ids(project), "project.status_changed",
+                {"status": project.status.label, "old": old_status, "new": project.status_id}, project, actor=actor,
+                kind="status")
     if project.advisor_id != old_advisor:
         publish_project_event(project, ProjectEventKind.UPDATED, {"advisor": project.advisor_id}, actor)
         if old_advisor is not None:
             _revoke(project, old_advisor)
-        _notify([project.advisor_id], f"You now advise “{project.title}”", "", project, actor=actor,
-                kind="membership")
+        _notify([project.advisor_id], "project.advisor", {}, project, actor=actor, kind="membership")
     return project
 
 
@@ -172,8 +171,7 @@ def add_member(project, user, actor=None) -> bool:
     _, created = ProjectMembership.objects.get_or_create(project=project, user=user)
     if created:
         publish_project_event(project, ProjectEventKind.MEMBER_ADDED, {"user": user.pk, "username": user.get_username()}, actor)
-        _notify([user], f"You were added to the project “{project.title}”", "", project, actor=actor,
-                kind="membership")
+        _notify([user], "project.added", {}, project, actor=actor, kind="membership")
     return created
 
 
@@ -207,9 +205,8 @@ def add_comment(project, text: str, actor) -> ProjectEvent:
     event = publish_project_event(project, ProjectEventKind.COMMENT, {"text": text}, actor)
     who = actor.get_username() if actor is not None else "someone"
     excerpt = text if len(text) <= 200 else text[:199] + "…"
-    _notify([*student_ids(project), project.advisor_id], f"New comment on “{project.title}”", f"{who}: {excerpt}",
-            project, actor=actor, category="comment", kind="comment",
-            group_summary=f"{{count}} new comments on “{project.title}”")
+    _notify([*student_ids(project), project.advisor_id], "project.comment", {"author": who, "excerpt": excerpt},
+            project, actor=actor, category="comment", kind="comment")
     return event
 
 
@@ -222,7 +219,6 @@ def submit(project, *, kind: str, title: str, url: str = "", note: str = "", act
         raise ValidationError({"title": "title must be a non-empty string of at most 200 characters"})
     event = publish_project_event(project, kind, {"title": title, "url": url, "note": note}, actor)
     who = actor.get_username() if actor is not None else "someone"
-    _notify([project.advisor_id], f"New {kind} in “{project.title}”", f"{who} submitted “{title}”.",
-            project, actor=actor, category="submission", kind=kind,
-            group_summary=f"{{count}} new {kind}s in “{project.title}”")
+    _notify([project.advisor_id], f"project.{kind}", {"author": who, "title": title}, project, actor=actor,
+            category="submission", kind=kind)
     return event

@@ -11,12 +11,13 @@ EPHEMERAL = "ephemeral"
 CONTROL = "control"
 
 
-def sequenced(seq: int, frame_text: str, tags=None) -> dict:
-    """``tags``: (category, topic) of a notification, which a socket holding its reader's
-    mutes checks before writing the frame (clarion.realtime.hub); None for other logs."""
+def sequenced(seq: int, frame_text: str, meta: dict | None = None) -> dict:
+    """``meta``: what each socket chooses by (clarion.realtime.hub): ``tags`` (category, topic)
+    of a notification, which a socket holding its reader's mutes checks before writing the frame;
+    ``frames``, the frame in other languages, by locale. None for other logs."""
     event = {"type": SEQUENCED, "seq": seq, "frame": frame_text}
-    if tags is not None:
-        event["tags"] = tags
+    if meta:
+        event.update(meta)
     return event
 
 

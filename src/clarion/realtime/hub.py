@@ -30,7 +30,7 @@ class Subscription:
     """One socket's place in the hub."""
 
     __slots__ = ("outbox", "last_seq", "ready", "held", "groups", "on_resync", "on_control", "resync_pending",
-                 "filter", "__weakref__")
+                 "filter", "locale", "__weakref__")
 
     def __init__(self, outbox, on_resync, on_control=None):
         self.outbox = outbox
@@ -44,16 +44,25 @@ class Subscription:
         # None, or an object whose hides(tags) says this socket's reader muted such an event
         # (clarion.notifications.reader.SocketFilter): checked per socket, without a query.
         self.filter = None
+        # The reader's language when it is not the site's: a templated notification's frame is
+        # taken from the event's "frames" for it (encoded once per language by the publisher).
+        self.locale = None
+
+    def text_of(self, text: str, frames) -> str:
+        if frames is None or self.locale is None:
+            return text
+        return frames.get(self.locale, text)
 
     def skips(self, tags) -> bool:
         return tags is not None and self.filter is not None and self.filter.hides(tags)
 
 
 class _Fanout:
-    __slots__ = ("group", "seq", "text", "members", "tags")
+    __slots__ = ("group", "seq", "text", "members", "tags", "frames")
 
-    def __init__(self, group, seq, text, members, tags=None):
-        self.group, self.seq, self.text, self.members, self.tags = group, seq, text, members, tags
+    def __init__(self, group, seq, text, members, tags=None, frames=None):
+        self.group, self.seq, self.text, self.members = group, seq, text, members
+        self.tags, self.frames = tags, frames
 
 
 class Hub:
@@ -114,7 +123,7 @@ class Hub:
             if event["seq"] > subscription.last_seq:
                 subscription.last_seq = event["seq"]
                 if not subscription.skips(event.get("tags")):
-                    subscription.outbox.push(event["frame"])
+                    subscription.outbox.push(subscription.text_of(event["frame"], event.get("frames")))
         for event in held:
             if event.get("seq") is None:
                 subscription.outbox.push(event["frame"])
@@ -144,7 +153,7 @@ class Hub:
                     subscription.held.append(event)
             metrics.DELIVERIES.inc(len(members))
             return
-        fanout = _Fanout(group, seq, text, tuple(members), event.get("tags"))
+        fanout = _Fanout(group, seq, text, tuple(members), event.get("tags"), event.get("frames"))
         metrics.DELIVERIES.inc(len(fanout.members))
         if len(fanout.members) <= SLICE:
             self._deliver_slice(fanout, event, 0)
@@ -168,7 +177,7 @@ class Hub:
             self._inflight.remove(fanout)
 
     def _deliver_slice(self, fanout: _Fanout, event: dict, start: int) -> None:
-        seq, tags = fanout.seq, fanout.tags
+        seq, tags, frames = fanout.seq, fanout.tags, fanout.frames
         inflight = self._inflight
         for subscription in fanout.members[start:start + SLICE]:
             if not subscription.ready:
@@ -183,11 +192,12 @@ class Hub:
                     if subscription.last_seq < earlier.seq and earlier.group in subscription.groups:
                         subscription.last_seq = earlier.seq
                         if not subscription.skips(earlier.tags):
-                            subscription.outbox.push(earlier.text)
+                            subscription.outbox.push(subscription.text_of(earlier.text, earlier.frames))
             # A muted entry still moves the socket's position: it was decided, not lost.
             subscription.last_seq = seq
             if tags is None or subscription.filter is None or not subscription.filter.hides(tags):
-                subscription.outbox.push(fanout.text)
+                subscription.outbox.push(fanout.text if frames is None or subscription.locale is None
+                                         else frames.get(subscription.locale, fanout.text))
 
     # -- recovery ---------------------------------------------------------------------
 

@@ -95,13 +95,13 @@ class RealtimePusher(streams_log.Pusher):
         _breaker.succeeded()
         return True
 
-    def push(self, group: str, seq: int, frame: str, tags=None) -> bool:
-        return self.push_all([(group, seq, frame, tags)]) == 1
+    def push(self, group: str, seq: int, frame: str, meta=None) -> bool:
+        return self.push_all([(group, seq, frame, meta)]) == 1
 
     def push_all(self, entries) -> int:
         # One trip to the event loop for the whole batch, not one per row: a bulk create's
         # 1,000 rows paid 1,000 thread switches to publish.
-        sent = _group_send_all([(group, events.sequenced(seq, frame, tags)) for group, seq, frame, tags in entries])
+        sent = _group_send_all([(group, events.sequenced(seq, frame, meta)) for group, seq, frame, meta in entries])
         if sent < len(entries):
             _breaker.failed()
         return sent

@@ -47,16 +47,17 @@ class SequencedLog:
 
     def __init__(self, name: str, model, *, stream_kind: str, stream_field: str | None,
                  audience: Callable[[Any], Audience], frame: Callable[[Any], str], queryset=None,
-                 tags: Callable[[Any], Any] | None = None):
+                 meta: Callable[[Any], dict | None] | None = None):
         self.name = name  # names the log in parked entries and `clarion doctor` (notification:7)
         self.model = model
         self.stream_kind = stream_kind
         self.stream_field = stream_field
         self.audience = audience
         self.frame = frame  # row (its seq set) -> encoded wire frame
-        # row -> what a socket may filter the row's frame by (the notification log's category and
-        # topic, which a reader can mute); None: every socket of the audience gets every frame
-        self.tags = tags
+        # row -> what travels with the frame for the sockets to choose by, or None: the notification
+        # log's {"tags": (category, topic)}, which a reader can mute, and {"frames": {locale: frame}}
+        # for a templated notification, encoded once per language (clarion.realtime.hub)
+        self.meta = meta
         self._queryset = queryset
 
     def rows(self):
@@ -121,15 +122,15 @@ class Pusher:
         """Called by the relay before it pushes backlogs: whether the broker answers now."""
         return False
 
-    def push(self, group: str, seq: int, frame: str, tags=None) -> bool:
+    def push(self, group: str, seq: int, frame: str, meta=None) -> bool:
         """Send one sequenced frame; False when it could not be sent (it is retried in order)."""
         return False
 
     def push_all(self, entries: list[tuple[str, int, str, Any]]) -> int:
-        """Send (group, seq, frame, tags) entries in order, stopping at the first that cannot be
+        """Send (group, seq, frame, meta) entries in order, stopping at the first that cannot be
         sent; return how many were sent."""
-        for sent, (group, seq, frame, tags) in enumerate(entries):
-            if not self.push(group, seq, frame, tags):
+        for sent, (group, seq, frame, meta) in enumerate(entries):
+            if not self.push(group, seq, frame, meta):
                 return sent
         return len(entries)
 

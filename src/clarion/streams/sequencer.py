@@ -35,13 +35,13 @@ BATCH = 500  # rows numbered per transaction; a longer queue takes several
 
 
 def prepare(log: SequencedLog, row):
-    """The row's (group, encoded frame, tags), or the exception that makes it unpublishable.
+    """The row's (group, encoded frame, meta), or the exception that makes it unpublishable.
 
     Database errors propagate: they are transient, and the row is retried. Anything else (an
     encoder refusing the data, an audience no group can carry) fails the same way on every
     retry, so the row is parked rather than retried for ever in front of its stream."""
     try:
-        return pusher().route(log.audience(row)), log.frame(row), None if log.tags is None else log.tags(row)
+        return pusher().route(log.audience(row)), log.frame(row), None if log.meta is None else log.meta(row)
     except DatabaseError:
         raise
     except Exception as exc:
@@ -114,7 +114,7 @@ def _mark_published(name: str, done: int) -> None:
 
 def _number(log: SequencedLog, name: str, rows, position: int) -> tuple[list, int]:
     """Give ``rows`` the seqs after ``position`` in order, parking those that can never be
-    published (without using up a seq); returns ([(row, (group, frame, tags))...], new position)."""
+    published (without using up a seq); returns ([(row, (group, frame, meta))...], new position)."""
     numbered = []
     for row in rows:
         row.seq = position + 1
@@ -188,7 +188,7 @@ def push_in_order(log: SequencedLog, key: StreamKey, published: int, fresh=()) -
     """Push the stream's entries after ``published`` in seq order, stopping at the first
     failure to reach the broker; park entries that can never be pushed and go on past them;
     record how far it got. Runs under the stream's lock. ``fresh``: rows just numbered, with
-    their (group, frame, tags), which spares reading them back when nothing older waits."""
+    their (group, frame, meta), which spares reading them back when nothing older waits."""
     if not pusher().ready():
         return  # the broker failed and has not answered since: the relay pushes this, in order
     if fresh and fresh[0][0].seq == published + 1:
@@ -215,8 +215,8 @@ def push_in_order(log: SequencedLog, key: StreamKey, published: int, fresh=()) -
             parking.park(log.name, row.pk, str(key), row.seq, parking.PUBLISH, entry)
             done = row.seq
             continue
-        group, frame, tags = entry
-        sendable.append((group, row.seq, frame, tags))
+        group, frame, meta = entry
+        sendable.append((group, row.seq, frame, meta))
     if done > published:
         _mark_published(str(key), done)
 

@@ -9,7 +9,7 @@ filter (what they muted, checked by the hub per pushed notification), and the in
 
 from clarion.conf import clarion_settings
 from clarion.dbthreads import db_sync_to_async
-from clarion.notifications import inbox, queries, reader as readers, services
+from clarion.notifications import inbox, messages, queries, reader as readers, services
 from clarion.notifications.payloads import annotated_payload
 from clarion.protocol import (
     Archive,
@@ -44,6 +44,7 @@ class NotificationsConsumer(LogStreamConsumer):
     older_hint = " (page older ones from GET /api/notifications/)"
     authorizes = False  # every signed-in user has a notification stream: no query to allow it
     _reader = None
+    locale = None  # the reader's language, decided with the snapshot
 
     def group_names(self):
         return groups.groups_of_user(self.user_id, self.role)
@@ -58,8 +59,9 @@ class NotificationsConsumer(LogStreamConsumer):
         snap = queries.snapshot(self.user_id, self.role, after=after, recent_limit=clarion_settings.RECENT_LIMIT,
                                 resume_limit=clarion_settings.RESUME_LIMIT)
         self._reader = snap.reader
-        missed = None if snap.missed is None else [annotated_payload(n) for n in snap.missed]
-        log = LogSnapshot(head=snap.head, recent=[annotated_payload(n) for n in snap.recent], missed=missed,
+        self.locale = locale = messages.locale_of(self.user, snap.reader.locale)
+        missed = None if snap.missed is None else [annotated_payload(n, locale) for n in snap.missed]
+        log = LogSnapshot(head=snap.head, recent=[annotated_payload(n, locale) for n in snap.recent], missed=missed,
                           cursor_expired=snap.cursor_expired, expired_because=snap.expired_because)
         extra = {"unread_count": snap.unread_count, "unseen_count": snap.unseen_count}
         if snap.expired_because:
@@ -70,6 +72,7 @@ class NotificationsConsumer(LogStreamConsumer):
         # Before the held live events are flushed: they are filtered by what the reader muted.
         if self._reader is not None:
             self.subscription.filter = self._reader.socket_filter()
+            self.subscription.locale = None if self.locale == messages.default_locale() else self.locale
         super().ready(head)
 
     def without_skipped(self, extra, skipped):
@@ -85,6 +88,10 @@ class NotificationsConsumer(LogStreamConsumer):
                                     mutes=readers.parse_mutes(payload.get("mutes")))
             if self.subscription is not None:
                 self.subscription.filter = reader.socket_filter()
+                if "locale" in payload:  # the frames of what comes next, in the language chosen
+                    # in a thread: a host's LOCALE_RESOLVER may read the database
+                    self.locale = await db_sync_to_async(messages.locale_of)(self.user, payload["locale"])
+                    self.subscription.locale = None if self.locale == messages.default_locale() else self.locale
             await self.send_text(payload["frame"])
             return
         await super().on_control(payload)

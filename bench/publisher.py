@@ -119,6 +119,7 @@ class ClarionBackend:
         with open(users_file) as fh:
             data = json.load(fh)
         self.user_ids = [u["id"] for u in data["users"]]
+        self.user_tokens = [u["token"] for u in data["users"]]
         self.admin_token = data["admin"]["token"]
 
     async def start(self):
@@ -139,18 +140,28 @@ class ClarionBackend:
         if status != 201:
             raise RuntimeError(f"HTTP {status}: {_summary(text)}")
 
-    async def all(self, ph, seq):
+    async def all(self, ph, seq, topic=""):
         if self.broadcast == "api":
             def call():
                 # t taken in the calling thread, right before the API call (insert + publish)
                 data = marker(ph, seq)
-                self.send_all(TITLE, MESSAGE, data=data)
+                self.send_all(TITLE, MESSAGE, data=data, topic=topic)
                 return data["t"]
 
             return await asyncio.to_thread(call)
         data = marker(ph, seq)
-        await self._post({"title": TITLE, "message": MESSAGE, "recipient_type": "all", "data": data})
+        await self._post({"title": TITLE, "message": MESSAGE, "recipient_type": "all", "data": data, "topic": topic})
         return data["t"]
+
+    async def mute(self, indices, topic):
+        """Each of these users mutes ``topic`` with their own token (POST /api/mutes/), 8 at a time."""
+        async def one(idx):
+            status, text = await self.rest.post_json("/api/mutes/", {"topic": topic},
+                                                     headers=[("Authorization", f"Bearer {self.user_tokens[idx]}")])
+            if status != 201:
+                raise RuntimeError(f"mute: HTTP {status}: {_summary(text)}")
+
+        await asyncio.gather(*(one(idx) for idx in indices))
 
     async def user(self, ph, seq, idx):
         data = marker(ph, seq)
@@ -179,10 +190,16 @@ class Publisher:
     async def bcast(self, cmd):
         started = time.time()
         try:
-            t = await self.b.all(cmd["ph"], cmd["seq"])
+            t = await (self.b.all(cmd["ph"], cmd["seq"], cmd["topic"]) if cmd.get("topic")
+                       else self.b.all(cmd["ph"], cmd["seq"]))
         except Exception as exc:
             return {"t": None, "dur": time.time() - started, "error": _err(exc)}
         return {"t": t, "dur": time.time() - started, "error": None}
+
+    async def mute(self, cmd):
+        started = time.time()
+        await self.b.mute(cmd["indices"], cmd["topic"])
+        return {"dur": time.time() - started}
 
     async def burst(self, cmd):
         """Back to back, each publish awaited (for the floor: until the server acked it)."""
@@ -260,7 +277,7 @@ async def main():
                 await asyncio.wait_for(backend.close(), 5)
             return
         handler = {"hello": None, "bcast": pub.bcast, "burst": pub.burst, "unicast": pub.unicast,
-                   "hol": pub.hol}.get(op, "unknown")
+                   "hol": pub.hol, "mute": pub.mute}.get(op, "unknown")
         if handler is None:
             reply = {"ok": True}
         elif handler == "unknown":

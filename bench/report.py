@@ -43,6 +43,10 @@ def one_line(name: str, res: dict) -> str:
                 f"{_num(res['total_cpu_us_per_delivery'])} us/delivery; the first after start-up: last "
                 f"{_ms((res.get('warm_up') or {}).get('last_s'))} ms "
                 f"({_num(res.get('warm_up_last_vs_median'), '{:.1f}')}x the median)")
+    if name == "broadcast-filtered":
+        return (f"{res['muted_clients']} muted; last median plain {_ms(res['plain']['last_median_s'])} ms, filtered "
+                f"{_ms(res['filtered']['last_median_s'])} ms = {_num(res['filtered_vs_plain_last_median'], '{:.2f}')}x; "
+                f"leaked {res['leaked']}, lost {res['lost']}")
     if name == "one-to-one":
         return f"p50 {_ms(res['p50_s'], 2)} ms, p99 {_ms(res['p99_s'], 2)} ms, recv {res['received']}/{res['sent']}"
     if name == "head-of-line":

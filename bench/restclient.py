@@ -73,12 +73,15 @@ class HttpPool:
         self.idle: list[HttpConnection] = []
         self.slots = asyncio.Semaphore(size)
 
-    async def post_json(self, target: str, obj, timeout: float = 30.0) -> tuple[int, bytes]:
+    async def post_json(self, target: str, obj, timeout: float = 30.0, headers: list | None = None
+                        ) -> tuple[int, bytes]:
+        """POST ``obj``; ``headers`` replace the pool's own (another user's token, say)."""
         async with self.slots:
             conn = self.idle.pop() if self.idle else HttpConnection(self.host, self.port)
             try:
                 result = await asyncio.wait_for(
-                    conn.request("POST", target, [("Content-Type", "application/json"), *self.headers],
+                    conn.request("POST", target, [("Content-Type", "application/json"),
+                                                  *(self.headers if headers is None else headers)],
                                  orjson.dumps(obj)), timeout)
             except BaseException:
                 conn.close()

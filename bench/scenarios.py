@@ -163,13 +163,16 @@ async def connect(s: Session, clients: list, inflight: int = 100, timeout: float
             "server_cpu_us_per_conn": (cpu1["server"] - cpu0["server"]) / ok * 1e6 if ok else None}
 
 
-async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per_port: bool = False) -> dict:
-    """1 warm-up + ``count`` publishes to all; each waited for (30 s max), then a 0.5 s pause."""
+async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per_port: bool = False,
+                    topic: str = "", muted: int = 0) -> dict:
+    """1 warm-up + ``count`` publishes to all; each waited for (30 s max), then a 0.5 s pause.
+    ``topic``: the publishes carry it; ``muted``: how many open clients muted it (they are
+    expected to receive nothing)."""
     count = s.p.bcasts if count is None else count
-    warm = await s.publish({"op": "bcast", "ph": ph + "-warm", "seq": 0})
+    warm = await s.publish({"op": "bcast", "ph": ph + "-warm", "seq": 0, "topic": topic})
     if warm.get("error"):
         raise RuntimeError(f"warm-up publish failed: {warm['error']}")
-    await s.wait_seq(ph + "-warm", 0, (await s.stats(ph + "-warm"))["open"], s.p.bcast_timeout)
+    await s.wait_seq(ph + "-warm", 0, (await s.stats(ph + "-warm"))["open"] - muted, s.p.bcast_timeout)
     # The warm-up is the first notification the server(s) sent since start-up, with every socket
     # open: what "the first create after start-up" costs at N (issue 11), against the later ones.
     warm_msg = (await s.stats(ph + "-warm"))["msgs"].get(0) or [0, None, None]
@@ -178,8 +181,8 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
     expected, errors, timeouts = {}, Counter(), 0
     cpu0 = s.cpu()
     for seq in range(1, count + 1):
-        open_now = (await s.stats(ph, seq))["open"]
-        reply = await s.publish({"op": "bcast", "ph": ph, "seq": seq})
+        open_now = (await s.stats(ph, seq))["open"] - muted
+        reply = await s.publish({"op": "bcast", "ph": ph, "seq": seq, "topic": topic})
         if reply.get("error"):
             errors[reply["error"]] += 1
             continue
@@ -215,6 +218,29 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
                                      "expected": st["open_ports"].get(port, 0) * len(expected)}
                               for port in sorted(set(st["open_ports"]) | set(st["ports"]))}
     return result
+
+
+async def broadcast_filtered(s: Session) -> dict:
+    """Issue 13: a broadcast where 10 % of the users muted its topic, against the same broadcast
+    without a topic, in the same run. Every tenth client's user mutes ``bench:muted`` through the
+    REST API while connected (the live path: their sockets get the new filter by a control
+    event); then ``bcasts`` plain broadcasts and ``bcasts`` with the muted topic. A delivery to
+    a muted client shows as ``leaked`` (deliveries beyond the expected 90 %)."""
+    muted_indices = [i for i in range(s.n) if i % 10 == 0]
+    reply = await s.publish({"op": "mute", "indices": muted_indices, "topic": "bench:muted"},
+                            timeout=max(60.0, len(muted_indices) / 20))
+    if "error" in reply and reply["error"]:
+        raise RuntimeError(f"mute failed: {reply['error']}")
+    await asyncio.sleep(1.0)  # the control events reach the sockets
+    plain = await broadcast(s, ph="bcf-plain")
+    filtered = await broadcast(s, ph="bcf-muted", topic="bench:muted", muted=len(muted_indices))
+    ratio = (filtered["last_median_s"] / plain["last_median_s"]
+             if filtered["last_median_s"] and plain["last_median_s"] else None)
+    # broadcast() counts "lost" against the open clients less the muted ones: a negative
+    # figure means muted clients received it
+    return {"muted_clients": len(muted_indices), "mute_s": reply.get("dur"), "plain": plain, "filtered": filtered,
+            "filtered_vs_plain_last_median": ratio, "leaked": max(0, -filtered["lost"]),
+            "lost": max(0, filtered["lost"]) + plain["lost"]}
 
 
 async def one_to_one(s: Session) -> dict:

@@ -533,3 +533,40 @@ def test_constructor_refuses_bad_arguments():
     with pytest.raises(ValueError, match="ws://"):
         Client("ftp://h", token="a")
     assert isinstance(Notification.from_payload(json.loads(notification(1, "c"))["data"]), Notification)
+
+
+async def test_inbox_actions_are_validated_frames_and_their_answers_typed_events():
+    from clarion.client import NotificationsState, PreferencesChanged
+
+    received = []
+
+    async def handler(ws):
+        await ws.send(snapshot("c1"))
+        for _ in range(4):
+            received.append(json.loads(await ws.recv()))
+        await ws.send(frame("notifications_state", {"ids": [5], "state": "archived", "unread_count": 1,
+                                                    "unseen_count": 0}))
+        await ws.send(frame("preferences_changed", {"locale": "th", "categories": [], "mutes": [
+            {"topic": "project:7", "until": None}], "unread_count": 1, "unseen_count": 0}))
+        await hold(ws)
+
+    async with FakeServer(handler) as server, Client(server.url, token="t", backoff=fast_backoff()) as client:
+        stream = client.events()
+        await take(stream, 1)
+        await client.archive([5, 5])
+        await client.snooze(group_key="project:7:comment", until="2030-01-01T00:00:00Z")
+        await client.mark_all_seen()
+        await client.mark_unread([6])
+        with pytest.raises(ValueError):
+            await client.snooze([5], until="tomorrow")
+        with pytest.raises(ValueError):
+            await client.archive([])
+        state, prefs = await take(stream, 2)
+    assert received == [
+        {"type": "archive", "data": {"ids": [5]}},
+        {"type": "snooze", "data": {"group_key": "project:7:comment", "until": "2030-01-01T00:00:00Z"}},
+        {"type": "mark_all_seen"},
+        {"type": "mark_unread", "data": {"ids": [6]}},
+    ]
+    assert isinstance(state, NotificationsState) and (state.ids, state.state, state.unseen_count) == ((5,), "archived", 0)
+    assert isinstance(prefs, PreferencesChanged) and prefs.locale == "th" and prefs.mutes[0]["topic"] == "project:7"

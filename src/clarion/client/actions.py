@@ -11,25 +11,46 @@ from collections import deque
 from collections.abc import Iterable
 
 from clarion.client.errors import ActionQueueFull
-from clarion.protocol import MarkAllAsRead, MarkAsRead, Ping, ProtocolError, encode_frame, server_frame
-from clarion.protocol.frames import MAX_IDS_PER_FRAME
+from datetime import datetime
+
+from clarion.protocol import MarkAllAsRead, MarkAllSeen, MarkAsRead, Ping, ProtocolError, encode_frame, server_frame
+from clarion.protocol.frames import CLIENT_FRAMES, MAX_IDS_PER_FRAME
 
 PING = encode_frame(server_frame(Ping.type))
 MARK_ALL_AS_READ = encode_frame(server_frame(MarkAllAsRead.type))
+MARK_ALL_SEEN = encode_frame(server_frame(MarkAllSeen.type))
 
 
 def mark_as_read_frames(ids: Iterable[int]) -> list[str]:
     """One frame per MAX_IDS_PER_FRAME ids; ValueError for anything the server would refuse."""
-    ids = list(ids)
-    if not ids:
-        raise ValueError("mark_as_read needs at least one notification id")
+    return ids_frames(MarkAsRead.type, ids)
+
+
+def ids_frames(frame_type: str, ids: Iterable[int] | None = None, *, group_key: str | None = None,
+               until: datetime | str | None = None) -> list[str]:
+    """Frames of an action on notifications (``mark_as_read``, ``mark_seen``, ``archive``,
+    ``unarchive``, ``mark_unread``, ``snooze`` with ``until``): one per MAX_IDS_PER_FRAME ids, or
+    one for a ``group_key``. ValueError for anything the server would refuse."""
+    extra = {}
+    if until is not None:
+        extra["until"] = until.isoformat() if isinstance(until, datetime) else until
+    if group_key is not None:
+        batches = [{"group_key": group_key, **extra}]
+    else:
+        ids = list(ids or ())
+        if not ids:
+            raise ValueError(f"{frame_type} needs at least one notification id")
+        batches = [{"ids": ids[start:start + MAX_IDS_PER_FRAME], **extra}
+                   for start in range(0, len(ids), MAX_IDS_PER_FRAME)]
     frames = []
-    for start in range(0, len(ids), MAX_IDS_PER_FRAME):
+    for data in batches:
         try:
-            frame = MarkAsRead.from_data({"ids": ids[start:start + MAX_IDS_PER_FRAME]})
+            parsed = CLIENT_FRAMES[frame_type].from_data(data)  # the server's own check
         except ProtocolError as error:
             raise ValueError(error.message) from None
-        frames.append(encode_frame(server_frame(MarkAsRead.type, {"ids": list(frame.ids)})))
+        if parsed.ids:
+            data["ids"] = list(parsed.ids)  # without duplicates, as the server reads them
+        frames.append(encode_frame(server_frame(frame_type, data)))
     return frames
 
 

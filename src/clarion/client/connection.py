@@ -19,7 +19,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from clarion.client.actions import MARK_ALL_AS_READ, PING, PendingActions, mark_as_read_frames
+from clarion.client.actions import MARK_ALL_AS_READ, MARK_ALL_SEEN, PING, PendingActions, ids_frames, mark_as_read_frames
 from clarion.client.backoff import Backoff
 from clarion.client.dedupe import SeenIds
 from clarion.client.errors import AuthenticationError, ClientError, ConnectFailed, StreamClosed
@@ -163,6 +163,28 @@ class Client:
 
     async def mark_all_as_read(self) -> None:
         await self._act([MARK_ALL_AS_READ])
+
+    # The inbox actions (issue 13): answered by a NotificationsState event to every tab. Each
+    # takes ids, or group_key= for every notification of one group.
+
+    async def mark_seen(self, ids: Iterable[int] | None = None, *, group_key: str | None = None) -> None:
+        await self._act(ids_frames("mark_seen", ids, group_key=group_key))
+
+    async def mark_all_seen(self) -> None:
+        await self._act([MARK_ALL_SEEN])
+
+    async def archive(self, ids: Iterable[int] | None = None, *, group_key: str | None = None) -> None:
+        await self._act(ids_frames("archive", ids, group_key=group_key))
+
+    async def unarchive(self, ids: Iterable[int] | None = None, *, group_key: str | None = None) -> None:
+        await self._act(ids_frames("unarchive", ids, group_key=group_key))
+
+    async def mark_unread(self, ids: Iterable[int] | None = None, *, group_key: str | None = None) -> None:
+        await self._act(ids_frames("mark_unread", ids, group_key=group_key))
+
+    async def snooze(self, ids: Iterable[int] | None = None, *, until, group_key: str | None = None) -> None:
+        """Out of the inbox until ``until`` (an aware datetime or ISO 8601 text), then back as new."""
+        await self._act(ids_frames("snooze", ids, group_key=group_key, until=until))
 
     async def close(self) -> None:
         """Close the socket with 1000 and stop; ``events()`` ends. Queued actions are dropped."""

@@ -39,6 +39,12 @@ class Notification:
     # ("project:7"); a server from before categories sends neither.
     category: str = "announcement"
     topic: str = ""
+    # The reader's inbox state and the grouping and expiry of issue 13 (defaults: an older server).
+    is_seen: bool = False
+    is_archived: bool = False
+    snoozed_until: str | None = None
+    group_key: str = ""
+    expires_at: str | None = None
 
     @classmethod
     def from_payload(cls, payload: Any) -> "Notification":
@@ -60,6 +66,11 @@ class Notification:
             raw=payload,
             category=payload.get("category", "announcement"),
             topic=payload.get("topic", ""),
+            is_seen=bool(payload.get("is_seen", payload.get("is_read", False))),
+            is_archived=bool(payload.get("is_archived", False)),
+            snoozed_until=payload.get("snoozed_until"),
+            group_key=payload.get("group_key", ""),
+            expires_at=payload.get("expires_at"),
         )
 
 
@@ -72,6 +83,9 @@ class RecentNotifications:
     cursor: str | None
     resumed: bool
     raw: dict = field(repr=False, compare=False)
+    unseen_count: int = 0
+    # Why a given cursor was not resumed: "retention" or "too_many_missed"; "" when it was
+    cursor_expired: str = ""
 
     @classmethod
     def from_data(cls, data: dict) -> "RecentNotifications":
@@ -84,6 +98,8 @@ class RecentNotifications:
             cursor=data.get("cursor"),
             resumed=data.get("resumed") is True,
             raw=data,
+            unseen_count=data.get("unseen_count", 0),
+            cursor_expired=data.get("cursor_expired", ""),
         )
 
 
@@ -93,11 +109,53 @@ class NotificationsRead:
     unread_count: int
     all: bool
     raw: dict = field(repr=False, compare=False)
+    unseen_count: int = 0
 
     @classmethod
     def from_data(cls, data: dict) -> "NotificationsRead":
         return cls(ids=tuple(data.get("ids", ())), unread_count=data.get("unread_count", 0),
-                   all=data.get("all") is True, raw=data)
+                   all=data.get("all") is True, raw=data, unseen_count=data.get("unseen_count", 0))
+
+
+@dataclass(frozen=True)
+class NotificationsState:
+    """Inbox state changed (any tab of the user), a snoozed notification came back (``returned``,
+    with ``notifications``), or notifications expired (``expired``: no counts)."""
+
+    ids: tuple[int, ...]
+    state: str
+    unread_count: int | None
+    unseen_count: int | None
+    until: str | None
+    notifications: tuple[Notification, ...]
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "NotificationsState":
+        items = data.get("notifications", [])
+        if not isinstance(items, list):
+            raise FrameError("notifications_state.notifications is not a list")
+        return cls(ids=tuple(data.get("ids", ())), state=data.get("state", ""),
+                   unread_count=data.get("unread_count"), unseen_count=data.get("unseen_count"),
+                   until=data.get("until"), notifications=tuple(Notification.from_payload(i) for i in items), raw=data)
+
+
+@dataclass(frozen=True)
+class PreferencesChanged:
+    """The user's preferences or mutes changed: what GET /api/preferences/ and /api/mutes/ say now."""
+
+    locale: str
+    categories: tuple[dict, ...]
+    mutes: tuple[dict, ...]
+    unread_count: int
+    unseen_count: int
+    raw: dict = field(repr=False, compare=False)
+
+    @classmethod
+    def from_data(cls, data: dict) -> "PreferencesChanged":
+        return cls(locale=data.get("locale", ""), categories=tuple(data.get("categories", ())),
+                   mutes=tuple(data.get("mutes", ())), unread_count=data.get("unread_count", 0),
+                   unseen_count=data.get("unseen_count", 0), raw=data)
 
 
 @dataclass(frozen=True)
@@ -152,8 +210,8 @@ class Disconnected:
         return describe_close(self.code, self.reason)
 
 
-Event = (RecentNotifications | Notification | NotificationsRead | ServerError | UnknownFrame
-         | Connected | Disconnected)
+Event = (RecentNotifications | Notification | NotificationsRead | NotificationsState | PreferencesChanged
+         | ServerError | UnknownFrame | Connected | Disconnected)
 
 
 _CLOSE_NAMES = {int(code): code.name.lower().replace("_", " ") for code in CloseCode}
@@ -192,5 +250,7 @@ _PARSERS = {
     ServerFrameType.RECENT_NOTIFICATIONS: RecentNotifications.from_data,
     ServerFrameType.NOTIFICATION: Notification.from_payload,
     ServerFrameType.NOTIFICATIONS_READ: NotificationsRead.from_data,
+    ServerFrameType.NOTIFICATIONS_STATE: NotificationsState.from_data,
+    ServerFrameType.PREFERENCES_CHANGED: PreferencesChanged.from_data,
     ServerFrameType.ERROR: ServerError.from_data,
 }

@@ -228,6 +228,10 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
         cur.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'clarion_streamhead' "
                     "AND column_name = 'published'")
         has_published = cur.fetchone() is not None
+        # Issue 13's schema: categories and topics, which readers mute.
+        cur.execute("SELECT 1 FROM information_schema.columns WHERE table_name = 'clarion_notification' "
+                    "AND column_name = 'topic'")
+        has_topic = cur.fetchone() is not None
         cur.execute("INSERT INTO clarion_streamhead (name, position" + (", published" if has_published else "")
                     + ") VALUES ('notifications', 0" + (", 0" if has_published else "") + ") "
                     "ON CONFLICT (name) DO NOTHING")
@@ -242,7 +246,8 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
         cur.execute(
             """
             INSERT INTO clarion_notification
-                (title, message, notification_type, recipient_type, recipient_id, created_at, link, data, seq)
+                (title, message, notification_type, recipient_type, recipient_id, created_at, link, data, seq"""
+            + (", category, topic" if has_topic else "") + """)
             SELECT 'Notification ' || s,
                    'Your request was processed; open it to see the details and what happens next.',
                    'info',
@@ -250,7 +255,9 @@ def bulk_load(target_rows: int, first_user: int, users: int, mix: tuple[float, f
                    CASE WHEN r < %(su)s THEN (%(first)s + floor(r2 * %(users)s))::bigint::text
                         WHEN r < %(sr)s THEN (ARRAY['student', 'advisor', 'admin'])[1 + floor(r2 * 3)::int]
                         ELSE '' END,
-                   timestamptz '2026-01-01' + s * interval '1 second', '', '{}'::jsonb, s
+                   timestamptz '2026-01-01' + s * interval '1 second', '', '{}'::jsonb, s"""
+            + (""", (ARRAY['comment', 'project_update', 'announcement', 'deadline'])[1 + (s %% 4)::int],
+                   'project:' || (s %% 500)""" if has_topic else "") + """
             FROM (SELECT s, random() AS r, random() AS r2 FROM generate_series(%(lo)s, %(hi)s) AS s) AS g
             ORDER BY s
             """,
@@ -283,6 +290,40 @@ def set_watermarks(user_ids, head: int) -> None:
             cur.execute("INSERT INTO clarion_readwatermark (user_id, seq) VALUES (%s, %s) "
                         "ON CONFLICT (user_id) DO UPDATE SET seq = EXCLUDED.seq",
                         [uid, max(0, head - WATERMARK_BEHIND)])
+
+
+STATE_ROWS = 200  # per "inbox" reader: seen, archived, snoozed and marked-unread rows
+MUTED_TOPICS = ["project:1", "project:2", "project:3"]
+
+
+def set_inbox_state(user_ids, head: int) -> None:
+    """Readers who use the inbox (issue 13): a read and a seen watermark, STATE_ROWS state rows
+    over their newest audience items (a quarter each seen, archived, snoozed for a day, marked
+    unread), comments turned off and three project topics muted."""
+    from django.db import connection
+
+    with connection.cursor() as cur:
+        cur.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'clarion_notificationstate'")
+        if cur.fetchone() is None:
+            return  # a schema before issue 13
+        for uid in user_ids:
+            cur.execute("INSERT INTO clarion_readwatermark (user_id, seq, seen_seq) VALUES (%s, %s, %s) "
+                        "ON CONFLICT (user_id) DO UPDATE SET seq = EXCLUDED.seq, seen_seq = EXCLUDED.seen_seq",
+                        [uid, max(0, head - WATERMARK_BEHIND), max(0, head - WATERMARK_BEHIND // 2)])
+            cur.execute(
+                "INSERT INTO clarion_notificationstate (user_id, notification_id, seen, unread, archived_at, "
+                "snoozed_until) SELECT %s, id, CASE WHEN k %% 4 = 0 THEN TRUE END, k %% 4 = 3, "
+                "CASE WHEN k %% 4 = 1 THEN now() END, CASE WHEN k %% 4 = 2 THEN now() + interval '1 day' END "
+                "FROM (SELECT id, row_number() OVER (ORDER BY seq DESC) AS k FROM clarion_notification "
+                "WHERE (recipient_type = 'user' AND recipient_id = %s) OR recipient_type = 'all' "
+                "OR (recipient_type = 'role' AND recipient_id = 'student') ORDER BY seq DESC LIMIT %s) AS picked "
+                "ON CONFLICT DO NOTHING",
+                [uid, str(uid), STATE_ROWS])
+            cur.execute("INSERT INTO clarion_preferences (user_id, channels, mutes, locale, updated_at) "
+                        "VALUES (%s, %s, %s, '', now()) ON CONFLICT (user_id) DO NOTHING",
+                        [uid, json.dumps({"comment": {"in_app": False}}),
+                         json.dumps({topic: None for topic in MUTED_TOPICS})])
+        cur.execute("VACUUM ANALYZE clarion_notificationstate")
 
 
 def table_sizes() -> dict:
@@ -374,10 +415,14 @@ def measure_queries(profiles: dict, roles: dict, tokens: dict, reps: int, resume
     for profile, uids in profiles.items():
         args = [(uid,) for uid in uids]
         counts = [queries.unread_count(uid, roles[uid]) for uid in uids]
+        both = getattr(queries, "counts", None)  # unread and unseen in one query (issue 13)
         entry = {
             "users": len(uids),
             "unread_count_median": statistics.median(counts),
             "unread_count": summary_ms(time_calls(lambda u: queries.unread_count(u, roles[u]), args, reps)),
+            "unread_and_unseen": (summary_ms(time_calls(lambda u: both(u, roles[u]), args, reps))
+                                  if both else None),
+            "unseen_count_median": statistics.median(both(u, roles[u]).unseen_count for u in uids) if both else None,
             "rest_unread_count": summary_ms(time_calls(rest, args, reps)),
             "snapshot": summary_ms(time_calls(snap, args, reps)),
             "explain_unread_count": explain(lambda: queries.unread_count(uids[0], roles[uids[0]])),
@@ -703,6 +748,14 @@ def print_tables(result: dict) -> None:
                   f"{fmt(e['rest_unread_count']['median_ms']):>7} {fmt(e['rest_unread_count']['p99_ms']):>7} "
                   f"{fmt(e['snapshot']['median_ms']):>7} {fmt(e['snapshot']['p99_ms']):>7}  "
                   f"{'; '.join(scans)}{' (JIT)' if plan['jit'] else ''}")
+    print("\n(b2) unread and unseen counted in one query (queries.counts, issue 13) (ms, median / p99)")
+    print(f"{'rows':>9} {'profile':13} {'unread':>7} {'unseen':>7} {'counts query':>15}")
+    for size in result["sizes"]:
+        for profile, e in size["queries"].items():
+            if e.get("unread_and_unseen"):
+                print(f"{size['rows']:>9} {profile:13} {e['unread_count_median']:>7.0f} "
+                      f"{e['unseen_count_median']:>7.0f} {fmt(e['unread_and_unseen']['median_ms']):>7} "
+                      f"{fmt(e['unread_and_unseen']['p99_ms']):>7}")
     print("\n(c) resume by cursor: queries.snapshot(after=cursor) (ms, median / p99)")
     print(f"{'rows':>9} {'profile':13} {'10 behind':>15} {'100 behind':>15} {'1000 behind':>15}")
     for size in result["sizes"]:
@@ -839,14 +892,16 @@ def main(argv=None) -> int:
         print(f"created {args.users} users in {time.time() - t0:.1f} s", flush=True)
         rng = random.Random(42)
         students = [uid for uid in user_ids if roles[uid] == "student"]
-        picked = rng.sample(students, 2 * samples)
-        profiles = {"watermark": picked[:samples], "no-watermark": picked[samples:]}
+        picked = rng.sample(students, 3 * samples)
+        profiles = {"watermark": picked[:samples], "no-watermark": picked[samples:2 * samples],
+                    "inbox": picked[2 * samples:]}
         users_by_id = User.objects.in_bulk(picked)
         tokens = {uid: access_token_for(users_by_id[uid]) for uid in picked}
 
         for target in sizes:
             load = bulk_load(target, user_ids[0], len(user_ids), mix)
             set_watermarks(profiles["watermark"], load["head"])
+            set_inbox_state(profiles["inbox"], load["head"])
             print(f"== {target} rows (added {load['added']} in {load['seconds']:.1f} s, head {load['head']})",
                   flush=True)
             entry = {"rows": target, "load": load, "table": table_sizes(),

@@ -388,11 +388,14 @@ def time_calls(fn, args_list, reps: int) -> list[float]:
 
 def resume_cursor(user_id: int, role: str, behind: int):
     """The cursor (a seq) after which the user's audience holds exactly ``behind`` notifications."""
+    from clarion.notifications import queries
     from clarion.notifications.models import Notification
-    from clarion.notifications.queries import audience_filter
 
-    seqs = list(Notification.objects.filter(audience_filter(user_id, role), seq__isnull=False)
-                .order_by("-seq").values_list("seq", flat=True)[behind - 1:behind])
+    if hasattr(queries, "inbox"):  # what a resume replays: the reader's inbox (issue 13), not all they may see
+        rows = queries.inbox(user_id, role)
+    else:
+        rows = Notification.objects.filter(queries.audience_filter(user_id, role))
+    seqs = list(rows.filter(seq__isnull=False).order_by("-seq").values_list("seq", flat=True)[behind - 1:behind])
     return seqs[0] - 1 if seqs else None
 
 

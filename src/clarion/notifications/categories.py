@@ -26,21 +26,19 @@ def category_error(value) -> str | None:
 
 def topic_error(value) -> str | None:
     """Why ``value`` cannot be a topic, or None ("" is no topic)."""
-    if value == "":
-        return None
-    if not isinstance(value, str) or len(value) > MAX_TOPIC_CHARS or not _TOPIC.match(value):
-        return (f"topic must be at most {MAX_TOPIC_CHARS} characters like \"project:7\" or \"room:thesis-a\" "
-                f"(a kind, then ':'-separated letters, digits, '_', '-' or '.'), got {value!r}")
-    return None
+    return _key_error("topic", value, "project:7\" or \"room:thesis-a")
 
 
 def group_key_error(value) -> str | None:
-    """Why ``value`` cannot be a group key, or None ("" is no group). The form of a topic:
-    "project:7:comment"."""
+    """Why ``value`` cannot be a group key, or None ("" is no group): the form of a topic."""
+    return _key_error("group_key", value, "project:7:comment")
+
+
+def _key_error(name: str, value, example: str) -> str | None:
     if value == "":
         return None
     if not isinstance(value, str) or len(value) > MAX_TOPIC_CHARS or not _TOPIC.match(value):
-        return (f"group_key must be at most {MAX_TOPIC_CHARS} characters like \"project:7:comment\" "
+        return (f"{name} must be at most {MAX_TOPIC_CHARS} characters like \"{example}\" "
                 f"(a kind, then ':'-separated letters, digits, '_', '-' or '.'), got {value!r}")
     return None
 

@@ -112,9 +112,13 @@ class IdsFrame(ClientFrame):
 
     @classmethod
     def from_data(cls, data: Any) -> "IdsFrame":
+        return cls(**cls._targets(data))
+
+    @classmethod
+    def _targets(cls, data: Any, shape: str = '{"ids": [<notification id>, ...]} or {"group_key": "<key>"}') -> dict:
         if isinstance(data, dict) and "group_key" in data and "ids" not in data:
-            return cls(group_key=_group_key(cls.type, data["group_key"]))
-        return cls(ids=_ids(cls.type, data, '{"ids": [<notification id>, ...]} or {"group_key": "<key>"}'))
+            return {"group_key": _group_key(cls.type, data["group_key"])}
+        return {"ids": _ids(cls.type, data, shape)}
 
 
 def _group_key(frame_type: str, value: Any) -> str:
@@ -161,12 +165,8 @@ class Snooze(IdsFrame):
 
     @classmethod
     def from_data(cls, data: Any) -> "Snooze":
-        shape = '{"ids": [<notification id>, ...] or "group_key": "<key>", "until": "<ISO 8601 time with zone>"}'
-        group_key = None
-        if isinstance(data, dict) and "group_key" in data and "ids" not in data:
-            ids, group_key = (), _group_key(cls.type, data["group_key"])
-        else:
-            ids = _ids(cls.type, data, shape)
+        targets = cls._targets(data, '{"ids": [<notification id>, ...] or "group_key": "<key>", '
+                                     '"until": "<ISO 8601 time with zone>"}')
         raw = data.get("until")
         try:
             until = datetime.fromisoformat(raw.replace("Z", "+00:00")) if isinstance(raw, str) and len(raw) <= 40 else None
@@ -176,7 +176,7 @@ class Snooze(IdsFrame):
             raise ProtocolError(ErrorCode.INVALID_DATA,
                                 f"snooze: data.until must be an ISO 8601 time with a zone, e.g. "
                                 f"\"2026-12-05T09:00:00Z\", got {_kind(raw)}")
-        return cls(ids=ids, group_key=group_key, until=until)
+        return cls(**targets, until=until)
 
 
 CLIENT_FRAMES: dict[str, type[ClientFrame]] = {

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 
 from clarion.conf import clarion_settings
 from clarion.realtime.publish import publish_backlogs
-from clarion.realtime.tasks import cancel_and_wait
+from clarion.realtime.tasks import PerLoop
 from clarion.streams.relay import publish_pending
 
 logger = logging.getLogger("clarion.relay")
@@ -19,8 +19,6 @@ logger = logging.getLogger("clarion.relay")
 # cancelled half-way, its loop then closed, would leave the thread waiting for that loop forever
 # with the lock held: so stopping lets the sweep in progress finish first.
 STOP_GRACE_SECONDS = 10.0
-
-_relays: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
 
 
 async def _run(stopping: asyncio.Event) -> None:
@@ -37,24 +35,8 @@ async def _run(stopping: asyncio.Event) -> None:
             await asyncio.wait_for(stopping.wait(), clarion_settings.RELAY_INTERVAL)
 
 
-def ensure_started() -> None:
-    """Start this event loop's relay if it is not running (idempotent, cheap)."""
-    loop = asyncio.get_running_loop()
-    relay = _relays.get(loop)
-    if relay is None or relay[0].done():
-        stopping = asyncio.Event()
-        _relays[loop] = (loop.create_task(_run(stopping), name="clarion-relay"), stopping)
-
-
-async def stop() -> None:
-    """Stop this event loop's relay (at shutdown) once its sweep in progress is done."""
-    relay = _relays.pop(asyncio.get_running_loop(), None)
-    if relay is None:
-        return
-    task, stopping = relay
-    stopping.set()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), STOP_GRACE_SECONDS)
-    except TimeoutError:
-        logger.warning("the relay's sweep did not finish within %s s; cancelling it", STOP_GRACE_SECONDS)
-        await cancel_and_wait(task)
+_relay = PerLoop("clarion-relay", _run, STOP_GRACE_SECONDS, logger)
+# Start this event loop's relay if it is not running (idempotent, cheap).
+ensure_started = _relay.ensure_started
+# Stop this event loop's relay (at shutdown) once its sweep in progress is done.
+stop = _relay.stop

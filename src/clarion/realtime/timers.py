@@ -12,7 +12,7 @@ import contextlib
 import logging
 import time
 
-from clarion.realtime.tasks import cancel_and_wait
+from clarion.realtime.tasks import PerLoop
 
 logger = logging.getLogger("clarion.timers")
 
@@ -20,7 +20,6 @@ TICK = 1.0  # seconds between runs: a snooze comes back within a second of its t
 
 # job(hub, since, now): a coroutine delivering what fell due in (since, now] (epoch seconds)
 _jobs: list = []
-_running: dict[asyncio.AbstractEventLoop, tuple[asyncio.Task, asyncio.Event]] = {}
 
 
 def register(job) -> None:
@@ -46,22 +45,6 @@ async def _run(stopping: asyncio.Event) -> None:
         since = now
 
 
-def ensure_started() -> None:
-    """Start this event loop's timer if it is not running (idempotent, cheap)."""
-    loop = asyncio.get_running_loop()
-    running = _running.get(loop)
-    if running is None or running[0].done():
-        stopping = asyncio.Event()
-        _running[loop] = (loop.create_task(_run(stopping), name="clarion-timers"), stopping)
-
-
-async def stop() -> None:
-    running = _running.pop(asyncio.get_running_loop(), None)
-    if running is None:
-        return
-    task, stopping = running
-    stopping.set()
-    try:
-        await asyncio.wait_for(asyncio.shield(task), 5.0)
-    except TimeoutError:
-        await cancel_and_wait(task)
+_timers = PerLoop("clarion-timers", _run, 5.0, logger)
+ensure_started = _timers.ensure_started  # idempotent, cheap
+stop = _timers.stop

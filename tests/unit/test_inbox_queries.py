@@ -40,7 +40,7 @@ def build_world(rng, people):
     for user in users:
         for pk in rng.sample(all_ids, 10):
             NotificationRead.objects.get_or_create(user=user, notification_id=pk)
-        for pk in rng.sample(all_ids, 15):
+        for pk in rng.sample(all_ids, 15 if rng.random() < 0.7 else 0):  # some readers never act
             NotificationState.objects.create(
                 user=user, notification_id=pk, seen=rng.choice([None, True, False]), unread=rng.random() < 0.3,
                 archived_at=now if rng.random() < 0.2 else None,

@@ -182,11 +182,16 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
     pruned = after is not None and after < reader.retained_after
     if after is not None and not pruned:
         shown, shown_params = _shown(reader)
+        if reader.has_state:
+            columns = f"{_IS_READ} AS is_read, {_IS_SEEN} AS is_seen FROM {_TABLE} n {_STATE_JOIN}"
+            column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id, user_id]
+        else:
+            columns = f"{_IS_READ_PLAIN} AS is_read, {_IS_SEEN_PLAIN} AS is_seen FROM {_TABLE} n"
+            column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id]
         missed = list(Notification.objects.raw(
-            f"SELECT {_FIELDS}, {_IS_READ} AS is_read, {_IS_SEEN} AS is_seen FROM {_TABLE} n {_STATE_JOIN} "
+            f"SELECT {_FIELDS}, {columns} "
             f"WHERE {_AUDIENCE} AND n.seq > %s AND n.seq <= %s AND {shown} ORDER BY n.seq LIMIT %s",
-            [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id, user_id,
-             *_audience_params(user_id, role), after, head, *shown_params, resume_limit + 1],
+            [*column_params, *_audience_params(user_id, role), after, head, *shown_params, resume_limit + 1],
         ))
         if len(missed) <= resume_limit:
             # Counted up to the cursor, as the client's state is: the replayed notifications
@@ -227,6 +232,9 @@ _STATE_JOIN = f"LEFT JOIN {_STATES} s ON s.notification_id = n.id AND s.user_id 
 _IS_READ = f"(CASE WHEN s.unread = TRUE THEN FALSE WHEN n.seq <= %s THEN TRUE ELSE {_READ_EXISTS} END)"
 # params: seen watermark, then _IS_READ's
 _IS_SEEN = f"(CASE WHEN s.seen IS NOT NULL THEN s.seen WHEN n.seq <= %s THEN TRUE ELSE {_IS_READ} END)"
+# The same for a reader without state rows: no join.
+_IS_READ_PLAIN = f"(CASE WHEN n.seq <= %s THEN TRUE ELSE {_READ_EXISTS} END)"
+_IS_SEEN_PLAIN = f"(CASE WHEN n.seq <= %s THEN TRUE ELSE {_IS_READ_PLAIN} END)"
 # Over the rows of _unread_rows (an unread row is seen only by the watermark or its state row).
 # param: seen watermark
 _UNSEEN_ROW = "(u.st_seen = FALSE OR (u.st_seen IS NULL AND (u.seq IS NULL OR u.seq > %s)))"
@@ -243,9 +251,10 @@ def _shown(reader: Reader, now: datetime | None = None) -> tuple[str, list]:
     later, not expired, not muted or turned off (a locked category always shows)."""
     now = now or _now()
     at = connection.ops.adapt_datetimefield_value(now)
-    sql = ("s.archived_at IS NULL AND (s.snoozed_until IS NULL OR s.snoozed_until <= %s)"
-           " AND (n.expires_at IS NULL OR n.expires_at > %s)")
-    params = [at, at]
+    sql, params = "(n.expires_at IS NULL OR n.expires_at > %s)", [at]
+    if reader.has_state:  # else the queries join no state rows: nothing archived or snoozed
+        sql += " AND s.archived_at IS NULL AND (s.snoozed_until IS NULL OR s.snoozed_until <= %s)"
+        params.append(at)
     off, topics = reader.off_categories(), reader.muted_topics(now)
     if off or topics:
         locked = [key for key, spec in clarion_settings.CATEGORIES.items() if spec.get("locked")]
@@ -271,10 +280,19 @@ def _unread_rows(reader: Reader, upto: int | None) -> tuple[str, list]:
     wherever they are. ``upto``: only seq <= upto."""
     user_id, role = reader.user_id, reader.role
     shown, shown_params = _shown(reader)
-    select = f"SELECT {_FIELDS}, s.seen AS st_seen FROM {_TABLE} n {_STATE_JOIN} WHERE {_AUDIENCE}"
-    select_params = [user_id, *_audience_params(user_id, role)]
     upper = "" if upto is None else "AND n.seq <= %s"
     upper_params = [] if upto is None else [upto]
+    if not reader.has_state:  # the common reader: the audience ranges alone, no join
+        select = f"SELECT {_FIELDS}, CAST(NULL AS BOOLEAN) AS st_seen FROM {_TABLE} n WHERE {_AUDIENCE}"
+        select_params = _audience_params(user_id, role)
+        parts = [(f"{select} AND n.seq > %s {upper} AND NOT {_READ_EXISTS} AND {shown}",
+                  [*select_params, reader.watermark, *upper_params, user_id, *shown_params])]
+        if upto is None:
+            parts.append((f"{select} AND n.seq IS NULL AND NOT {_READ_EXISTS} AND {shown}",
+                           [*select_params, user_id, *shown_params]))
+        return " UNION ALL ".join(sql for sql, _ in parts), [p for _, params in parts for p in params]
+    select = f"SELECT {_FIELDS}, s.seen AS st_seen FROM {_TABLE} n {_STATE_JOIN} WHERE {_AUDIENCE}"
+    select_params = [user_id, *_audience_params(user_id, role)]
     not_marked = "(s.unread IS NULL OR s.unread = FALSE)"  # those are the last part's
     parts = [(f"{select} AND n.seq > %s {upper} AND {not_marked} AND NOT {_READ_EXISTS} AND {shown}",
               [*select_params, reader.watermark, *upper_params, user_id, *shown_params])]

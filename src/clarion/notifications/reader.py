@@ -17,7 +17,7 @@ from django.db import connection
 
 from clarion.conf import clarion_settings
 from clarion.notifications.log import STREAM_KIND as LOG_NAME
-from clarion.notifications.models import Preferences, ReadWatermark
+from clarion.notifications.models import NotificationState, Preferences, ReadWatermark
 from clarion.streams.models import StreamHead
 
 IN_APP = "in_app"
@@ -34,6 +34,9 @@ class Reader:
     locale: str = ""
     head: int = 0  # the log's head when this was read (0 unless read with it)
     retained_after: int = 0  # entries up to here may be pruned (read with the head)
+    # Whether they ever archived, snoozed, marked seen or unread anything: most readers have not,
+    # and their queries skip the join on state rows (clarion.notifications.queries).
+    has_state: bool = True
 
     def channel_on(self, category: str, channel: str) -> bool:
         spec = clarion_settings.CATEGORIES.get(category)
@@ -119,13 +122,14 @@ def load(user_id, role: str | None, *, with_head: bool = False) -> Reader:
     watermarks, prefs = ReadWatermark._meta.db_table, Preferences._meta.db_table
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {head_sql}, w.seq, w.seen_seq, p.channels, p.mutes, p.locale"
+            f"SELECT {head_sql}, w.seq, w.seen_seq, p.channels, p.mutes, p.locale,"
+            f" EXISTS (SELECT 1 FROM {NotificationState._meta.db_table} s WHERE s.user_id = %s)"
             f" FROM (SELECT 1 AS one) x"
             f" LEFT JOIN {watermarks} w ON w.user_id = %s"
             f" LEFT JOIN {prefs} p ON p.user_id = %s",
-            [*([LOG_NAME, LOG_NAME] if with_head else []), user_id, user_id],
+            [*([LOG_NAME, LOG_NAME] if with_head else []), user_id, user_id, user_id],
         )
-        head, retained_after, seq, seen_seq, channels, mutes, locale = cursor.fetchone()
+        head, retained_after, seq, seen_seq, channels, mutes, locale, has_state = cursor.fetchone()
     return Reader(user_id=user_id, role=role, watermark=seq or 0, seen_watermark=seen_seq or 0,
                   channels=_json(channels), mutes=parse_mutes(_json(mutes)), locale=locale or "", head=head or 0,
-                  retained_after=retained_after or 0)
+                  retained_after=retained_after or 0, has_state=bool(has_state))

@@ -9,7 +9,7 @@ import { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
 import { type Environment, globalEnvironment, type WebSocketConstructor, withWebSocket } from "./env.js";
 import { NotificationPoller, type PollingOptions, DEFAULT_POLLING } from "./polling.js";
 import { BoundedQueue } from "./queue.js";
-import { ApiError, type FetchLike, RestApi } from "./rest.js";
+import { type ActionTargets, ApiError, type FetchLike, RestApi, type RestInboxAction } from "./rest.js";
 import { NotificationStore, type NotificationsView } from "./store.js";
 import {
   type CloseCause,
@@ -26,12 +26,23 @@ import {
 } from "./stream.js";
 import {
   type Frame,
+  type InboxActionFrame,
   MAX_IDS_PER_FRAME,
   type NotificationsClientFrame,
   type NotificationsServerFrame,
+  type StateResult,
 } from "./types.js";
 
 export type Transport = "websocket" | "polling";
+
+/** The REST path of each socket inbox action, for the polling fallback. */
+const REST_ACTIONS: Record<InboxActionFrame["type"], RestInboxAction> = {
+  mark_seen: "seen",
+  archive: "archive",
+  unarchive: "unarchive",
+  mark_unread: "unread",
+  snooze: "snooze",
+};
 
 export interface FallbackOptions extends PollingOptions {
   /**
@@ -96,6 +107,8 @@ export interface ClientEvents extends FrameEvents<NotificationsServerFrame> {
   /** Switched between WebSocket and polling. */
   transport: { transport: Transport; reason: string };
   unread_count: number;
+  /** The unseen count (the badge) changed. */
+  unseen_count: number;
   /** The list, the unread count, the state or the transport changed. */
   change: ClientSnapshot;
   /** An action evicted from the full queue; it will not be sent. */
@@ -197,6 +210,10 @@ export class ClarionClient {
     return this.store.unreadCount;
   }
 
+  get unseenCount(): number {
+    return this.store.unseenCount;
+  }
+
   /** The resume cursor of the notifications stream. */
   get cursor(): string | undefined {
     return this.stream.cursor;
@@ -289,6 +306,40 @@ export class ClarionClient {
   }
 
   /**
+   * The inbox actions (docs/protocol.md, "Inbox states"): each takes ids, or `{groupKey}` for a
+   * whole group, and is answered by a `notifications_state` event in every tab of the user.
+   * Over the socket, queued while reconnecting, over REST while polling.
+   */
+  markSeen(targets: number | ActionTargets): SendResult {
+    return this.inboxAction("mark_seen", targets);
+  }
+
+  /** Everything so far is seen: what a list does when it opens. */
+  markAllSeen(): SendResult {
+    return this.act({ type: "mark_all_seen" });
+  }
+
+  archive(targets: number | ActionTargets): SendResult {
+    return this.inboxAction("archive", targets);
+  }
+
+  unarchive(targets: number | ActionTargets): SendResult {
+    return this.inboxAction("unarchive", targets);
+  }
+
+  /** Unread again; it stays seen. */
+  markUnread(targets: number | ActionTargets): SendResult {
+    return this.inboxAction("mark_unread", targets);
+  }
+
+  /** Out of the inbox until `until`, then back as new (pushed to open tabs at that time). */
+  snooze(targets: number | ActionTargets, until: Date | string): SendResult {
+    const at = typeof until === "string" ? until : until.toISOString();
+    if (Number.isNaN(Date.parse(at))) throw new TypeError(`snooze needs a date and time, got ${String(until)}`);
+    return this.inboxAction("snooze", targets, at);
+  }
+
+  /**
    * Another stream of the same server (`/ws/projects/7/`, ...), sharing this client's
    * credentials, cursor store and options. Call `connect()` on it.
    */
@@ -367,6 +418,7 @@ export class ClarionClient {
 
   private onFrame(frame: NotificationsServerFrame): void {
     const countBefore = this.store.unreadCount;
+    const unseenBefore = this.store.unseenCount;
     let changed = false;
     switch (frame.type) {
       case "recent_notifications":
@@ -378,12 +430,44 @@ export class ClarionClient {
       case "notifications_read":
         changed = this.store.applyRead(frame.data);
         break;
+      case "notifications_state":
+        changed = this.store.applyState(frame.data);
+        break;
+      case "preferences_changed":
+        changed = this.store.applyPreferences(frame.data);
+        break;
       default:
         break;
     }
     (this.events as unknown as Emitter<Record<string, unknown>>).emit(frame.type, frame.data);
     if (this.store.unreadCount !== countBefore) this.events.emit("unread_count", this.store.unreadCount);
+    if (this.store.unseenCount !== unseenBefore) this.events.emit("unseen_count", this.store.unseenCount);
     if (changed) this.changed();
+  }
+
+  private inboxAction(type: InboxActionFrame["type"], targets: number | ActionTargets, until?: string): SendResult {
+    let data: { ids: number[] } | { group_key: string };
+    if (typeof targets === "object" && "groupKey" in targets) {
+      if (!targets.groupKey) throw new TypeError("groupKey must be a non-empty string");
+      data = { group_key: targets.groupKey };
+    } else {
+      const unique = [...new Set(typeof targets === "number" ? [targets] : targets)];
+      for (const id of unique) {
+        if (!Number.isSafeInteger(id) || id < 1) throw new TypeError(`notification ids are positive integers, got ${String(id)}`);
+      }
+      if (unique.length === 0) return "sent";
+      if (unique.length > MAX_IDS_PER_FRAME) {
+        let result: SendResult = "sent";
+        for (let i = 0; i < unique.length; i += MAX_IDS_PER_FRAME) {
+          const outcome = this.inboxAction(type, unique.slice(i, i + MAX_IDS_PER_FRAME), until);
+          if (outcome !== "sent") result = outcome;
+        }
+        return result;
+      }
+      data = { ids: unique };
+    }
+    const frame = (until === undefined ? { type, data } : { type, data: { ...data, until } }) as InboxActionFrame;
+    return this.act(frame);
   }
 
   private act(frame: NotificationsClientFrame): SendResult {
@@ -438,9 +522,11 @@ export class ClarionClient {
       hasCursor: () => this.stream.cursor !== undefined,
       highestId: () => this.store.highestId,
       isUnread: (id: number) => this.store.isUnread(id),
-      setUnreadCount: (count: number) => {
-        if (this.store.setUnreadCount(count)) {
-          this.events.emit("unread_count", count);
+      setUnreadCount: (count: number, unseen?: number) => {
+        const before = [this.store.unreadCount, this.store.unseenCount];
+        if (this.store.setUnreadCount(count, unseen)) {
+          if (before[0] !== count) this.events.emit("unread_count", count);
+          if (before[1] !== this.store.unseenCount) this.events.emit("unseen_count", this.store.unseenCount);
           this.changed();
         }
       },
@@ -496,6 +582,31 @@ export class ClarionClient {
 
   /** One action over REST; its answer is delivered as the frame the socket would have pushed. */
   private async sendOverRest(frame: NotificationsClientFrame): Promise<void> {
+    if (frame.type === "mark_all_seen" || frame.type in REST_ACTIONS) {
+      try {
+        let result: StateResult;
+        if (frame.type === "mark_all_seen") {
+          result = await this.api.markAllSeen();
+        } else {
+          const action = frame as InboxActionFrame;
+          const targets: ActionTargets = "group_key" in action.data ? { groupKey: action.data.group_key } : action.data.ids;
+          result = await this.api.changeState(REST_ACTIONS[action.type], targets,
+            action.type === "snooze" ? action.data.until : undefined);
+        }
+        const { not_found: notFound, ...data } = result;
+        this.stream.deliver({ type: "notifications_state", data }, { cursor: false });
+        if (notFound?.length) {
+          this.stream.deliver({ type: "error", data: { code: "not_found", message: `no notifications with ids [${notFound.join(", ")}] for this user` } }, { cursor: false });
+        }
+      } catch (error) {
+        if (error instanceof ApiError && error.status === 404) {
+          this.stream.deliver({ type: "error", data: { code: "not_found", message: "no such notifications for this user" } }, { cursor: false });
+        } else {
+          this.restFailed(frame, error);
+        }
+      }
+      return;
+    }
     if (frame.type === "mark_all_as_read") {
       try {
         const result = await this.api.markAllAsRead();
@@ -550,6 +661,7 @@ export class ClarionClient {
     return {
       notifications: this.store.notifications,
       unreadCount: this.store.unreadCount,
+      unseenCount: this.store.unseenCount,
       state: this._state,
       transport: this._transport,
     };

@@ -28,6 +28,11 @@ export class RecentKeys<K extends string | number = string | number> {
     return true;
   }
 
+  /** Forget `key` (it is no longer true of that id). */
+  delete(key: K): void {
+    this.keys.delete(key);
+  }
+
   get size(): number {
     return this.keys.size;
   }

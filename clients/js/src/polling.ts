@@ -36,7 +36,7 @@ export interface PollTarget {
   /** The highest notification id delivered so far, 0 when none. */
   highestId(): number;
   isUnread(id: number): boolean;
-  setUnreadCount(count: number): void;
+  setUnreadCount(count: number, unseen?: number): void;
   /** The REST API answered; called before this poll delivers anything, as a socket opens before its first frame. */
   reachable(): void;
   /** A poll succeeded (the owner flushes actions that failed over REST). */
@@ -174,11 +174,13 @@ export class NotificationPoller {
       this.baselineDone = true;
       return;
     }
-    const [all, unread, count] = await Promise.all([
+    const [all, unread, counts] = await Promise.all([
       this.api.listNotifications({ pageSize: this.options.pageSize }),
       this.api.listNotifications({ unread: true, pageSize: this.options.snapshotSize }),
-      this.api.unreadCount(),
+      this.api.counts(),
     ]);
+    const count = counts.unread_count;
+    const unseen = counts.unseen_count ?? count; // a server before issue 13 counts no unseen
     if (generation !== this.generation) return;
     this.target.reachable();
     this.horizon = Math.max(0, ...all.results.map((n) => n.id), ...unread.results.map((n) => n.id));
@@ -186,11 +188,11 @@ export class NotificationPoller {
       {
         type: "recent_notifications",
         // The newest published notification's cursor, so that the socket can resume from here later.
-        data: { notifications: unread.results, unread_count: count, cursor: newestCursor(all.results) ?? "" },
+        data: { notifications: unread.results, unread_count: count, unseen_count: unseen, cursor: newestCursor(all.results) ?? "" },
       },
       { cursor: !this.target.hasCursor() },
     );
-    this.target.setUnreadCount(count);
+    this.target.setUnreadCount(count, unseen);
     this.baselineDone = true;
   }
 
@@ -199,7 +201,9 @@ export class NotificationPoller {
    * horizon first, so that only unread notifications count as new on this first look.
    */
   private async pollChanges(generation: number, establish = false): Promise<void> {
-    const [items, count] = await Promise.all([this.readNewest(establish ? 1 : this.options.maxPages), this.api.unreadCount()]);
+    const [items, counts] = await Promise.all([this.readNewest(establish ? 1 : this.options.maxPages), this.api.counts()]);
+    const count = counts.unread_count;
+    const unseen = counts.unseen_count ?? count;
     if (generation !== this.generation) return;
     this.target.reachable();
     if (establish) for (const n of items) this.horizon = Math.max(this.horizon, n.id);
@@ -210,9 +214,9 @@ export class NotificationPoller {
     for (const n of fresh) this.target.deliver({ type: "notification", data: n }, { cursor: adoptCursor });
     const nowRead = items.filter((n) => n.is_read && this.target.isUnread(n.id)).map((n) => n.id);
     if (nowRead.length > 0) {
-      this.target.deliver({ type: "notifications_read", data: { ids: nowRead.sort((a, b) => a - b), unread_count: count } }, { cursor: false });
+      this.target.deliver({ type: "notifications_read", data: { ids: nowRead.sort((a, b) => a - b), unread_count: count, unseen_count: unseen } }, { cursor: false });
     }
-    this.target.setUnreadCount(count);
+    this.target.setUnreadCount(count, unseen);
     for (const n of items) this.horizon = Math.max(this.horizon, n.id);
   }
 

@@ -5,6 +5,7 @@
 import { useCallback, useEffect, useRef, useSyncExternalStore } from "react";
 import type { TokenContext, TokenSource } from "./auth.js";
 import { type ClarionClient, type ClientSnapshot, getWebSocketClient } from "./client.js";
+import type { ActionTargets } from "./rest.js";
 import type { SendResult } from "./stream.js";
 import type { Notification } from "./types.js";
 
@@ -25,6 +26,13 @@ export interface UseNotificationsOptions {
 export interface UseNotificationsResult extends ClientSnapshot {
   markAsRead: (ids: number | readonly number[]) => SendResult;
   markAllAsRead: () => SendResult;
+  /** The inbox actions (ids, or `{groupKey}`); answered in every tab by `notifications_state`. */
+  markSeen: (targets: number | ActionTargets) => SendResult;
+  markAllSeen: () => SendResult;
+  archive: (targets: number | ActionTargets) => SendResult;
+  unarchive: (targets: number | ActionTargets) => SendResult;
+  markUnread: (targets: number | ActionTargets) => SendResult;
+  snooze: (targets: number | ActionTargets, until: Date | string) => SendResult;
   client: ClarionClient;
 }
 
@@ -74,8 +82,15 @@ export function useNotifications(options: UseNotificationsOptions = {}): UseNoti
 
   const markAsRead = useCallback((ids: number | readonly number[]) => client.markAsRead(ids), [client]);
   const markAllAsRead = useCallback(() => client.markAllAsRead(), [client]);
+  const markSeen = useCallback((targets: number | ActionTargets) => client.markSeen(targets), [client]);
+  const markAllSeen = useCallback(() => client.markAllSeen(), [client]);
+  const archive = useCallback((targets: number | ActionTargets) => client.archive(targets), [client]);
+  const unarchive = useCallback((targets: number | ActionTargets) => client.unarchive(targets), [client]);
+  const markUnread = useCallback((targets: number | ActionTargets) => client.markUnread(targets), [client]);
+  const snooze = useCallback((targets: number | ActionTargets, until: Date | string) => client.snooze(targets, until),
+    [client]);
 
-  return { ...snapshot, markAsRead, markAllAsRead, client };
+  return { ...snapshot, markAsRead, markAllAsRead, markSeen, markAllSeen, archive, unarchive, markUnread, snooze, client };
 }
 
 /** A provider that always reads the hook's latest token, whatever its form. */

@@ -2,7 +2,24 @@
  * The REST endpoints a client needs (docs/protocol.md, "REST"), on `fetch`, plus helpers to
  * obtain and refresh simplejwt tokens.
  */
-import type { Notification, NotificationPage, ReadResult, Ticket, TokenPair } from "./types.js";
+import type {
+  Counts,
+  GroupPage,
+  Mute,
+  Notification,
+  NotificationPage,
+  Preferences,
+  ReadResult,
+  StateResult,
+  Ticket,
+  TokenPair,
+} from "./types.js";
+
+/** Which notifications an inbox action takes: ids, or every one of a group. */
+export type ActionTargets = readonly number[] | { groupKey: string };
+
+/** The REST inbox actions, by the name of their path. */
+export type RestInboxAction = "seen" | "archive" | "unarchive" | "unread" | "snooze";
 
 export type FetchLike = (input: string, init?: RequestInit) => Promise<Response>;
 
@@ -43,6 +60,12 @@ export interface ListOptions {
   topic?: string;
   /** Only notifications whose title or message contains this text, in any case. */
   q?: string;
+  /** true: the archived ones only (they are left out by default). */
+  archived?: boolean;
+  /** true: the ones snoozed until later only (left out by default). */
+  snoozed?: boolean;
+  /** true: also what the reader muted or turned off. */
+  includeMuted?: boolean;
   /** Default 20 on the server, at most 100. */
   pageSize?: number;
   /** A DRF pagination position (taken from `next`/`previous`), not a socket cursor. */
@@ -70,10 +93,65 @@ export class RestApi {
     if (options.category) query.set("category", options.category);
     if (options.topic) query.set("topic", options.topic);
     if (options.q) query.set("q", options.q);
+    if (options.archived != null) query.set("archived", String(options.archived));
+    if (options.snoozed != null) query.set("snoozed", String(options.snoozed));
+    if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
     if (options.pageSize != null) query.set("page_size", String(options.pageSize));
     if (options.cursor) query.set("cursor", options.cursor);
     const qs = query.toString();
     return this.request<NotificationPage>("GET", `/api/notifications/${qs ? `?${qs}` : ""}`);
+  }
+
+  /** Groups instead of items (`?grouped=true`): the same filters, page-number pagination. */
+  listGroups(options: Omit<ListOptions, "cursor"> & { page?: number } = {}): Promise<GroupPage> {
+    const query = new URLSearchParams({ grouped: "true" });
+    if (options.unread != null) query.set("unread", String(options.unread));
+    if (options.category) query.set("category", options.category);
+    if (options.topic) query.set("topic", options.topic);
+    if (options.q) query.set("q", options.q);
+    if (options.archived != null) query.set("archived", String(options.archived));
+    if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
+    if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+    if (options.page != null) query.set("page", String(options.page));
+    return this.request<GroupPage>("GET", `/api/notifications/?${query.toString()}`);
+  }
+
+  /** `POST /api/notifications/<action>/` with ids or a group key (`until` for snooze). */
+  changeState(action: RestInboxAction, targets: ActionTargets, until?: string): Promise<StateResult> {
+    const body: Record<string, unknown> = "groupKey" in targets ? { group_key: targets.groupKey } : { ids: [...targets] };
+    if (until !== undefined) body.until = until;
+    return this.request<StateResult>("POST", `/api/notifications/${action}/`, { body });
+  }
+
+  markAllSeen(): Promise<StateResult> {
+    return this.request<StateResult>("POST", "/api/notifications/seen-all/");
+  }
+
+  /** Unread and unseen counts of the caller's inbox. */
+  counts(): Promise<Counts> {
+    return this.request<Counts>("GET", "/api/notifications/unread-count/");
+  }
+
+  getPreferences(): Promise<Preferences> {
+    return this.request<Preferences>("GET", "/api/preferences/");
+  }
+
+  /** Only what changes: `{categories: {comment: {in_app: false}}}`, `{locale: "th"}`. */
+  updatePreferences(changes: { locale?: string; categories?: Record<string, Partial<Record<string, boolean>>> }): Promise<Preferences> {
+    return this.request<Preferences>("PATCH", "/api/preferences/", { body: changes });
+  }
+
+  listMutes(): Promise<Mute[]> {
+    return this.request<Mute[]>("GET", "/api/mutes/");
+  }
+
+  /** Mute `topic` until `until` (ISO 8601), or until unmuted. */
+  mute(topic: string, until?: string): Promise<Mute> {
+    return this.request<Mute>("POST", "/api/mutes/", { body: until === undefined ? { topic } : { topic, until } });
+  }
+
+  async unmute(topic: string): Promise<void> {
+    await this.request<null>("DELETE", `/api/mutes/${encodeURIComponent(topic)}/`);
   }
 
   getNotification(id: number): Promise<Notification> {
@@ -99,12 +177,14 @@ export class RestApi {
     return this.request<Ticket>("POST", "/api/auth/ticket/", { token });
   }
 
-  private async request<T>(method: string, path: string, options: { token?: string | null } = {}): Promise<T> {
+  private async request<T>(method: string, path: string, options: { token?: string | null; body?: unknown } = {}): Promise<T> {
     const token = options.token !== undefined ? options.token : await this.getToken();
     const headers: Record<string, string> = { Accept: "application/json" };
     if (method !== "GET") headers["Content-Type"] = "application/json";
     if (token) headers.Authorization = `Bearer ${token}`;
-    const response = await this.fetchImpl(this.baseUrl + path, { method, headers });
+    const init: RequestInit = { method, headers };
+    if (options.body !== undefined) init.body = JSON.stringify(options.body);
+    const response = await this.fetchImpl(this.baseUrl + path, init);
     return parse<T>(response, token ?? null);
   }
 }

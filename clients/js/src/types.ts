@@ -28,12 +28,22 @@ export interface Notification {
   created_at: string;
   created_by: number | null;
   is_read: boolean;
+  /** Seen in an opened list (read implies seen); `false` in a live push. The badge counts unseen. */
+  is_seen: boolean;
+  /** Archived by this reader; `false` in socket frames (archived items leave the inbox). */
+  is_archived: boolean;
+  /** Until when this reader snoozed it; `null` when not snoozed. */
+  snoozed_until: string | null;
   link: string;
   data: Record<string, unknown>;
   /** What it is about: a key of the server's `CLARION["CATEGORIES"]` (`announcement` by default). */
   category: string;
   /** The thing it concerns, e.g. `project:7`; `""` for nothing in particular. */
   topic: string;
+  /** Items with one key show as one group (`?grouped=true`); `""` for none. */
+  group_key: string;
+  /** When it stops mattering (then it leaves lists, counts and open tabs); `null`: never. */
+  expires_at: string | null;
   /** Resume position; `null` only in REST answers, for a notification not yet published. */
   cursor: string | null;
 }
@@ -42,16 +52,65 @@ export interface RecentNotificationsData {
   /** Newest unread first, at most RECENT_LIMIT; `[]` when `resumed`. */
   notifications: Notification[];
   unread_count: number;
+  /** Unread and not yet seen: the badge. */
+  unseen_count: number;
   cursor: string;
   /** Present only when the connect resumed from a cursor. */
   resumed?: true;
+  /** Present only when a cursor was given and not resumed: why this is a fresh snapshot. */
+  cursor_expired?: "retention" | "too_many_missed";
 }
 
 export interface NotificationsReadData {
   ids: number[];
   unread_count: number;
+  /** Absent from a server before issue 13. */
+  unseen_count?: number;
   /** Present only after a mark-all-as-read. */
   all?: true;
+}
+
+export type InboxState = "seen" | "all_seen" | "archived" | "unarchived" | "unread" | "snoozed" | "returned" | "expired";
+
+export interface NotificationsStateData {
+  /** The notifications concerned (`[]` for `all_seen`). */
+  ids: number[];
+  state: InboxState;
+  /** For `snoozed`: when they come back. */
+  until?: string;
+  /** For `returned`: the notifications that came back, as new. */
+  notifications?: Notification[];
+  /** Absent for `expired` (it goes to a whole audience). */
+  unread_count?: number;
+  unseen_count?: number;
+}
+
+export type Channel = "in_app" | "email" | "push";
+
+export interface CategoryPreference {
+  key: string;
+  label: string;
+  /** A locked category cannot be turned off. */
+  locked: boolean;
+  channels: Record<Channel, boolean>;
+}
+
+export interface Preferences {
+  /** `""`: the site's language. */
+  locale: string;
+  categories: CategoryPreference[];
+}
+
+export interface Mute {
+  topic: string;
+  /** `null`: until unmuted. */
+  until: string | null;
+}
+
+export interface PreferencesChangedData extends Preferences {
+  mutes: Mute[];
+  unread_count: number;
+  unseen_count: number;
 }
 
 export type ErrorCode =
@@ -85,6 +144,14 @@ export interface NotificationsReadFrame {
   type: "notifications_read";
   data: NotificationsReadData;
 }
+export interface NotificationsStateFrame {
+  type: "notifications_state";
+  data: NotificationsStateData;
+}
+export interface PreferencesChangedFrame {
+  type: "preferences_changed";
+  data: PreferencesChangedData;
+}
 export interface PongFrame {
   type: "pong";
   data?: undefined;
@@ -99,6 +166,8 @@ export type NotificationsServerFrame =
   | RecentNotificationsFrame
   | NotificationFrame
   | NotificationsReadFrame
+  | NotificationsStateFrame
+  | PreferencesChangedFrame
   | PongFrame
   | ErrorFrame;
 
@@ -112,9 +181,41 @@ export interface MarkAsReadFrame {
 export interface MarkAllAsReadFrame {
   type: "mark_all_as_read";
 }
+/** Which notifications an inbox action takes: ids, or every one of a group. */
+export type Targets = { ids: number[] } | { group_key: string };
+export interface MarkSeenFrame {
+  type: "mark_seen";
+  data: Targets;
+}
+export interface MarkAllSeenFrame {
+  type: "mark_all_seen";
+}
+export interface ArchiveFrame {
+  type: "archive";
+  data: Targets;
+}
+export interface UnarchiveFrame {
+  type: "unarchive";
+  data: Targets;
+}
+export interface MarkUnreadFrame {
+  type: "mark_unread";
+  data: Targets;
+}
+export interface SnoozeFrame {
+  type: "snooze";
+  data: Targets & { until: string };
+}
+/** The inbox actions that take targets. */
+export type InboxActionFrame = MarkSeenFrame | ArchiveFrame | UnarchiveFrame | MarkUnreadFrame | SnoozeFrame;
 
 /** Every frame a client may send to `/ws/notifications/`. */
-export type NotificationsClientFrame = PingFrame | MarkAsReadFrame | MarkAllAsReadFrame;
+export type NotificationsClientFrame =
+  | PingFrame
+  | MarkAsReadFrame
+  | MarkAllAsReadFrame
+  | MarkAllSeenFrame
+  | InboxActionFrame;
 
 /** `data.ids` of one `mark_as_read` holds at most this many ids (server: MAX_IDS_PER_FRAME). */
 export const MAX_IDS_PER_FRAME = 1000;
@@ -160,6 +261,44 @@ export interface NotificationPage {
 export interface ReadResult {
   ids: number[];
   unread_count: number;
+  unseen_count?: number;
+}
+
+/** The answer of the REST inbox actions (`POST /api/notifications/archive/`, ...). */
+export interface StateResult {
+  ids: number[];
+  state: InboxState;
+  until?: string;
+  unread_count: number;
+  unseen_count: number;
+  /** Ids the caller cannot see, when some others were changed. */
+  not_found?: number[];
+}
+
+/** `GET /api/notifications/unread-count/`. */
+export interface Counts {
+  unread_count: number;
+  unseen_count: number;
+}
+
+/** One row of `GET /api/notifications/?grouped=true`. */
+export interface NotificationGroup {
+  /** `null` for a single notification without a key. */
+  group_key: string | null;
+  count: number;
+  unread_count: number;
+  /** "3 new comments on “Thesis”", in the reader's language. */
+  summary: string;
+  latest: Notification;
+  actors: { id: number; username: string }[];
+}
+
+/** A page of groups (page-number pagination). */
+export interface GroupPage {
+  count: number;
+  next: string | null;
+  previous: string | null;
+  results: NotificationGroup[];
 }
 
 export interface TokenPair {

@@ -133,10 +133,15 @@ export function notification(id: number, overrides: Partial<Notification> = {}):
     created_at: "2026-11-25T22:11:30.801054Z",
     created_by: null,
     is_read: false,
+    is_seen: false,
+    is_archived: false,
+    snoozed_until: null,
     link: "",
     data: {},
     category: "announcement",
     topic: "",
+    group_key: "",
+    expires_at: null,
     cursor: cursorFor(id),
     ...overrides,
   };
@@ -165,6 +170,8 @@ export class FakeApi {
   /** Make every request fail as if the network were down. */
   down = false;
   tickets = 0;
+  /** The body of the latest request that had one. */
+  lastBody: string | null = null;
 
   readonly fetch = vi.fn(async (input: string, init?: RequestInit): Promise<Response> => {
     const url = new URL(input);
@@ -172,6 +179,7 @@ export class FakeApi {
     const headers = (init?.headers ?? {}) as Record<string, string>;
     const authorization = headers.Authorization ?? null;
     this.requests.push({ method, path: url.pathname, query: url.searchParams, authorization });
+    if (typeof init?.body === "string") this.lastBody = init.body;
     if (this.down) throw new TypeError("Failed to fetch");
     const token = authorization?.replace(/^Bearer /, "");
     if (!token || !this.validTokens.has(token)) {
@@ -205,7 +213,7 @@ export class FakeApi {
       const next = more ? `http://clarion.test/api/notifications/?cursor=${page.at(-1)?.id}&page_size=${size}` : null;
       return json(200, { next, previous: null, results: page.map((n) => ({ ...n })) });
     }
-    if (method === "GET" && path === "/api/notifications/unread-count/") return json(200, { unread_count: this.unread() });
+    if (method === "GET" && path === "/api/notifications/unread-count/") return json(200, { unread_count: this.unread(), unseen_count: this.unread() });
     if (method === "POST" && path === "/api/notifications/read-all/") {
       const ids = this.notifications.filter((n) => !n.is_read).map((n) => n.id).sort((a, b) => a - b);
       for (const n of this.notifications) n.is_read = true;
@@ -217,6 +225,15 @@ export class FakeApi {
       if (!n) return json(404, { detail: "Not found." });
       n.is_read = true;
       return json(200, { ids: [n.id], unread_count: this.unread() });
+    }
+    const action = /^\/api\/notifications\/(seen|archive|unarchive|unread|snooze)\/$/.exec(path);
+    if (method === "POST" && action) {
+      const body = JSON.parse(this.lastBody ?? "{}") as { ids?: number[]; group_key?: string; until?: string };
+      const ids = (body.ids ?? []).filter((id) => this.notifications.some((n) => n.id === id));
+      if (ids.length === 0) return json(404, { detail: "No notifications with these ids for this user.", ids: body.ids });
+      const state = { seen: "seen", archive: "archived", unarchive: "unarchived", unread: "unread", snooze: "snoozed" }[action[1] as string];
+      if (state === "archived" || state === "snoozed") this.notifications = this.notifications.filter((n) => !ids.includes(n.id));
+      return json(200, { ids, state, unread_count: this.unread(), unseen_count: this.unread(), ...(body.until ? { until: body.until } : {}) });
     }
     if (method === "POST" && path === "/api/auth/ticket/") {
       this.tickets++;

@@ -55,6 +55,28 @@ describe("useNotifications", () => {
     expect(result.current.unreadCount).toBe(3);
   });
 
+  it("exposes the unseen count and the inbox actions, bound to the client", async () => {
+    const client = makeClient();
+    const { result } = renderHook(() => useNotifications({ client, token: "good-token" }));
+    await flush();
+    const ws = FakeWebSocket.last();
+    act(() => {
+      ws.open().receive({ type: "recent_notifications", data: { notifications: [notification(2), notification(1)], unread_count: 2, unseen_count: 1, cursor: "cur-2" } });
+    });
+    expect(result.current.unseenCount).toBe(1);
+    act(() => {
+      result.current.archive(2);
+      result.current.snooze({ groupKey: "project:7:comment" }, "2030-01-01T00:00:00Z");
+      result.current.markAllSeen();
+    });
+    expect(ws.sent.map((t) => JSON.parse(t).type)).toEqual(["archive", "snooze", "mark_all_seen"]);
+    act(() => {
+      ws.receive({ type: "notifications_state", data: { ids: [2], state: "archived", unread_count: 1, unseen_count: 0 } });
+    });
+    expect(result.current.notifications.map((n) => n.id)).toEqual([1]);
+    expect([result.current.unreadCount, result.current.unseenCount]).toEqual([1, 0]);
+  });
+
   it("calls onNotification for new notifications only, always the latest callback", async () => {
     const client = makeClient();
     const first = vi.fn();

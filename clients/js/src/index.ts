@@ -30,7 +30,7 @@ export {
   type StreamSpec,
 } from "./stream.js";
 export { Auth, CredentialRefusedError, refreshingToken, type RefreshingTokenOptions, type TokenContext, type TokenProvider, type TokenSource } from "./auth.js";
-export { ApiError, RestApi, jwtExpiry, obtainTokenPair, pageCursor, refreshAccessToken, type FetchLike, type ListOptions, type RestApiOptions } from "./rest.js";
+export { ApiError, RestApi, jwtExpiry, obtainTokenPair, pageCursor, refreshAccessToken, type ActionTargets, type FetchLike, type ListOptions, type RestApiOptions, type RestInboxAction } from "./rest.js";
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";
 export { MemoryCursorStore, type CursorStore } from "./cursors.js";
 export { RecentKeys } from "./dedupe.js";

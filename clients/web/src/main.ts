@@ -4,7 +4,7 @@
  * and this draws the page the path names. Built by `npm run build` (scripts/build.mjs).
  */
 import "./app.css";
-import { ClarionClient } from "clarion-client";
+import { ClarionClient, type Preferences } from "clarion-client";
 import { apiRequest, HttpError, type Me, onSignedOut, signIn, signOut, tokenProvider } from "./api.js";
 import type { Page, PageContext } from "./context.js";
 import { fill, h, refreshTimes } from "./dom.js";
@@ -14,6 +14,7 @@ import { healthPage } from "./pages/health.js";
 import { homePage } from "./pages/home.js";
 import { projectPage } from "./pages/project.js";
 import { roomPage } from "./pages/room.js";
+import { LANGUAGES, settingsPage } from "./pages/settings.js";
 
 interface Config {
   debug: boolean;
@@ -48,6 +49,7 @@ function route(path: string): Route | null {
   if (m) return { page: roomPage, params: { key: m[1] as string }, nav: "/" };
   if (path === "/admin/send/") return { page: composePage, params: {}, nav: "/admin/send/" };
   if (path === "/admin/health/") return { page: healthPage, params: {}, nav: "/admin/health/" };
+  if (path === "/settings/") return { page: settingsPage, params: {}, nav: "/settings/" };
   return null;
 }
 
@@ -156,6 +158,20 @@ function shell(me: Me, c: ClarionClient, nav: string): { main: HTMLElement; setT
   const link = (href: string, text: string) => h("a", { href, "aria-current": nav === href ? "page" : false }, text);
   const links = [link("/", "Home")];
   if (me.can_send) links.push(link("/admin/send/", "Send"), link("/admin/health/", "Health"));
+  links.push(link("/settings/", "Settings"));
+
+  // Thai or English: the language notifications are written in (the reader's preference).
+  const language = h("select", { id: "ui-language", className: "language", "aria-label": "Language of notifications" },
+    LANGUAGES.filter(([code]) => code !== "").map(([code, label]) => h("option", { value: code }, label)));
+  void apiRequest<Preferences>("GET", "/api/preferences/").then((p) => {
+    language.value = p.locale || "en";
+  }).catch(() => undefined);
+  language.addEventListener("change", () => {
+    void apiRequest("PATCH", "/api/preferences/", { locale: language.value }).catch(() => undefined);
+  });
+  c.on("preferences_changed", (p) => {
+    language.value = p.locale || "en";
+  });
 
   const signOutButton = h("button", { type: "button", className: "link-button" }, "Sign out");
   signOutButton.addEventListener("click", async () => {
@@ -181,7 +197,7 @@ function shell(me: Me, c: ClarionClient, nav: string): { main: HTMLElement; setT
       { className: "topbar" },
       h("a", { className: "brand", href: "/" }, "Clarion"),
       h("nav", { "aria-label": "Main" }, links),
-      h("div", { className: "topbar-end" }, status, center.root, h("span", { className: "who" }, h("span", { className: "who-name" }, me.username), me.role ? h("span", { className: "who-role" }, me.role) : null), signOutButton),
+      h("div", { className: "topbar-end" }, status, language, center.root, h("span", { className: "who" }, h("span", { className: "who-name" }, me.username), me.role ? h("span", { className: "who-role" }, me.role) : null), signOutButton),
     ),
     main,
     toastRegion,

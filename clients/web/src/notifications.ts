@@ -19,6 +19,8 @@ export class NotificationCenter {
   readonly bell: HTMLButtonElement;
   readonly root: HTMLElement;
   private readonly badge: HTMLElement;
+  /** How many arrived since the list was last opened (unseen): cleared by opening it. */
+  private readonly fresh: HTMLElement;
   private readonly panel: HTMLElement;
   private readonly list: HTMLUListElement;
   private readonly empty: HTMLElement;
@@ -34,11 +36,13 @@ export class NotificationCenter {
   ) {
     this.toasts = toastRegion;
     this.badge = h("span", { className: "badge", hidden: true, "aria-hidden": "true" });
+    this.fresh = h("span", { className: "badge-new", hidden: true, "aria-hidden": "true" });
     this.bell = h(
       "button",
       { type: "button", className: "bell", id: "bell", "aria-expanded": "false", "aria-controls": "notification-panel", "aria-label": "Notifications" },
       icon(ICONS.bell),
       this.badge,
+      this.fresh,
     );
     this.markAll = h("button", { type: "button", className: "link-button", onclick: () => this.client.markAllAsRead() }, "Mark all as read");
     this.list = h("ul", { className: "notes", "aria-labelledby": "notification-heading" });
@@ -92,6 +96,8 @@ export class NotificationCenter {
     this.panel.hidden = false;
     this.bell.setAttribute("aria-expanded", "true");
     this.panel.focus();
+    // What the list shows is now seen: the "new" badge goes, in every tab (notifications_state).
+    if (this.client.unseenCount > 0) this.client.markAllSeen();
   }
 
   close(returnFocus: boolean): void {
@@ -102,11 +108,17 @@ export class NotificationCenter {
   }
 
   private render(): void {
-    const { notifications, unreadCount } = this.client.snapshot;
+    const { notifications, unreadCount, unseenCount } = this.client.snapshot;
     const markAllHadFocus = document.activeElement === this.markAll;
     this.badge.textContent = unreadCount > 99 ? "99+" : String(unreadCount);
     this.badge.hidden = unreadCount === 0;
-    this.bell.setAttribute("aria-label", unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread`);
+    const fresh = Math.min(unseenCount, unreadCount);
+    this.fresh.textContent = fresh > 99 ? "99+ new" : `${fresh} new`;
+    this.fresh.hidden = fresh === 0;
+    this.bell.setAttribute(
+      "aria-label",
+      unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread` + (fresh > 0 ? `, ${fresh} new` : ""),
+    );
     this.markAll.disabled = unreadCount === 0;
     // A disabled button drops focus to the page's top; keep it in the panel.
     if (markAllHadFocus && this.markAll.disabled) this.panel.focus();
@@ -151,7 +163,18 @@ export class NotificationCenter {
         n.message ? h("p", { className: "note-message" }, n.message) : null,
         h("p", { className: "note-meta" }, timeAgo(n.created_at), ` · ${audience(n)}`, href ? [" · ", h("a", { href }, "Open")] : null),
       ),
-      h("button", { type: "button", className: "mark", "aria-label": `Mark read: ${n.title}`, onclick: () => this.client.markAsRead(n.id) }, icon(ICONS.check), h("span", null, "Mark read")),
+      h(
+        "div",
+        { className: "note-actions" },
+        h("button", { type: "button", className: "mark", "aria-label": `Mark read: ${n.title}`, onclick: () => this.client.markAsRead(n.id) }, icon(ICONS.check), h("span", null, "Mark read")),
+        h("button", { type: "button", className: "link-button unread-again", "aria-label": `Mark unread: ${n.title}`, onclick: () => this.client.markUnread(n.id) }, "Mark unread"),
+        h("button", { type: "button", className: "link-button archive", "aria-label": `Archive: ${n.title}`, onclick: () => this.client.archive(n.id) }, "Archive"),
+        h(
+          "button",
+          { type: "button", className: "link-button snooze", "aria-label": `Snooze for an hour: ${n.title}`, onclick: () => this.client.snooze(n.id, new Date(Date.now() + 3600_000)) },
+          "Snooze 1 h",
+        ),
+      ),
     );
   }
 
@@ -162,6 +185,11 @@ export class NotificationCenter {
     if (button) {
       if (n.is_read && document.activeElement === button) this.focusNearestUnread(li);
       button.hidden = n.is_read;
+    }
+    const again = li.querySelector<HTMLButtonElement>("button.unread-again");
+    if (again) {
+      if (!n.is_read && document.activeElement === again) button?.focus();
+      again.hidden = !n.is_read;
     }
   }
 

@@ -3,6 +3,7 @@ import { type Project, type ProjectEvent, type ProjectServerFrame, projectStream
 import { apiRequest, HttpError } from "../api.js";
 import { closedMessage, notice, type Page, streamStatus } from "../context.js";
 import { fill, h, safeHref, timeAgo } from "../dom.js";
+import { muteButton } from "./settings.js";
 
 let labels: Promise<Map<string, string>> | null = null;
 
@@ -93,7 +94,7 @@ export const projectPage: Page = async (ctx, params) => {
   fill(
     main,
     h("nav", { className: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/" }, "Home"), " / Project"),
-    h("div", { className: "page-head" }, title, streamStatus(stream)),
+    h("div", { className: "page-head" }, title, streamStatus(stream), muteButton(`project:${id}`, "project")),
     status,
     description,
     h("p", null, h("a", { href: `/rooms/project-${id}/` }, "Open the project room"), " to chat with the team."),

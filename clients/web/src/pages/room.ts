@@ -5,6 +5,7 @@
 import { type ChatMessage, type CollaborationClientFrame, type CollaborationServerFrame, collaborationStream, type UserRef } from "clarion-client";
 import { closedMessage, notice, type Page, streamStatus } from "../context.js";
 import { fill, h, timeAgo } from "../dom.js";
+import { muteButton } from "./settings.js";
 
 /** Stop showing "typing" this long after the last sign of it (a lost "stopped typing" frame). */
 const TYPING_STALE_MS = 6000;
@@ -40,7 +41,7 @@ export const roomPage: Page = (ctx, params) => {
   fill(
     main,
     h("nav", { className: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "/" }, "Home"), " / Room"),
-    h("div", { className: "page-head" }, title, streamStatus(stream)),
+    h("div", { className: "page-head" }, title, streamStatus(stream), muteButton(`room:${key}`, "room")),
     projectLink,
     problem,
     h(

@@ -122,7 +122,7 @@ def test_the_health_dashboard_draws_its_charts(pages):
 
 def test_students_get_no_admin_tools_and_strangers_no_project(pages, server, backend):
     student = pages.sign_in("alice")
-    expect(student.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Home"])
+    expect(student.get_by_role("navigation", name="Main").get_by_role("link")).to_have_text(["Home", "Settings"])
     student.goto(server.url + "/admin/health/")
     expect(student.get_by_role("alert")).to_have_text("The system-health dashboard is for administrators only.")
     student.goto(server.url + "/admin/send/")

@@ -87,5 +87,5 @@ def test_with_websockets_blocked_the_page_polls_and_still_delivers(pages, server
     expect(page.locator("#bell .badge")).to_be_hidden()
     expect(notification_item(page, title)).to_have_class(re.compile(r"\bread\b"))
     assert server.request("GET", "/api/notifications/unread-count/", token=api_token(server, "bob")) == (
-        200, {"unread_count": 0})
+        200, {"unread_count": 0, "unseen_count": 0})
     assert len(toasts_seen(page, title)) == 1

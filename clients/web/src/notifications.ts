@@ -36,13 +36,12 @@ export class NotificationCenter {
   ) {
     this.toasts = toastRegion;
     this.badge = h("span", { className: "badge", hidden: true, "aria-hidden": "true" });
-    this.fresh = h("span", { className: "badge-new", hidden: true, "aria-hidden": "true" });
+    this.fresh = h("span", { className: "badge-new", id: "bell-new", hidden: true });
     this.bell = h(
       "button",
       { type: "button", className: "bell", id: "bell", "aria-expanded": "false", "aria-controls": "notification-panel", "aria-label": "Notifications" },
       icon(ICONS.bell),
       this.badge,
-      this.fresh,
     );
     this.markAll = h("button", { type: "button", className: "link-button", onclick: () => this.client.markAllAsRead() }, "Mark all as read");
     this.list = h("ul", { className: "notes", "aria-labelledby": "notification-heading" });
@@ -54,7 +53,9 @@ export class NotificationCenter {
       this.list,
       this.empty,
     );
-    this.root = h("div", { className: "bell-wrap" }, this.bell, this.panel);
+    // Beside the button, not in it: text inside the button would have to appear in its label
+    // word for word, and a screen reader reads "2 new" right after the bell anyway.
+    this.root = h("div", { className: "bell-wrap" }, this.bell, this.fresh, this.panel);
 
     this.bell.addEventListener("click", () => this.toggle());
     this.panel.addEventListener("keydown", (event) => {
@@ -115,10 +116,7 @@ export class NotificationCenter {
     const fresh = Math.min(unseenCount, unreadCount);
     this.fresh.textContent = fresh > 99 ? "99+ new" : `${fresh} new`;
     this.fresh.hidden = fresh === 0;
-    this.bell.setAttribute(
-      "aria-label",
-      unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread` + (fresh > 0 ? `, ${fresh} new` : ""),
-    );
+    this.bell.setAttribute("aria-label", unreadCount === 0 ? "Notifications, none unread" : `Notifications, ${unreadCount} unread`);
     this.markAll.disabled = unreadCount === 0;
     // A disabled button drops focus to the page's top; keep it in the panel.
     if (markAllHadFocus && this.markAll.disabled) this.panel.focus();
@@ -171,7 +169,7 @@ export class NotificationCenter {
         h("button", { type: "button", className: "link-button archive", "aria-label": `Archive: ${n.title}`, onclick: () => this.client.archive(n.id) }, "Archive"),
         h(
           "button",
-          { type: "button", className: "link-button snooze", "aria-label": `Snooze for an hour: ${n.title}`, onclick: () => this.client.snooze(n.id, new Date(Date.now() + 3600_000)) },
+          { type: "button", className: "link-button snooze", "aria-label": `Snooze 1 h: ${n.title}`, onclick: () => this.client.snooze(n.id, new Date(Date.now() + 3600_000)) },
           "Snooze 1 h",
         ),
       ),

@@ -77,6 +77,16 @@ def run(server):
         home.locator("#bell").click()
         shot(home, "notifications")
 
+        # Settings: comments off, a project muted, notifications in Thai.
+        settings = sign_in(browser, server, "bob", "/settings/")
+        settings.get_by_label("Comments: In the app").uncheck()
+        expect(settings.locator("#settings-status")).not_to_be_empty()
+        bob = server.token("bob")
+        server.request("POST", "/api/mutes/", {"topic": "room:lounge"}, bob)
+        settings.get_by_label("Notifications are written in").select_option("th")
+        expect(settings.locator("#mutes li")).to_have_count(1)
+        shot(settings, "settings")
+
         project = sign_in(browser, server, "alice", "/projects/1/")
         expect(project.locator("#project-feed li")).to_have_count(6)
         shot(project, "project")

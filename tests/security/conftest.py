@@ -91,6 +91,12 @@ def streams(people):
     # transactional tests flush the statuses the migration created
     ProjectStatus.objects.get_or_create(slug="proposal", defaults={"label": "Proposal", "position": 0})
     project = services.create_project(title="Thesis", advisor=people["carol"], members=[people["alice"], people["bob"]])
+    # Outside a server nothing sequences the project's notifications on commit: do it now, not in
+    # the relay's first sweep, which would write the stream head while the first socket reads it
+    # (the in-memory SQLite of the tests answers a read during a write with "table is locked").
+    from clarion.streams.relay import publish_pending
+
+    publish_pending()
     return {
         "notifications": "/ws/notifications/",
         "projects": f"/ws/projects/{project.pk}/",

@@ -89,10 +89,11 @@ def test_decode_accepts_only_valid_frames_of_the_endpoint_and_refuses_with_a_cod
 # -- consumers, through the real stack -----------------------------------------------------
 
 NOISE = {"health", "presence", "typing", "cursor", "chat_message", "notifications_read", "notification",
-         "project_event"}
+         "project_event", "notifications_state", "preferences_changed"}
 
 
 async def _exercise(path, user_token, texts_to_send):
+    from clarion.realtime import relay, timers
     from clarion.realtime.hub import close_hub
     from tests.security.conftest import communicator
 
@@ -115,6 +116,10 @@ async def _exercise(path, user_token, texts_to_send):
                     assert frame["type"] in NOISE, (text, frame)
         await ws.disconnect()
     finally:
+        # Each example has its own event loop: what ran on this one stops with it, or a sweep
+        # left running in a thread would hold a stream's lock into the next example.
+        await relay.stop()
+        await timers.stop()
         await close_hub()
 
 

@@ -26,6 +26,27 @@ def _block(text: str, opening: str) -> str:
     return text[start:end]
 
 
+def _union_literals(union_name: str, *more: str) -> set[str]:
+    """The `type` literals of the frame interfaces a union (and the unions it names) lists."""
+    named = set()
+    for name in (union_name, *more):
+        named |= set(re.findall(r"\b([A-Z][A-Za-z]+Frame)\b", _block(TYPES, f"export type {name} =")))
+    literals = set()
+    for name in named:
+        match = re.search(rf"export interface {name} \{{\s*type: \"([a-z_]+)\"", TYPES)
+        if match:
+            literals.add(match.group(1))
+    return literals
+
+
+# What /ws/notifications/ sends (docs/protocol.md, "Server frames"); the rest belong to other streams.
+NOTIFICATIONS_SERVER_FRAMES = {
+    ServerFrameType.RECENT_NOTIFICATIONS, ServerFrameType.NOTIFICATION, ServerFrameType.NOTIFICATIONS_READ,
+    ServerFrameType.NOTIFICATIONS_STATE, ServerFrameType.PREFERENCES_CHANGED, ServerFrameType.PONG,
+    ServerFrameType.ERROR,
+}
+
+
 def test_every_server_frame_type_is_a_typescript_frame_and_back():
     python = {str(t) for t in ServerFrameType}
     typescript = _type_literals(EVERY_FILE)
@@ -35,19 +56,28 @@ def test_every_server_frame_type_is_a_typescript_frame_and_back():
     assert notification_frames - python - client_sent == set(), "TypeScript frames the server does not know"
 
 
+def test_the_notifications_stream_frames_are_typed_in_types_ts_exactly():
+    notifications = {str(t) for t in NOTIFICATIONS_SERVER_FRAMES}
+    assert notifications - _type_literals(TYPES) == set()
+    assert _union_literals("NotificationsServerFrame") == notifications
+
+
 def test_every_client_frame_the_server_parses_is_typed_in_typescript_and_back():
     python = set(CLIENT_FRAMES) | set(PROJECT_CLIENT_FRAMES) | set(COLLABORATION_CLIENT_FRAMES)
     typescript = _type_literals(EVERY_FILE)
     assert python - typescript == set()
-    union = _block(TYPES, "export type NotificationsClientFrame =")
-    named = set(re.findall(r"\b([A-Z][A-Za-z]+Frame)\b", union))
-    named |= set(re.findall(r"\b([A-Z][A-Za-z]+Frame)\b", _block(TYPES, "export type InboxActionFrame =")))
-    literals = set()
-    for name in named:
-        match = re.search(rf"export interface {name} \{{\s*type: \"([a-z_]+)\"", TYPES)
-        if match:
-            literals.add(match.group(1))
+    assert set(CLIENT_FRAMES) - _type_literals(TYPES) == set()
+    literals = _union_literals("NotificationsClientFrame", "InboxActionFrame")
     assert literals == set(CLIENT_FRAMES), "the notifications client frames differ"
+
+
+def test_the_inbox_states_are_the_same_set():
+    from clarion.notifications import inbox  # imports the models (app registry), touches no database
+
+    python = {inbox.SEEN, inbox.ALL_SEEN, inbox.ARCHIVED, inbox.UNARCHIVED, inbox.UNREAD, inbox.SNOOZED,
+              inbox.RETURNED, inbox.EXPIRED}
+    union = _block(TYPES, "export type InboxState =")
+    assert set(re.findall(r'"([a-z_]+)"', union)) == python
 
 
 def test_error_codes_are_the_same_set():

@@ -27,6 +27,7 @@ import {
 import {
   type Frame,
   type InboxActionFrame,
+  type MarkAsReadFrame,
   MAX_IDS_PER_FRAME,
   type NotificationsClientFrame,
   type NotificationsServerFrame,
@@ -34,6 +35,9 @@ import {
 } from "./types.js";
 
 export type Transport = "websocket" | "polling";
+
+/** The frames that take ids or a group key. */
+type TargetedFrame = MarkAsReadFrame | InboxActionFrame;
 
 /** The REST path of each socket inbox action, for the polling fallback. */
 const REST_ACTIONS: Record<InboxActionFrame["type"], RestInboxAction> = {
@@ -283,22 +287,12 @@ export class ClarionClient {
   }
 
   /**
-   * Mark notifications read. Over the socket, or queued while reconnecting; over REST while
-   * polling. The outcome arrives as a `notifications_read` event (or an `error` for unknown ids).
+   * Mark notifications read: an id, ids, or `{groupKey}` for a whole group. Over the socket, or
+   * queued while reconnecting; over REST while polling. The outcome arrives as a
+   * `notifications_read` event (or an `error` for unknown ids).
    */
-  markAsRead(ids: number | readonly number[]): SendResult {
-    const unique = [...new Set(typeof ids === "number" ? [ids] : ids)];
-    for (const id of unique) {
-      // The server refuses the whole frame for one bad id (invalid_data); fail early and locally.
-      if (!Number.isSafeInteger(id) || id < 1) throw new TypeError(`notification ids are positive integers, got ${String(id)}`);
-    }
-    if (unique.length === 0) return "sent";
-    let result: SendResult = "sent";
-    for (let i = 0; i < unique.length; i += MAX_IDS_PER_FRAME) {
-      const outcome = this.act({ type: "mark_as_read", data: { ids: unique.slice(i, i + MAX_IDS_PER_FRAME) } });
-      if (outcome !== "sent") result = outcome;
-    }
-    return result;
+  markAsRead(targets: number | ActionTargets): SendResult {
+    return this.targeted("mark_as_read", targets);
   }
 
   markAllAsRead(): SendResult {
@@ -311,7 +305,7 @@ export class ClarionClient {
    * Over the socket, queued while reconnecting, over REST while polling.
    */
   markSeen(targets: number | ActionTargets): SendResult {
-    return this.inboxAction("mark_seen", targets);
+    return this.targeted("mark_seen", targets);
   }
 
   /** Everything so far is seen: what a list does when it opens. */
@@ -320,23 +314,23 @@ export class ClarionClient {
   }
 
   archive(targets: number | ActionTargets): SendResult {
-    return this.inboxAction("archive", targets);
+    return this.targeted("archive", targets);
   }
 
   unarchive(targets: number | ActionTargets): SendResult {
-    return this.inboxAction("unarchive", targets);
+    return this.targeted("unarchive", targets);
   }
 
   /** Unread again; it stays seen. */
   markUnread(targets: number | ActionTargets): SendResult {
-    return this.inboxAction("mark_unread", targets);
+    return this.targeted("mark_unread", targets);
   }
 
   /** Out of the inbox until `until`, then back as new (pushed to open tabs at that time). */
   snooze(targets: number | ActionTargets, until: Date | string): SendResult {
     const at = typeof until === "string" ? until : until.toISOString();
     if (Number.isNaN(Date.parse(at))) throw new TypeError(`snooze needs a date and time, got ${String(until)}`);
-    return this.inboxAction("snooze", targets, at);
+    return this.targeted("snooze", targets, at);
   }
 
   /**
@@ -445,7 +439,7 @@ export class ClarionClient {
     if (changed) this.changed();
   }
 
-  private inboxAction(type: InboxActionFrame["type"], targets: number | ActionTargets, until?: string): SendResult {
+  private targeted(type: TargetedFrame["type"], targets: number | ActionTargets, until?: string): SendResult {
     let data: { ids: number[] } | { group_key: string };
     if (typeof targets === "object" && "groupKey" in targets) {
       if (!targets.groupKey) throw new TypeError("groupKey must be a non-empty string");
@@ -453,20 +447,21 @@ export class ClarionClient {
     } else {
       const unique = [...new Set(typeof targets === "number" ? [targets] : targets)];
       for (const id of unique) {
+        // The server refuses the whole frame for one bad id (invalid_data); fail early and locally.
         if (!Number.isSafeInteger(id) || id < 1) throw new TypeError(`notification ids are positive integers, got ${String(id)}`);
       }
       if (unique.length === 0) return "sent";
       if (unique.length > MAX_IDS_PER_FRAME) {
         let result: SendResult = "sent";
         for (let i = 0; i < unique.length; i += MAX_IDS_PER_FRAME) {
-          const outcome = this.inboxAction(type, unique.slice(i, i + MAX_IDS_PER_FRAME), until);
+          const outcome = this.targeted(type, unique.slice(i, i + MAX_IDS_PER_FRAME), until);
           if (outcome !== "sent") result = outcome;
         }
         return result;
       }
       data = { ids: unique };
     }
-    const frame = (until === undefined ? { type, data } : { type, data: { ...data, until } }) as InboxActionFrame;
+    const frame = (until === undefined ? { type, data } : { type, data: { ...data, until } }) as TargetedFrame;
     return this.act(frame);
   }
 
@@ -582,57 +577,66 @@ export class ClarionClient {
 
   /** One action over REST; its answer is delivered as the frame the socket would have pushed. */
   private async sendOverRest(frame: NotificationsClientFrame): Promise<void> {
-    if (frame.type === "mark_all_seen" || frame.type in REST_ACTIONS) {
-      try {
-        let result: StateResult;
-        if (frame.type === "mark_all_seen") {
-          result = await this.api.markAllSeen();
-        } else {
-          const action = frame as InboxActionFrame;
-          const targets: ActionTargets = "group_key" in action.data ? { groupKey: action.data.group_key } : action.data.ids;
-          result = await this.api.changeState(REST_ACTIONS[action.type], targets,
-            action.type === "snooze" ? action.data.until : undefined);
-        }
-        const { not_found: notFound, ...data } = result;
-        this.stream.deliver({ type: "notifications_state", data }, { cursor: false });
-        if (notFound?.length) {
-          this.stream.deliver({ type: "error", data: { code: "not_found", message: `no notifications with ids [${notFound.join(", ")}] for this user` } }, { cursor: false });
-        }
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 404) {
-          this.stream.deliver({ type: "error", data: { code: "not_found", message: "no such notifications for this user" } }, { cursor: false });
-        } else {
-          this.restFailed(frame, error);
-        }
+    const state = (data: Omit<StateResult, "not_found">): NotificationsServerFrame => ({ type: "notifications_state", data });
+    switch (frame.type) {
+      case "ping":
+        return;
+      case "mark_all_as_read":
+        return this.answerOverRest(frame, () => this.api.markAllAsRead(), (data) => ({ type: "notifications_read", data: { ...data, all: true } }));
+      case "mark_all_seen":
+        return this.answerOverRest(frame, () => this.api.markAllSeen(), state);
+      case "mark_as_read": {
+        // Ids go one request each, which every server version answers; a group needs issue 13's `/read/`.
+        if (!("group_key" in frame.data)) return this.markEachOverRest(frame.data.ids);
+        const groupKey = frame.data.group_key;
+        return this.answerOverRest(frame, () => this.api.markRead({ groupKey }), (data) => ({ type: "notifications_read", data }));
       }
-      return;
-    }
-    if (frame.type === "mark_all_as_read") {
-      try {
-        const result = await this.api.markAllAsRead();
-        this.stream.deliver({ type: "notifications_read", data: { ids: result.ids, unread_count: result.unread_count, all: true } }, { cursor: false });
-      } catch (error) {
-        this.restFailed(frame, error);
+      default: {
+        const action = REST_ACTIONS[frame.type];
+        const targets: ActionTargets = "group_key" in frame.data ? { groupKey: frame.data.group_key } : frame.data.ids;
+        const until = frame.type === "snooze" ? frame.data.until : undefined;
+        return this.answerOverRest(frame, () => this.api.changeState(action, targets, until), state);
       }
-      return;
     }
-    if (frame.type !== "mark_as_read") return;
-    const ids = [...frame.data.ids];
-    while (ids.length > 0) {
-      const id = ids[0] as number;
+  }
+
+  /** A request for a whole frame: a 404 means none of its ids was the caller's, `not_found` some of them. */
+  private async answerOverRest<T extends { not_found?: number[] }>(
+    frame: NotificationsClientFrame,
+    request: () => Promise<T>,
+    toFrame: (answer: Omit<T, "not_found">) => NotificationsServerFrame,
+  ): Promise<void> {
+    try {
+      const { not_found: notFound, ...answer } = await request();
+      this.stream.deliver(toFrame(answer), { cursor: false });
+      if (notFound?.length) this.deliverNotFound(`no notifications with ids [${notFound.join(", ")}] for this user`);
+    } catch (error) {
+      if (error instanceof ApiError && error.status === 404) this.deliverNotFound("no such notifications for this user");
+      else this.restFailed(frame, error);
+    }
+  }
+
+  private async markEachOverRest(ids: readonly number[]): Promise<void> {
+    const left = [...ids];
+    while (left.length > 0) {
+      const id = left[0] as number;
       try {
         const result = await this.api.markAsRead(id);
         this.stream.deliver({ type: "notifications_read", data: result }, { cursor: false });
       } catch (error) {
         if (error instanceof ApiError && error.status === 404) {
-          this.stream.deliver({ type: "error", data: { code: "not_found", message: `no notifications with ids [${id}] for this user` } }, { cursor: false });
+          this.deliverNotFound(`no notifications with ids [${id}] for this user`);
         } else {
-          this.restFailed({ type: "mark_as_read", data: { ids } }, error);
+          this.restFailed({ type: "mark_as_read", data: { ids: left } }, error);
           return;
         }
       }
-      ids.shift();
+      left.shift();
     }
+  }
+
+  private deliverNotFound(message: string): void {
+    this.stream.deliver({ type: "error", data: { code: "not_found", message } }, { cursor: false });
   }
 
   private restFailed(frame: NotificationsClientFrame, error: unknown): void {

@@ -24,7 +24,8 @@ export interface UseNotificationsOptions {
 }
 
 export interface UseNotificationsResult extends ClientSnapshot {
-  markAsRead: (ids: number | readonly number[]) => SendResult;
+  /** An id, ids, or `{groupKey}`; answered in every tab by `notifications_read`. */
+  markAsRead: (targets: number | ActionTargets) => SendResult;
   markAllAsRead: () => SendResult;
   /** The inbox actions (ids, or `{groupKey}`); answered in every tab by `notifications_state`. */
   markSeen: (targets: number | ActionTargets) => SendResult;
@@ -80,7 +81,7 @@ export function useNotifications(options: UseNotificationsOptions = {}): UseNoti
     if ((holders.get(client) ?? 0) > 0) client.setToken(tokenFromRef(token));
   }, [client, currentToken]);
 
-  const markAsRead = useCallback((ids: number | readonly number[]) => client.markAsRead(ids), [client]);
+  const markAsRead = useCallback((targets: number | ActionTargets) => client.markAsRead(targets), [client]);
   const markAllAsRead = useCallback(() => client.markAllAsRead(), [client]);
   const markSeen = useCallback((targets: number | ActionTargets) => client.markSeen(targets), [client]);
   const markAllSeen = useCallback(() => client.markAllSeen(), [client]);

@@ -110,6 +110,7 @@ export class RestApi {
     if (options.topic) query.set("topic", options.topic);
     if (options.q) query.set("q", options.q);
     if (options.archived != null) query.set("archived", String(options.archived));
+    if (options.snoozed != null) query.set("snoozed", String(options.snoozed));
     if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
     if (options.pageSize != null) query.set("page_size", String(options.pageSize));
     if (options.page != null) query.set("page", String(options.page));
@@ -118,9 +119,18 @@ export class RestApi {
 
   /** `POST /api/notifications/<action>/` with ids or a group key (`until` for snooze). */
   changeState(action: RestInboxAction, targets: ActionTargets, until?: string): Promise<StateResult> {
-    const body: Record<string, unknown> = "groupKey" in targets ? { group_key: targets.groupKey } : { ids: [...targets] };
+    const body: Record<string, unknown> = targetsBody(targets);
     if (until !== undefined) body.until = until;
     return this.request<StateResult>("POST", `/api/notifications/${action}/`, { body });
+  }
+
+  /**
+   * `POST /api/notifications/read/`: several ids, or a whole group, in one request. 404 only when
+   * none of them is the caller's; `not_found` lists the others. (A server before issue 13 has
+   * only `markAsRead(id)`.)
+   */
+  markRead(targets: ActionTargets): Promise<ReadResult> {
+    return this.request<ReadResult>("POST", "/api/notifications/read/", { body: targetsBody(targets) });
   }
 
   markAllSeen(): Promise<StateResult> {
@@ -167,6 +177,7 @@ export class RestApi {
     return this.request<ReadResult>("POST", "/api/notifications/read-all/");
   }
 
+  /** The unread count alone; {@link counts} has the unseen count too. */
   async unreadCount(): Promise<number> {
     const body = await this.request<{ unread_count: number }>("GET", "/api/notifications/unread-count/");
     return body.unread_count;
@@ -187,6 +198,10 @@ export class RestApi {
     const response = await this.fetchImpl(this.baseUrl + path, init);
     return parse<T>(response, token ?? null);
   }
+}
+
+function targetsBody(targets: ActionTargets): Record<string, unknown> {
+  return "groupKey" in targets ? { group_key: targets.groupKey } : { ids: [...targets] };
 }
 
 /** The DRF pagination position inside a `next`/`previous` link (absolute URL as the server built it). */

@@ -127,6 +127,7 @@ export class NotificationStore {
       case "returned": {
         const back = (data.notifications ?? []).filter((n) => !this.list.some((existing) => existing.id === n.id));
         this.list = [...back, ...this.list].sort((a, b) => b.id - a.id).slice(0, this.limit);
+        for (const n of back) this.highest = Math.max(this.highest, n.id);
         break;
       }
       default:

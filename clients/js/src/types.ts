@@ -174,15 +174,15 @@ export type NotificationsServerFrame =
 export interface PingFrame {
   type: "ping";
 }
+/** Which notifications an action takes: ids, or every one of a group (its newest 1,000). */
+export type Targets = { ids: number[] } | { group_key: string };
 export interface MarkAsReadFrame {
   type: "mark_as_read";
-  data: { ids: number[] };
+  data: Targets;
 }
 export interface MarkAllAsReadFrame {
   type: "mark_all_as_read";
 }
-/** Which notifications an inbox action takes: ids, or every one of a group. */
-export type Targets = { ids: number[] } | { group_key: string };
 export interface MarkSeenFrame {
   type: "mark_seen";
   data: Targets;
@@ -257,11 +257,14 @@ export interface NotificationPage {
   results: Notification[];
 }
 
-/** `POST /api/notifications/<id>/read/` and `POST /api/notifications/read-all/`. */
+/** `POST /api/notifications/<id>/read/`, `/read/` and `/read-all/`. */
 export interface ReadResult {
   ids: number[];
   unread_count: number;
+  /** Absent from a server before issue 13. */
   unseen_count?: number;
+  /** `POST /api/notifications/read/`: ids the caller cannot see, when some others were marked. */
+  not_found?: number[];
 }
 
 /** The answer of the REST inbox actions (`POST /api/notifications/archive/`, ...). */

@@ -196,6 +196,22 @@ export class FakeApi {
     return this.notifications.filter((n) => !n.is_read).length;
   }
 
+  unseen(): number {
+    return this.notifications.filter((n) => !n.is_read && !n.is_seen).length;
+  }
+
+  private counts() {
+    return { unread_count: this.unread(), unseen_count: this.unseen() };
+  }
+
+  /** The ids a request body names that are the caller's: `ids`, or every one of `group_key`. */
+  private targets(): { ids: number[]; asked: number[]; until?: string } {
+    const body = JSON.parse(this.lastBody ?? "{}") as { ids?: number[]; group_key?: string; until?: string };
+    const asked = body.group_key !== undefined ? this.notifications.filter((n) => n.group_key === body.group_key).map((n) => n.id) : (body.ids ?? []);
+    const ids = asked.filter((id) => this.notifications.some((n) => n.id === id));
+    return { ids, asked, ...(body.until ? { until: body.until } : {}) };
+  }
+
   requestsTo(path: string): RecordedRequest[] {
     return this.requests.filter((r) => r.path === path);
   }
@@ -213,27 +229,43 @@ export class FakeApi {
       const next = more ? `http://clarion.test/api/notifications/?cursor=${page.at(-1)?.id}&page_size=${size}` : null;
       return json(200, { next, previous: null, results: page.map((n) => ({ ...n })) });
     }
-    if (method === "GET" && path === "/api/notifications/unread-count/") return json(200, { unread_count: this.unread(), unseen_count: this.unread() });
+    if (method === "GET" && path === "/api/notifications/unread-count/") return json(200, this.counts());
     if (method === "POST" && path === "/api/notifications/read-all/") {
       const ids = this.notifications.filter((n) => !n.is_read).map((n) => n.id).sort((a, b) => a - b);
-      for (const n of this.notifications) n.is_read = true;
-      return json(200, { ids, unread_count: 0 });
+      for (const n of this.notifications) Object.assign(n, { is_read: true, is_seen: true });
+      return json(200, { ids, ...this.counts() });
     }
     const read = /^\/api\/notifications\/(\d+)\/read\/$/.exec(path);
     if (method === "POST" && read) {
       const n = this.notifications.find((x) => x.id === Number(read[1]));
       if (!n) return json(404, { detail: "Not found." });
-      n.is_read = true;
-      return json(200, { ids: [n.id], unread_count: this.unread() });
+      Object.assign(n, { is_read: true, is_seen: true });
+      return json(200, { ids: [n.id], ...this.counts() });
+    }
+    if (method === "POST" && path === "/api/notifications/read/") {
+      const { ids, asked } = this.targets();
+      if (ids.length === 0) return json(404, { detail: "No notifications with these ids for this user.", ids: asked });
+      for (const n of this.notifications) if (ids.includes(n.id)) Object.assign(n, { is_read: true, is_seen: true });
+      const notFound = asked.filter((id) => !ids.includes(id));
+      return json(200, { ids, ...this.counts(), ...(notFound.length ? { not_found: notFound } : {}) });
+    }
+    if (method === "POST" && path === "/api/notifications/seen-all/") {
+      for (const n of this.notifications) n.is_seen = true;
+      return json(200, { ids: [], state: "all_seen", ...this.counts() });
     }
     const action = /^\/api\/notifications\/(seen|archive|unarchive|unread|snooze)\/$/.exec(path);
     if (method === "POST" && action) {
-      const body = JSON.parse(this.lastBody ?? "{}") as { ids?: number[]; group_key?: string; until?: string };
-      const ids = (body.ids ?? []).filter((id) => this.notifications.some((n) => n.id === id));
-      if (ids.length === 0) return json(404, { detail: "No notifications with these ids for this user.", ids: body.ids });
+      const { ids, asked, until } = this.targets();
+      if (ids.length === 0) return json(404, { detail: "No notifications with these ids for this user.", ids: asked });
       const state = { seen: "seen", archive: "archived", unarchive: "unarchived", unread: "unread", snooze: "snoozed" }[action[1] as string];
       if (state === "archived" || state === "snoozed") this.notifications = this.notifications.filter((n) => !ids.includes(n.id));
-      return json(200, { ids, state, unread_count: this.unread(), unseen_count: this.unread(), ...(body.until ? { until: body.until } : {}) });
+      for (const n of this.notifications) {
+        if (!ids.includes(n.id)) continue;
+        if (state === "seen") n.is_seen = true;
+        if (state === "unread") Object.assign(n, { is_read: false, is_seen: true });
+      }
+      const notFound = asked.filter((id) => !ids.includes(id));
+      return json(200, { ids, state, ...this.counts(), ...(until ? { until } : {}), ...(notFound.length ? { not_found: notFound } : {}) });
     }
     if (method === "POST" && path === "/api/auth/ticket/") {
       this.tickets++;

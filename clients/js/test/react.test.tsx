@@ -68,8 +68,13 @@ describe("useNotifications", () => {
       result.current.archive(2);
       result.current.snooze({ groupKey: "project:7:comment" }, "2030-01-01T00:00:00Z");
       result.current.markAllSeen();
+      result.current.markSeen([1]);
+      result.current.unarchive(2);
+      result.current.markUnread(1);
+      result.current.markAsRead({ groupKey: "project:7:comment" });
     });
-    expect(ws.sent.map((t) => JSON.parse(t).type)).toEqual(["archive", "snooze", "mark_all_seen"]);
+    expect(ws.sent.map((t) => JSON.parse(t).type)).toEqual(["archive", "snooze", "mark_all_seen", "mark_seen", "unarchive", "mark_unread", "mark_as_read"]);
+    expect(JSON.parse(ws.sent.at(-1) ?? "")).toEqual({ type: "mark_as_read", data: { group_key: "project:7:comment" } });
     act(() => {
       ws.receive({ type: "notifications_state", data: { ids: [2], state: "archived", unread_count: 1, unseen_count: 0 } });
     });

@@ -21,7 +21,7 @@ describe("RestApi", () => {
     expect(api.requests[0]?.query.get("page_size")).toBe("50");
     expect(api.requests[0]?.authorization).toBe("Bearer good-token");
     expect(await rest.unreadCount()).toBe(1);
-    expect(await rest.markAsRead(1)).toEqual({ ids: [1], unread_count: 0 });
+    expect(await rest.markAsRead(1)).toEqual({ ids: [1], unread_count: 0, unseen_count: 0 });
     expect(await rest.ticket("good-token")).toEqual({ ticket: "ticket-1", expires_in: 30 });
   });
 

@@ -11,12 +11,19 @@ A subclass names its frames and implements the hooks; it stays a page long.
 """
 
 
+import asyncio
+
+from django.db import OperationalError
+
 from clarion.conf import clarion_settings
 from clarion.dbthreads import db_sync_to_async
 from clarion.protocol import CloseCode, ErrorCode, ProtocolError, encode_cursor
 from clarion.protocol.frames import ServerFrameType
 from clarion.realtime import relay
 from clarion.realtime.consumers.base import ClarionConsumer
+
+
+_LOCKED_RETRIES = 5
 
 
 class LogStreamConsumer(ClarionConsumer):
@@ -87,12 +94,24 @@ class LogStreamConsumer(ClarionConsumer):
 
         await self.join(self.group_names(), on_resync=self.catch_up, on_control=self.on_control)
         await self.open()
-        snap, extra = await db_sync_to_async(self.read_snapshot)(after)
+        snap, extra = await self._read_snapshot(after)
         if cursor_error is not None:
             await self.send_error(cursor_error)
         await self._send_snapshot(snap, extra, raw_cursor)
         self.ready(snap.head)
         await self.went_live()
+
+    async def _read_snapshot(self, after):
+        """The snapshot, read again when SQLite answers "table is locked": connections sharing a
+        cache (an in-memory database) get that at once during another's write instead of waiting
+        for it as a file database does; the write is a commit away from done."""
+        for attempt in range(_LOCKED_RETRIES):
+            try:
+                return await db_sync_to_async(self.read_snapshot)(after)
+            except OperationalError as exc:
+                if "locked" not in str(exc) or attempt == _LOCKED_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.02 * (attempt + 1))
 
     async def _send_snapshot(self, snap, extra, raw_cursor) -> None:
         if snap.cursor_expired:

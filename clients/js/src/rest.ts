@@ -88,15 +88,7 @@ export class RestApi {
   }
 
   listNotifications(options: ListOptions = {}): Promise<NotificationPage> {
-    const query = new URLSearchParams();
-    if (options.unread != null) query.set("unread", String(options.unread));
-    if (options.category) query.set("category", options.category);
-    if (options.topic) query.set("topic", options.topic);
-    if (options.q) query.set("q", options.q);
-    if (options.archived != null) query.set("archived", String(options.archived));
-    if (options.snoozed != null) query.set("snoozed", String(options.snoozed));
-    if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
-    if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+    const query = filterQuery(options);
     if (options.cursor) query.set("cursor", options.cursor);
     const qs = query.toString();
     return this.request<NotificationPage>("GET", `/api/notifications/${qs ? `?${qs}` : ""}`);
@@ -104,15 +96,7 @@ export class RestApi {
 
   /** Groups instead of items (`?grouped=true`): the same filters, page-number pagination. */
   listGroups(options: Omit<ListOptions, "cursor"> & { page?: number } = {}): Promise<GroupPage> {
-    const query = new URLSearchParams({ grouped: "true" });
-    if (options.unread != null) query.set("unread", String(options.unread));
-    if (options.category) query.set("category", options.category);
-    if (options.topic) query.set("topic", options.topic);
-    if (options.q) query.set("q", options.q);
-    if (options.archived != null) query.set("archived", String(options.archived));
-    if (options.snoozed != null) query.set("snoozed", String(options.snoozed));
-    if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
-    if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+    const query = filterQuery(options, new URLSearchParams({ grouped: "true" }));
     if (options.page != null) query.set("page", String(options.page));
     return this.request<GroupPage>("GET", `/api/notifications/?${query.toString()}`);
   }
@@ -202,6 +186,19 @@ export class RestApi {
 
 function targetsBody(targets: ActionTargets): Record<string, unknown> {
   return "groupKey" in targets ? { group_key: targets.groupKey } : { ids: [...targets] };
+}
+
+/** The list filters of `GET /api/notifications/` (shared by items and groups). */
+function filterQuery(options: Omit<ListOptions, "cursor">, query = new URLSearchParams()): URLSearchParams {
+  if (options.unread != null) query.set("unread", String(options.unread));
+  if (options.category) query.set("category", options.category);
+  if (options.topic) query.set("topic", options.topic);
+  if (options.q) query.set("q", options.q);
+  if (options.archived != null) query.set("archived", String(options.archived));
+  if (options.snoozed != null) query.set("snoozed", String(options.snoozed));
+  if (options.includeMuted != null) query.set("include_muted", String(options.includeMuted));
+  if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+  return query;
 }
 
 /** The DRF pagination position inside a `next`/`previous` link (absolute URL as the server built it). */

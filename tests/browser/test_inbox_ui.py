@@ -111,3 +111,28 @@ def test_archive_and_snooze_in_the_dropdown_reach_every_tab_and_opening_the_list
     expect(second.locator("#bell .badge")).to_have_text("1")
     expect(first.locator("#bell .badge")).to_have_text("1")
     expect(second.locator(".bell-wrap .badge-new")).to_be_hidden()
+
+
+def test_three_comments_on_a_project_show_as_one_row_that_opens_and_is_read_at_once(pages, server):
+    read_everything(server, "alice")
+    page = pages.sign_in("alice")
+    carol = api_token(server, "carol")
+    for text in ("Sensor list looks good.", "Add the wiring diagram.", "And cite the datasheet."):
+        status, body = server.request("POST", "/api/projects/1/comments/", {"text": text}, carol)
+        assert status == 201, body
+    expect(page.locator("#bell .badge")).to_have_text("3", timeout=5_000)
+    page.locator("#bell").click()
+    row = page.locator("#notification-panel li.note-group")
+    expect(row).to_have_count(1)
+    expect(row.locator(".note-title")).to_have_text("3 new comments on “Autonomous greenhouse”", timeout=5_000)
+    expect(row).to_contain_text("3 notifications, 3 unread")
+    members = page.locator("#notification-panel li.note.in-group")
+    expect(members).to_have_count(3)
+    for i in range(3):
+        expect(members.nth(i)).to_be_hidden()
+    row.get_by_role("button", name="Show 3: 3 new comments on “Autonomous greenhouse”").click()
+    expect(row.locator("button.group-toggle")).to_have_attribute("aria-expanded", "true")
+    expect(members.filter(has_text="carol: Add the wiring diagram.")).to_be_visible()
+    row.get_by_role("button", name="Mark all read: 3 new comments on “Autonomous greenhouse”").click()
+    expect(page.locator("#bell .badge")).to_be_hidden()
+    expect(row).to_contain_text("3 notifications, 0 unread")

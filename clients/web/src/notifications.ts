@@ -3,7 +3,8 @@
  * new notifications. Everything shown comes from the clarion-client's store (`client.snapshot`),
  * so every tab of a user agrees: the server tells each of them when something is read.
  */
-import type { ClarionClient, Notification } from "clarion-client";
+import type { ClarionClient, GroupPage, Notification } from "clarion-client";
+import { apiRequest } from "./api.js";
 import { h, fill, icon, ICONS, safeHref, timeAgo } from "./dom.js";
 
 const TOAST_MS = 8000;
@@ -27,6 +28,13 @@ export class NotificationCenter {
   private readonly markAll: HTMLButtonElement;
   private readonly toasts: HTMLElement;
   private readonly items = new Map<number, HTMLLIElement>();
+  /** One header row per group of two or more items sharing a group_key, and which are open. */
+  private readonly groupRows = new Map<string, HTMLLIElement>();
+  private readonly expanded = new Set<string>();
+  /** The server's summary of each group ("3 new comments on “Thesis”", in the reader's language). */
+  private summaries = new Map<string, string>();
+  /** Keys a summary was asked for already (a group the server does not list keeps its own wording). */
+  private readonly asked = new Set<string>();
   private readonly toastTimers = new Map<number, { el: HTMLElement; timer: ReturnType<typeof setTimeout> | null }>();
 
   constructor(
@@ -68,7 +76,10 @@ export class NotificationCenter {
       if (event.key === "Escape" && this.isOpen) this.close(true);
     });
     document.addEventListener("click", (event) => {
-      if (this.isOpen && event.target instanceof Node && !this.root.contains(event.target)) this.close(false);
+      // A target no longer in the page was inside it: a group row redrawn by its own click.
+      if (this.isOpen && event.target instanceof Node && event.target.isConnected && !this.root.contains(event.target)) {
+        this.close(false);
+      }
     });
     // A disclosure closes when the keyboard leaves it: tabbing past the last item must not leave
     // the panel open over the links that take focus next.
@@ -99,6 +110,7 @@ export class NotificationCenter {
     this.panel.focus();
     // What the list shows is now seen: the "new" badge goes, in every tab (notifications_state).
     if (this.client.unseenCount > 0) this.client.markAllSeen();
+    void this.loadSummaries();
   }
 
   close(returnFocus: boolean): void {
@@ -122,10 +134,22 @@ export class NotificationCenter {
     if (markAllHadFocus && this.markAll.disabled) this.panel.focus();
     this.onUnread(unreadCount);
 
+    // Items sharing a group key show as one row, at the place of the newest; its items follow it,
+    // folded until the row is opened.
+    const members = new Map<string, Notification[]>();
+    for (const n of notifications) if (n.group_key) members.set(n.group_key, [...(members.get(n.group_key) ?? []), n]);
+    const grouped = (n: Notification) => (n.group_key ? (members.get(n.group_key)?.length ?? 0) > 1 : false);
+
     // Keyed update: an item keeps its element (and its focus) across renders.
     const keep = new Set<number>();
+    const keepGroups = new Set<string>();
     let previous: Element | null = null;
-    for (const n of notifications) {
+    const place = (li: HTMLLIElement) => {
+      const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
+      if (expected !== li) this.list.insertBefore(li, expected);
+      previous = li;
+    };
+    const drawItem = (n: Notification, inGroup: boolean) => {
       keep.add(n.id);
       let li = this.items.get(n.id);
       if (!li) {
@@ -133,9 +157,20 @@ export class NotificationCenter {
         this.items.set(n.id, li);
       }
       this.setRead(li, n);
-      const expected: Element | null = previous ? previous.nextElementSibling : this.list.firstElementChild;
-      if (expected !== li) this.list.insertBefore(li, expected);
-      previous = li;
+      li.classList.toggle("in-group", inGroup);
+      li.hidden = inGroup && !this.expanded.has(n.group_key);
+      place(li);
+    };
+    for (const n of notifications) {
+      if (!grouped(n)) {
+        drawItem(n, false);
+        continue;
+      }
+      if (keepGroups.has(n.group_key)) continue; // drawn with the newest of its group
+      keepGroups.add(n.group_key);
+      const group = members.get(n.group_key) ?? [];
+      place(this.groupRow(n.group_key, group));
+      for (const member of group) drawItem(member, true);
     }
     for (const [id, li] of this.items) {
       if (!keep.has(id)) {
@@ -143,9 +178,77 @@ export class NotificationCenter {
         this.items.delete(id);
       }
     }
+    for (const [key, li] of this.groupRows) {
+      if (!keepGroups.has(key)) {
+        li.remove();
+        this.groupRows.delete(key);
+      }
+    }
+    const unasked = [...keepGroups].filter((key) => !this.asked.has(key));
+    if (unasked.length > 0 && this.isOpen) void this.loadSummaries();
     this.empty.hidden = notifications.length > 0;
     // Toasts of notifications read meanwhile (here or in another tab) go away.
     for (const n of notifications) if (n.is_read && this.toastTimers.has(n.id)) this.dismiss(n.id);
+  }
+
+  /** The header row of a group: its summary, how many, and the actions on all of them at once. */
+  private groupRow(key: string, group: Notification[]): HTMLLIElement {
+    const latest = group[0] as Notification;
+    const unread = group.filter((n) => !n.is_read).length;
+    let li = this.groupRows.get(key);
+    if (!li) {
+      li = h("li", { className: "note note-group", "data-group": key });
+      this.groupRows.set(key, li);
+    }
+    const open = this.expanded.has(key);
+    const summary = this.summaries.get(key) ?? `${latest.title} (+${group.length - 1} more)`;
+    const toggle = h("button", {
+      type: "button",
+      className: "link-button group-toggle",
+      "aria-expanded": String(open),
+      "aria-label": `${open ? "Hide" : `Show ${group.length}`}: ${summary}`,
+      onclick: () => {
+        if (this.expanded.has(key)) this.expanded.delete(key);
+        else this.expanded.add(key);
+        this.render();
+        this.groupRows.get(key)?.querySelector<HTMLButtonElement>("button.group-toggle")?.focus();
+      },
+    }, open ? "Hide" : `Show ${group.length}`);
+    fill(
+      li,
+      h(
+        "div",
+        { className: "note-body" },
+        h("p", { className: "note-title" }, summary),
+        h("p", { className: "note-meta" }, timeAgo(latest.created_at), ` · ${group.length} notifications, ${unread} unread`),
+      ),
+      h(
+        "div",
+        { className: "note-actions" },
+        toggle,
+        unread > 0
+          ? h("button", { type: "button", className: "link-button", "aria-label": `Mark all read: ${summary}`, onclick: () => this.client.markAsRead({ groupKey: key }) }, "Mark all read")
+          : null,
+        h("button", { type: "button", className: "link-button", "aria-label": `Archive all: ${summary}`, onclick: () => this.client.archive({ groupKey: key }) }, "Archive all"),
+      ),
+    );
+    li.classList.toggle("unread", unread > 0);
+    li.classList.toggle("read", unread === 0);
+    return li;
+  }
+
+  /** Group summaries from the server, in the reader's language (`GET /api/notifications/?grouped=true`). */
+  private async loadSummaries(): Promise<void> {
+    for (const key of this.groupRows.keys()) this.asked.add(key);
+    try {
+      const page = await apiRequest<GroupPage>("GET", "/api/notifications/?grouped=true&page_size=100");
+      const next = new Map<string, string>();
+      for (const group of page.results) if (group.group_key && group.count > 1) next.set(group.group_key, group.summary);
+      this.summaries = next;
+      this.render();
+    } catch {
+      // the rows keep their own wording
+    }
   }
 
   private item(n: Notification): HTMLLIElement {

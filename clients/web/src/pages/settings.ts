@@ -114,7 +114,8 @@ export const settingsPage: Page = async (ctx) => {
   fill(
     main,
     h("h1", null, "Settings"),
-    h("section", { "aria-labelledby": "channels-heading" }, h("h2", { id: "channels-heading" }, "Notifications"), table),
+    h("section", { "aria-labelledby": "channels-heading" }, h("h2", { id: "channels-heading" }, "Notifications"), table,
+      h("p", { className: "hint" }, "This server does not send email or desktop notifications yet; these choices are kept for when it does.")),
     h("section", { "aria-labelledby": "language-heading" },
       h("h2", { id: "language-heading" }, "Language"),
       h("div", { className: "field" }, h("label", { for: "language" }, "Notifications are written in"), language)),

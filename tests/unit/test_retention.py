@@ -29,7 +29,7 @@ def test_prune_deletes_expired_then_old_read_then_old_with_their_state_rows_and_
     unread_old = clarion.send_notification_to_user(bob, "old, unread")
     broadcast_old = clarion.send_notification_to_all("old broadcast")
     expiring = clarion.send_notification_to_all("expires", expires_at=datetime.now(timezone.utc) + timedelta(hours=1))
-    recent = clarion.send_notification_to_user(alice, "recent")
+    clarion.send_notification_to_user(alice, "recent")
     for row in (read_old, unread_old, broadcast_old):
         _aged(row, 400)
     Notification.objects.filter(pk=expiring.pk).update(expires_at=datetime.now(timezone.utc) - timedelta(seconds=1))

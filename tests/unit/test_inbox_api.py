@@ -7,28 +7,18 @@ import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
-from rest_framework.test import APIClient
 
 import clarion
-from clarion.auth.tokens import access_token_for
 from clarion.notifications import reader as readers
-from clarion.realtime import runtime
 from clarion.realtime.broker_memory import MemoryBroker
 from clarion.realtime.hub import Hub
 from tests.unit.fakes import RecordingOutbox
 
+from tests.unit.test_api import client_for, serving  # noqa: F401  (serving: autouse)
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-@pytest.fixture(autouse=True)
-def serving():
-    runtime.mark_serving()
-
-
-def client_for(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-    return client
 
 
 def test_preferences_list_every_category_and_refuse_what_cannot_change(people):

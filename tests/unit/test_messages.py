@@ -3,13 +3,12 @@ ship with Clarion, per reader (preference, resolver, site), refused when unknown
 
 import pytest
 from django.utils import translation
-from rest_framework.test import APIClient
 
 import clarion
-from clarion.auth.tokens import access_token_for
 from clarion.notifications import messages
 from clarion.notifications.models import Notification
-from clarion.realtime import runtime
+
+from tests.unit.test_api import client_for, serving  # noqa: F401  (serving: autouse)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -17,15 +16,6 @@ PARAMS = {"project": "Thesis", "status": "Defense", "old": "proposal", "new": "d
           "author": "bob", "excerpt": "hi", "title": "Chapter 1"}
 
 
-@pytest.fixture(autouse=True)
-def serving():
-    runtime.mark_serving()
-
-
-def client_for(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {access_token_for(user)}")
-    return client
 
 
 @pytest.mark.parametrize("key", messages.keys())

@@ -93,17 +93,49 @@ DEFAULTS = {
     "ROOM_CREATE_THROTTLE_RATE": "30/hour",
     "MAX_ROOMS_PER_USER": 50,
     # What a notification is about: key -> label, whether a reader may turn it off ("locked":
-    # deadlines, account and security notices may not), and the channels it goes out on by
-    # default ("in_app" now; "email" and "push" when those channels exist).
+    # deadlines, account and security notices may not), the channels it goes out on by default
+    # ("in_app", "email" when still unread, "push" to a closed tab), and optionally
+    # "email_delay": seconds a notification may stay unread before it is mailed (default
+    # EMAIL_UNREAD_AFTER). docs/delivery.md.
     "CATEGORIES": {
-        "deadline": {"label": "Deadlines", "locked": True, "channels": ["in_app"]},
-        "project_update": {"label": "Project updates", "locked": False, "channels": ["in_app"]},
-        "comment": {"label": "Comments", "locked": False, "channels": ["in_app"]},
-        "submission": {"label": "Submissions", "locked": False, "channels": ["in_app"]},
-        "review": {"label": "Reviews", "locked": False, "channels": ["in_app"]},
-        "announcement": {"label": "Announcements", "locked": False, "channels": ["in_app"]},
-        "system": {"label": "System and account", "locked": True, "channels": ["in_app"]},
+        "deadline": {"label": "Deadlines", "locked": True, "channels": ["in_app", "email", "push"],
+                     "email_delay": 0},
+        "project_update": {"label": "Project updates", "locked": False, "channels": ["in_app", "email", "push"]},
+        "comment": {"label": "Comments", "locked": False, "channels": ["in_app", "email", "push"]},
+        "submission": {"label": "Submissions", "locked": False, "channels": ["in_app", "email", "push"]},
+        "review": {"label": "Reviews", "locked": False, "channels": ["in_app", "email", "push"]},
+        "announcement": {"label": "Announcements", "locked": False, "channels": ["in_app", "push"]},
+        "system": {"label": "System and account", "locked": True, "channels": ["in_app", "email"]},
     },
+    # Seconds a notification may stay unread before it is mailed, for categories without their
+    # own "email_delay" (standalone server: CLARION_EMAIL_UNREAD_AFTER).
+    "EMAIL_UNREAD_AFTER": 600,
+    # The site's address, for the links in mails and pushes ("https://projects.example.edu").
+    # "" makes them relative, which mail clients cannot open: set it in production.
+    "SITE_URL": "",
+    # Import string of a callable(role) -> the users holding that role (a QuerySet or an
+    # iterable of users), for mails to a role; the default reads RoleAssignment.
+    "ROLE_MEMBERS": "clarion.roles.assigned_members",
+    # The delivery worker (`clarion serve` runs one; `clarion worker` runs one on its own): rows
+    # claimed per round, seconds between rounds when idle, seconds a claim is held before a
+    # dead worker's rows are taken over, attempts before a row is failed, and the retry backoff
+    # (RETRY_BASE * 2**(attempt-1), at most RETRY_CAP seconds).
+    "DELIVERY_BATCH": 100,
+    "DELIVERY_INTERVAL": 1.0,
+    "DELIVERY_LEASE": 60.0,
+    "DELIVERY_MAX_ATTEMPTS": 8,
+    "DELIVERY_RETRY_BASE": 30.0,
+    "DELIVERY_RETRY_CAP": 3600.0,
+    # Items listed in one digest mail at most (the mail says how many more are unread).
+    "DIGEST_MAX_ITEMS": 50,
+    # Web Push (VAPID, RFC 8292): the server's key pair as base64url (raw private scalar and
+    # uncompressed public point), generated on first start into the data directory when empty;
+    # the subject is a mailto: or https: contact for push services. Seconds a push service keeps
+    # an undelivered push.
+    "VAPID_PRIVATE_KEY": "",
+    "VAPID_PUBLIC_KEY": "",
+    "VAPID_SUBJECT": "mailto:admin@localhost",
+    "PUSH_TTL": 86400,
     # Notifications older than this many days are deleted by `clarion prune` (expired ones
     # whatever their age); a cursor from before what is kept gets a fresh snapshot.
     "RETENTION_DAYS": 365,
@@ -116,7 +148,7 @@ DEFAULTS = {
     "DEFAULT_CATEGORY": "announcement",
 }
 
-_IMPORT_STRINGS = {"ROLE_RESOLVER", "LOCALE_RESOLVER"}
+_IMPORT_STRINGS = {"ROLE_RESOLVER", "LOCALE_RESOLVER", "ROLE_MEMBERS"}
 
 
 class ClarionSettings:

@@ -5,6 +5,7 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
+from clarion.delivery.models import Delivery, PlannerCursor, PushSubscription, Receipt
 from clarion.notifications.idempotency import IdempotencyRecord
 from clarion.notifications.models import Notification, NotificationRead, ReadWatermark
 from clarion.streams.models import ParkedEntry, StreamHead
@@ -12,7 +13,7 @@ from clarion.projects.models import Project, ProjectEvent, ProjectMembership, Pr
 
 __all__ = [
     "RoleAssignment", "ConnectTicket", "Notification", "NotificationRead", "ReadWatermark", "StreamHead", "ParkedEntry",
-    "IdempotencyRecord",
+    "IdempotencyRecord", "Delivery", "PlannerCursor", "PushSubscription", "Receipt",
     "ProjectStatus", "Project", "ProjectMembership", "ProjectEvent", "Room", "RoomMember", "ChatMessage",
 ]
 

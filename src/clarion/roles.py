@@ -25,6 +25,19 @@ def assigned_role(user):
         return None
 
 
+def assigned_members(role):
+    """Default CLARION["ROLE_MEMBERS"]: the active users whose RoleAssignment is ``role``."""
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()._default_manager.filter(clarion_role__role=role, is_active=True)
+
+
+def members_of(role):
+    """The users holding ``role``, through CLARION["ROLE_MEMBERS"] (a host project's own notion
+    of role brings its own list, as it brings its own ROLE_RESOLVER)."""
+    return clarion_settings.ROLE_MEMBERS(role)
+
+
 def role_of(user):
     """The user's role if it is one of CLARION["ROLES"], else None (and a warning, once per
     value, that the resolver answered a role the settings do not list)."""

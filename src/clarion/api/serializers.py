@@ -200,13 +200,32 @@ class CategoryPreferenceSerializer(serializers.Serializer):
     channels = serializers.DictField(child=serializers.BooleanField(), help_text="in_app, email, push: on or off.")
 
 
+class QuietHoursSerializer(serializers.Serializer):
+    # "from" is a keyword: declared through the fields dict.
+    to = serializers.CharField(help_text='End, "HH:MM" in time_zone.')
+
+
+QuietHoursSerializer._declared_fields["from"] = serializers.CharField(help_text='Start, "HH:MM" in time_zone.')
+
+
 class PreferencesSerializer(serializers.Serializer):
     locale = serializers.CharField(allow_blank=True, help_text='The reader\'s language ("" for the site\'s).')
+    digest = serializers.DictField(child=serializers.ChoiceField(choices=["off", "hourly", "daily"]),
+                                   help_text='Per channel: one mail per notification ("off") or one listing what is '
+                                             'still unread, "hourly" or "daily" at digest_hour.')
+    digest_hour = serializers.IntegerField(min_value=0, max_value=23)
+    time_zone = serializers.CharField(help_text="IANA zone of digest_hour and quiet_hours.")
+    quiet_hours = QuietHoursSerializer(allow_null=True, help_text="Email and push of unlocked categories wait "
+                                                                  "until it ends; null: none.")
     categories = CategoryPreferenceSerializer(many=True)
 
 
 class PreferencesPatchSerializer(serializers.Serializer):
     locale = serializers.CharField(required=False, allow_blank=True)
+    digest = serializers.DictField(required=False, child=serializers.ChoiceField(choices=["off", "hourly", "daily"]))
+    digest_hour = serializers.IntegerField(required=False, min_value=0, max_value=23)
+    time_zone = serializers.CharField(required=False, allow_blank=True)
+    quiet_hours = QuietHoursSerializer(required=False, allow_null=True)
     categories = serializers.DictField(
         required=False, child=serializers.DictField(child=serializers.BooleanField()),
         help_text='Only what changes, e.g. {"comment": {"in_app": false}}.')

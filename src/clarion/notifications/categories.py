@@ -8,7 +8,7 @@ import re
 
 from clarion.conf import clarion_settings
 
-# Channels a category may go out on: in the app now; email and Web Push to come.
+# Channels a category may go out on: in the app, by email when still unread, by Web Push.
 CHANNELS = ("in_app", "email", "push")
 _KEY = re.compile(r"^[a-z0-9_-]{1,32}$")
 # A kind, then ":"-separated parts: "project:7", "room:thesis-a". Parts are what ids and room keys are.
@@ -60,9 +60,12 @@ def configuration_errors(categories, default) -> list[str]:
         if not isinstance(spec, dict):
             problems.append(f"{where} must be a dict with label, locked and channels, got {spec!r}")
             continue
-        unknown = set(spec) - {"label", "locked", "channels"}
+        unknown = set(spec) - {"label", "locked", "channels", "email_delay"}
         if unknown:
-            problems.append(f"{where} has unknown keys {sorted(unknown)}; known: label, locked, channels")
+            problems.append(f"{where} has unknown keys {sorted(unknown)}; known: label, locked, channels, email_delay")
+        delay = spec.get("email_delay", 0)
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or delay < 0:
+            problems.append(f"{where}['email_delay'] must be a number of seconds >= 0, got {delay!r}")
         if not isinstance(spec.get("label"), str) or not spec.get("label", "").strip():
             problems.append(f"{where}['label'] must be a non-empty string")
         if not isinstance(spec.get("locked", False), bool):
@@ -73,3 +76,13 @@ def configuration_errors(categories, default) -> list[str]:
     if default not in categories:
         problems.append(f"CLARION['DEFAULT_CATEGORY'] = {default!r} is not in CLARION['CATEGORIES']")
     return problems
+
+
+def email_delay(category: str) -> float:
+    """Seconds a notification of ``category`` may stay unread before it is mailed."""
+    spec = clarion_settings.CATEGORIES.get(category) or {}
+    return float(spec.get("email_delay", clarion_settings.EMAIL_UNREAD_AFTER))
+
+
+def is_locked(category: str) -> bool:
+    return bool((clarion_settings.CATEGORIES.get(category) or {}).get("locked"))

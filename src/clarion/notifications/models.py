@@ -110,6 +110,8 @@ class NotificationState(models.Model):
     unread = models.BooleanField(default=False)
     archived_at = models.DateTimeField(null=True, blank=True)
     snoozed_until = models.DateTimeField(null=True, blank=True)
+    # When this reader marked it seen (the sender's delivery view); NULL: not seen one by one.
+    seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         app_label = "clarion"
@@ -132,6 +134,15 @@ class Preferences(models.Model):
     # {"project:7": "2026-12-05T10:00:00Z" or null (until unmuted)}.
     mutes = models.JSONField(default=dict, blank=True)
     locale = models.CharField(max_length=16, blank=True, default="")
+    # Per channel: "off" (one message per notification), "hourly" or "daily" (one message listing
+    # what is still unread, at digest_hour in time_zone). {"email": "daily"}.
+    digest = models.JSONField(default=dict, blank=True)
+    digest_hour = models.PositiveSmallIntegerField(default=8)
+    # An IANA zone ("Asia/Bangkok"); "" is the site's TIME_ZONE.
+    time_zone = models.CharField(max_length=64, blank=True, default="")
+    # {"from": "22:00", "to": "07:00"} in time_zone: email and push of unlocked categories wait
+    # until it ends. None: no quiet hours.
+    quiet_hours = models.JSONField(null=True, blank=True, default=None)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -31,16 +31,64 @@ def locales() -> list[str]:
     return [code for code, _ in settings.LANGUAGES]
 
 
-def document(reader: readers.Reader) -> dict:
-    """GET /api/preferences/ and the preferences_changed frame."""
+def document(reader: readers.Reader, delivery: dict | None = None) -> dict:
+    """GET /api/preferences/ and the preferences_changed frame (``delivery``: the row's digest
+    and quiet-hours fields, read when not given)."""
+    if delivery is None:
+        delivery = delivery_settings(reader.user_id)
     return {
         "locale": reader.locale,
+        **delivery,
         "categories": [
             {"key": key, "label": spec.get("label", key), "locked": bool(spec.get("locked")),
              "channels": {channel: reader.channel_on(key, channel) for channel in categories.CHANNELS}}
             for key, spec in clarion_settings.CATEGORIES.items()
         ],
     }
+
+
+DELIVERY_FIELDS = ("digest", "digest_hour", "time_zone", "quiet_hours")
+
+
+def delivery_settings(user_id) -> dict:
+    """How email and push reach the reader (clarion.delivery): digest per channel, the digest's
+    hour and the reader's zone, quiet hours."""
+    row = Preferences.objects.filter(user_id=user_id).values(*DELIVERY_FIELDS).first() or {}
+    digest = row.get("digest") or {}
+    return {
+        "digest": {channel: digest.get(channel, "off") for channel in DIGEST_CHANNELS},
+        "digest_hour": row.get("digest_hour", 8),
+        "time_zone": row.get("time_zone", "") or settings.TIME_ZONE,
+        "quiet_hours": row.get("quiet_hours"),
+    }
+
+
+DIGEST_CHANNELS = ("email",)
+
+
+def _delivery_errors(changes: dict) -> dict:
+    from clarion.delivery import schedule
+
+    errors = {}
+    if "digest" in changes:
+        digest = changes["digest"]
+        if not isinstance(digest, dict):
+            errors["digest"] = 'expected an object like {"email": "daily"}'
+        else:
+            for channel, mode in digest.items():
+                if channel not in DIGEST_CHANNELS:
+                    errors[f"digest.{channel}"] = f"digests are made for: {', '.join(DIGEST_CHANNELS)}"
+                elif mode not in schedule.DIGEST_MODES:
+                    errors[f"digest.{channel}"] = f"expected one of: {', '.join(schedule.DIGEST_MODES)}, got {mode!r}"
+    if "digest_hour" in changes:
+        hour = changes["digest_hour"]
+        if isinstance(hour, bool) or not isinstance(hour, int) or not 0 <= hour <= 23:
+            errors["digest_hour"] = f"expected an hour from 0 to 23, got {hour!r}"
+    if "time_zone" in changes and (problem := schedule.zone_error(changes["time_zone"])):
+        errors["time_zone"] = problem
+    if "quiet_hours" in changes:
+        errors.update(schedule.quiet_hours_errors(changes["quiet_hours"]))
+    return errors
 
 
 def mutes_document(reader: readers.Reader, now: datetime | None = None) -> list[dict]:
@@ -73,9 +121,10 @@ def update(user_id, role, changes: dict) -> dict:
             errors[field] = "each channel is true or false"
         elif spec.get("locked") and any(on != (c in spec.get("channels", ["in_app"])) for c, on in channels.items()):
             errors[field] = f"{spec.get('label', key)} is locked: it cannot be changed"
-    unknown_fields = set(changes) - {"locale", "categories"}
+    errors.update(_delivery_errors(changes))
+    unknown_fields = set(changes) - {"locale", "categories", *DELIVERY_FIELDS}
     for name in unknown_fields:
-        errors[name] = "unknown field; expected locale or categories"
+        errors[name] = f"unknown field; expected locale, categories, {', '.join(DELIVERY_FIELDS)}"
     if errors:
         raise ValidationError(errors)
     with transaction.atomic():
@@ -94,8 +143,13 @@ def update(user_id, role, changes: dict) -> dict:
             if not entry:
                 del merged[key]
         row.channels = merged
+        if "digest" in changes:
+            row.digest = {**(row.digest or {}), **changes["digest"]}
+        for name in ("digest_hour", "time_zone", "quiet_hours"):
+            if name in changes:
+                setattr(row, name, changes[name])
         row.save()
-        _announce_on_commit(user_id, role)
+        announce_on_commit(user_id, role)
     return document(readers.load(user_id, role))
 
 
@@ -118,7 +172,7 @@ def mute(user_id, role, topic, until: datetime | None = None) -> dict:
         mutes[topic] = _timestamp(until)
         row.mutes = mutes
         row.save()
-        _announce_on_commit(user_id, role)
+        announce_on_commit(user_id, role)
     return {"topic": topic, "until": _timestamp(until)}
 
 
@@ -134,7 +188,7 @@ def unmute(user_id, role, topic) -> bool:
         del mutes[topic]
         row.mutes = mutes
         row.save()
-        _announce_on_commit(user_id, role)
+        announce_on_commit(user_id, role)
     return True
 
 
@@ -145,7 +199,7 @@ def _active(raw: dict) -> dict:
             if until is None or readers.parse_mutes({topic: until})[topic] > now}
 
 
-def _announce_on_commit(user_id, role) -> None:
+def announce_on_commit(user_id, role) -> None:
     def announce():
         reader = readers.load(user_id, role)
         data = {**document(reader), "mutes": mutes_document(reader), **queries.counts(user_id, role, reader).as_dict()}

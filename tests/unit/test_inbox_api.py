@@ -28,7 +28,7 @@ def test_preferences_list_every_category_and_refuse_what_cannot_change(people):
     keys = [c["key"] for c in prefs["categories"]]
     assert keys == ["deadline", "project_update", "comment", "submission", "review", "announcement", "system"]
     deadline = prefs["categories"][0]
-    assert deadline["locked"] is True and deadline["channels"] == {"in_app": True, "email": False, "push": False}
+    assert deadline["locked"] is True and deadline["channels"] == {"in_app": True, "email": True, "push": True}
 
     refused = alice.patch("/api/preferences/", {"categories": {"deadline": {"in_app": False}}}, format="json")
     assert refused.status_code == 400 and "categories.deadline" in refused.json()

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 from django.db import transaction
 
+from clarion.delivery import receipts
 from clarion.notifications import queries
 from clarion.notifications import reader as readers
 from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark
@@ -73,6 +74,7 @@ def mark_all_seen(user_id, role: str | None) -> None:
         watermark, _ = ReadWatermark.objects.get_or_create(user_id=user_id)
         if head > watermark.seen_seq:
             ReadWatermark.objects.filter(user_id=user_id).update(seen_seq=head)
+            receipts.record(user_id, receipts.Receipt.Kind.SEEN, head)  # when, for the sender's view
         (NotificationState.objects.filter(user_id=user_id, seen=False, notification__seq__lte=head)
          .exclude(snoozed_until__gt=now).update(seen=None))
         _after_commit(user_id, role, ALL_SEEN, [], None)
@@ -85,7 +87,7 @@ def _upsert(user_id, seqs: dict, **values) -> None:
 
 
 def _seen(user_id, reader, seqs, until):
-    _upsert(user_id, seqs, seen=True)
+    _upsert(user_id, seqs, seen=True, seen_at=datetime.now(timezone.utc))
 
 
 def _archived(user_id, reader, seqs, until):

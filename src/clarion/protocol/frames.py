@@ -179,9 +179,29 @@ class Snooze(IdsFrame):
         return cls(**targets, until=until)
 
 
+@dataclass(frozen=True)
+class Ack(ClientFrame):
+    """"I have received everything up to this cursor" (delivery receipts): at most once a second
+    per socket; the server keeps the furthest one per reader and writes them in batches."""
+
+    type: ClassVar[str] = "ack"
+    seq: int = 0
+
+    @classmethod
+    def from_data(cls, data: Any) -> "Ack":
+        from clarion.protocol.cursor import InvalidCursor, decode_cursor
+
+        if not isinstance(data, dict) or "cursor" not in data:
+            raise ProtocolError(ErrorCode.INVALID_DATA, 'ack needs data {"cursor": "<cursor of the last notification received>"}')
+        try:
+            return cls(seq=decode_cursor(data["cursor"]))
+        except InvalidCursor as exc:
+            raise ProtocolError(ErrorCode.INVALID_DATA, f"ack: data.cursor: {exc}") from None
+
+
 CLIENT_FRAMES: dict[str, type[ClientFrame]] = {
     cls.type: cls
-    for cls in (Ping, MarkAsRead, MarkAllAsRead, MarkSeen, MarkAllSeen, Archive, Unarchive, MarkUnread, Snooze)
+    for cls in (Ping, MarkAsRead, MarkAllAsRead, MarkSeen, MarkAllSeen, Archive, Unarchive, MarkUnread, Snooze, Ack)
 }
 
 MAX_CHAT_BODY = 4000

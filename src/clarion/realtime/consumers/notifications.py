@@ -8,10 +8,12 @@ filter (what they muted, checked by the hub per pushed notification), and the in
 
 
 from clarion.conf import clarion_settings
+from clarion.delivery import receipts
 from clarion.dbthreads import db_sync_to_async
 from clarion.notifications import inbox, messages, queries, reader as readers, services
 from clarion.notifications.payloads import annotated_payload
 from clarion.protocol import (
+    Ack,
     Archive,
     ErrorCode,
     MarkAllAsRead,
@@ -35,7 +37,7 @@ _STATE_ACTIONS = {MarkSeen: inbox.SEEN, Archive: inbox.ARCHIVED, Unarchive: inbo
 
 class NotificationsConsumer(LogStreamConsumer):
     endpoint = "notifications"
-    handlers = {Ping: "on_ping", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read",
+    handlers = {Ping: "on_ping", Ack: "on_ack", MarkAsRead: "on_mark_as_read", MarkAllAsRead: "on_mark_all_as_read",
                 MarkAllSeen: "on_mark_all_seen", **{frame: "on_state_action" for frame in _STATE_ACTIONS}}
     snapshot_type = ServerFrameType.RECENT_NOTIFICATIONS
     item_type = ServerFrameType.NOTIFICATION
@@ -97,6 +99,12 @@ class NotificationsConsumer(LogStreamConsumer):
         await super().on_control(payload)
 
     # -- client frames --------------------------------------------------------------
+
+    async def on_ack(self, frame: Ack):
+        # No further than what this socket was sent: a client cannot claim receipt of the future.
+        seq = min(frame.seq, self.subscription.last_seq if self.subscription is not None else 0)
+        if seq > 0:
+            receipts.note(self.user_id, seq)
 
     async def on_mark_as_read(self, frame: MarkAsRead):
         ids = await self._ids(frame)

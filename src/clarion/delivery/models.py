@@ -124,3 +124,22 @@ class Receipt(models.Model):
     class Meta:
         app_label = "clarion"
         indexes = [models.Index(fields=["user", "kind", "seq"], name="clarion_receipt_user_seq")]
+
+
+class VapidKeyPair(models.Model):
+    """The server's VAPID key pair (RFC 8292) when CLARION["VAPID_PRIVATE_KEY"] is not set.
+
+    Kept in the database, not in a process's data folder: browsers subscribe with the public
+    key, and a push signed by another key is refused, so every process and machine of a
+    deployment must sign with the same one. One row (pk 1); the first process to need it
+    inserts it, any other process that raced it reads the winner's (clarion.delivery.vapid)."""
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=1)
+    # base64url without padding: the raw 32-byte private scalar, the 65-byte uncompressed point
+    private_key = models.CharField(max_length=64)
+    public_key = models.CharField(max_length=100)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        app_label = "clarion"
+        verbose_name = "VAPID key pair"

@@ -9,6 +9,7 @@ ui_pages = [
     path("rooms/<slug:room>/", ui_page, name="clarion-ui-room"),
     path("admin/send/", ui_page, name="clarion-ui-send"),
     path("admin/health/", ui_page, name="clarion-ui-health"),
+    path("admin/notifications/<int:notification_id>/deliveries/", ui_page, name="clarion-ui-deliveries"),
     path("settings/", ui_page, name="clarion-ui-settings"),
 ]
 

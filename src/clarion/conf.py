@@ -120,6 +120,7 @@ DEFAULTS = {
     # claimed per round, seconds between rounds when idle, seconds a claim is held before a
     # dead worker's rows are taken over, attempts before a row is failed, and the retry backoff
     # (RETRY_BASE * 2**(attempt-1), at most RETRY_CAP seconds).
+    "DELIVERY_WORKER": True,  # whether serving processes run one (their ASGI lifespan starts it)
     "DELIVERY_BATCH": 100,
     "DELIVERY_INTERVAL": 1.0,
     "DELIVERY_LEASE": 60.0,

@@ -64,6 +64,8 @@ def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
         "CLARION_PRESENCE_TTL": "4",
         # /metrics stays closed without a token (docs/security.md); tests read it with this one.
         "CLARION_METRICS_TOKEN": "integration-metrics-token",
+        # Mails stay in the server process (tests of email start an SMTP server of their own).
+        "CLARION_EMAIL_URL": "memory:",
     })
     if SCALEOUT:
         env["DATABASE_URL"] = recreate_database(database_name)

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.routers import SimpleRouter
 from clarion.api.auth_views import LogoutView, ThrottledTokenObtainPairView, ThrottledTokenRefreshView
+from clarion.api.deliveries import DeliveriesView, unsubscribe_view
 from clarion.api.docs import RedocView, SwaggerView
 from clarion.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
@@ -24,6 +25,8 @@ urlpatterns = [
     path("api/preferences/", PreferencesView.as_view(), name="clarion-preferences"),
     path("api/mutes/", MutesView.as_view(), name="clarion-mutes"),
     path("api/mutes/<str:topic>/", MuteDetailView.as_view(), name="clarion-mute"),
+    path("api/notifications/<str:pk>/deliveries/", DeliveriesView.as_view(), name="clarion-deliveries"),
+    path("api/unsubscribe/<str:token>/", unsubscribe_view, name="clarion-unsubscribe"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="clarion-schema"),
     path("api/docs/", SwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),

@@ -13,6 +13,7 @@ def register(subparsers):
     parser.add_argument("username")
     parser.add_argument("--role", required=True, help="one of CLARION['ROLES'] (default: student, advisor, admin)")
     parser.add_argument("--password", help="the password (default: read one line from stdin)")
+    parser.add_argument("--email", default="", help="the address notifications still unread are mailed to")
     parser.set_defaults(run=run)
 
 
@@ -26,6 +27,14 @@ def run(args):
 
     if args.role not in clarion_settings.ROLES:
         raise CommandFailed(f"unknown role {args.role!r}; expected one of: {', '.join(clarion_settings.ROLES)}")
+    if args.email:
+        from django.core.exceptions import ValidationError
+        from django.core.validators import validate_email
+
+        try:
+            validate_email(args.email)
+        except ValidationError:
+            raise CommandFailed(f"{args.email!r} is not an email address") from None
     password = args.password
     if password is None:
         password = sys.stdin.readline().rstrip("\n")
@@ -35,6 +44,6 @@ def run(args):
     if User.objects.filter(username=args.username).exists():
         raise CommandFailed(f"user {args.username!r} already exists")
     with transaction.atomic():
-        user = User.objects.create_user(username=args.username, password=password)
+        user = User.objects.create_user(username=args.username, password=password, email=args.email)
         set_role(user, args.role)
     print(f"created user {args.username!r} (id {user.pk}, role {args.role})")

@@ -3,10 +3,10 @@
 import argparse
 import sys
 
-from clarion.cli import adduser, doctor, listen, migrate, prune, seed_demo, send, serve, token
+from clarion.cli import adduser, doctor, listen, migrate, prune, seed_demo, send, serve, token, worker
 from clarion.cli.errors import CommandFailed
 
-COMMANDS = (serve, migrate, seed_demo, adduser, send, token, listen, doctor, prune)
+COMMANDS = (serve, worker, migrate, seed_demo, adduser, send, token, listen, doctor, prune)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -54,9 +54,11 @@ def run(args):
             if user is None:
                 # Created with its password: saved later with a new one, a user's sessions end
                 # (clarion.auth.signals), which a user created a moment ago has none of.
-                user = User(username=username)
+                user = User(username=username, email=f"{username}@example.edu")
                 user.set_password(DEMO_PASSWORD)
                 user.save()
+            elif not user.email:  # demo users of an earlier release had no address: mails need one
+                User.objects.filter(pk=user.pk).update(email=f"{username}@example.edu")
             set_role(user, role)
             users[username] = user
         if not Notification.objects.exists():
@@ -73,4 +75,4 @@ def run(args):
         _demo_project(users)
     print(f"demo users (password {DEMO_PASSWORD}):")
     for username, role in DEMO_USERS:
-        print(f"  {username:<6} {role}")
+        print(f"  {username:<6} {role:<8} {username}@example.edu")

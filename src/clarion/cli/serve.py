@@ -1,6 +1,7 @@
 """clarion serve: run the ASGI server (uvicorn; see docs/decisions/0001-asgi-server.md)."""
 
 import argparse
+import os
 import sys
 
 from clarion.cli.setup import django_setup
@@ -21,6 +22,9 @@ def register(subparsers):
     parser.add_argument("--max-connections", type=_count, default=None, metavar="N",
                         help="open connections (HTTP and WebSocket) beyond which a new one is answered 503 and"
                              " closed (default: the open-file limit minus 128; 0 turns it off)")
+    parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
+                        help="run the delivery worker (email, Web Push) in this process (default: on; "
+                             "--no-worker when `clarion worker` runs apart)")
     parser.set_defaults(run=run)
 
 
@@ -39,6 +43,11 @@ def _count(text):
 
 
 def run(args):
+    if not args.worker:
+        os.environ["CLARION_DELIVERY_WORKER"] = "0"  # read by the settings, which the lifespan follows
+    # Links in mails need the site's address: without CLARION_SITE_URL, the one this serves on.
+    local = "localhost" if args.host in ("127.0.0.1", "0.0.0.0", "::") else args.host
+    os.environ.setdefault("CLARION_SITE_URL", f"http://{local}:{args.port}")
     django_setup()
     import uvicorn
     from django.conf import settings

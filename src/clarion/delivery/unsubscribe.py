@@ -38,7 +38,10 @@ def read(value: str) -> tuple[str, str] | None:
 def turn_off(user_id, category: str) -> list[str]:
     """Turn email off for ``category`` (or every unlocked one); return the categories changed.
     Locked categories (deadlines, account notices) stay on: they are not optional."""
+    from django.contrib.auth import get_user_model
     from django.db import transaction
+
+    from clarion.roles import role_of
 
     from clarion.conf import clarion_settings
     from clarion.notifications import preferences
@@ -60,5 +63,6 @@ def turn_off(user_id, category: str) -> list[str]:
                 del channels[key]
         row.channels = channels
         row.save()
-        preferences.announce_on_commit(user_id)
+        user = get_user_model()._default_manager.get(pk=user_id)
+        preferences.announce_on_commit(user_id, role_of(user))
     return keys

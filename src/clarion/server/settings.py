@@ -14,6 +14,7 @@ from pathlib import Path
 import dj_database_url
 
 from clarion.server.datadir import private_data_dir
+from clarion.server.email_url import email_settings
 
 
 def _env_bool(name: str, default: bool = False) -> bool:
@@ -215,7 +216,19 @@ CLARION = {
     "RETENTION_DAYS": int(os.environ.get("CLARION_RETENTION_DAYS", "365")),
     # Behind a reverse proxy every client has its address: exempt it from per-address limits.
     "CONNECTION_LIMIT_EXEMPT_IPS": _env_list("CLARION_CONNECTION_LIMIT_EXEMPT_IPS", "127.0.0.1,::1"),
+    # Email and Web Push (docs/delivery.md).
+    "SITE_URL": os.environ.get("CLARION_SITE_URL", "http://localhost:8000"),
+    "EMAIL_UNREAD_AFTER": float(os.environ.get("CLARION_EMAIL_UNREAD_AFTER", "600")),
+    "DELIVERY_WORKER": _env_bool("CLARION_DELIVERY_WORKER", True),
+    "DELIVERY_INTERVAL": float(os.environ.get("CLARION_DELIVERY_INTERVAL", "1.0")),
+    "DELIVERY_LEASE": float(os.environ.get("CLARION_DELIVERY_LEASE", "60")),
+    "DELIVERY_RETRY_BASE": float(os.environ.get("CLARION_DELIVERY_RETRY_BASE", "30")),
+    "DELIVERY_MAX_ATTEMPTS": int(os.environ.get("CLARION_DELIVERY_MAX_ATTEMPTS", "8")),
 }
+# Where mail goes: CLARION_EMAIL_URL (smtp://, smtp+tls://, smtps://, console:); unset, Django's
+# default, an SMTP server on localhost:25.
+globals().update(email_settings(os.environ.get("CLARION_EMAIL_URL", "")))
+DEFAULT_FROM_EMAIL = os.environ.get("CLARION_EMAIL_FROM", "Clarion <clarion@localhost>")
 if REDIS_URL:
     # Several server processes: their hubs meet in Redis pub/sub.
     CLARION["BROKER"] = "clarion.realtime.broker_redis.RedisBroker"

@@ -3,6 +3,7 @@
  * unread count, actions, and the REST polling fallback; plus `openStream` for the server's
  * other streams, which share its credentials and cursor store.
  */
+import { Acknowledger } from "./acks.js";
 import { Auth, CredentialRefusedError, type TokenSource } from "./auth.js";
 import { type CursorStore, MemoryCursorStore } from "./cursors.js";
 import { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
@@ -87,6 +88,11 @@ export interface ClarionClientOptions {
   fallback?: Partial<FallbackOptions> | false;
   /** Notifications kept in `notifications`. Default 200. */
   maxNotifications?: number;
+  /**
+   * Send delivery receipts (`ack` frames) for the notifications received: at most one a second
+   * per socket, only when a further notification arrived, never while disconnected. Default true.
+   */
+  acknowledge?: boolean;
   /** A WebSocket implementation (default: the global one); `null` forces polling. */
   WebSocket?: WebSocketConstructor | null;
   fetch?: FetchLike;
@@ -146,6 +152,7 @@ export class ClarionClient {
   private readonly store: NotificationStore;
   private readonly stream: StreamConnection<NotificationsServerFrame, NotificationsClientFrame>;
   private readonly poller: NotificationPoller | null;
+  private readonly acks: Acknowledger;
   private readonly fallback: FallbackOptions | false;
   private readonly streams = new Set<StreamConnection<Frame, Frame>>();
   /** Actions that could not be sent over REST yet, sent after the next successful poll or socket open. */
@@ -188,6 +195,9 @@ export class ClarionClient {
     };
 
     this.stream = this.openStream(notificationsStream);
+    // queue: false: an ack held for a later socket would be stale; the acknowledger sends the
+    // furthest position again when the next socket opens.
+    this.acks = new Acknowledger({ send: (cursor) => this.stream.send({ type: "ack", data: { cursor } }, { queue: false }) === "sent" }, options.acknowledge ?? true);
     this.poller =
       this.fallback === false
         ? null
@@ -280,6 +290,7 @@ export class ClarionClient {
   /** Drop cursors, dedupe memory and the list of every stream of this client. */
   forget(): void {
     for (const stream of this.streams) stream.forget();
+    this.acks.reset();
     this.cursors.clear();
     this.store.reset();
     this.poller?.reset();
@@ -378,6 +389,7 @@ export class ClarionClient {
     s.on("frame", (frame) => this.onFrame(frame));
     s.on("dropped", (event) => this.events.emit("dropped", event));
     s.on("state", (event) => {
+      if (event.previous === "open") this.acks.closed();
       if (this._transport === "websocket") this.setState(event.state);
     });
     s.on("connecting", (event) => {
@@ -389,6 +401,7 @@ export class ClarionClient {
     s.on("open", (event) => {
       if (this._transport === "polling") this.backToWebSocket();
       this.flushRestQueueToSocket();
+      this.acks.opened();
       this.events.emit("open", event);
     });
     s.on("closed", (event) => {
@@ -417,9 +430,11 @@ export class ClarionClient {
     switch (frame.type) {
       case "recent_notifications":
         changed = this.store.applySnapshot(frame.data);
+        this.acks.snapshot(frame.data.notifications);
         break;
       case "notification":
         changed = this.store.applyNotification(frame.data);
+        this.acks.notification(frame.data);
         break;
       case "notifications_read":
         changed = this.store.applyRead(frame.data);
@@ -429,6 +444,10 @@ export class ClarionClient {
         break;
       case "preferences_changed":
         changed = this.store.applyPreferences(frame.data);
+        break;
+      case "error":
+        // A server before issue 14 refuses the frame type, and would answer every ack the same way.
+        if (frame.data.code === "unknown_type" && frame.data.message.includes('"ack"')) this.acks.disable();
         break;
       default:
         break;
@@ -562,7 +581,7 @@ export class ClarionClient {
   }
 
   private queueForRest(frame: NotificationsClientFrame): void {
-    if (frame.type === "ping") return;
+    if (frame.type === "ping" || frame.type === "ack") return;
     const { dropped } = this.restQueue.push(frame);
     if (dropped) this.events.emit("dropped", { frame: dropped });
   }
@@ -580,6 +599,7 @@ export class ClarionClient {
     const state = (data: Omit<StateResult, "not_found">): NotificationsServerFrame => ({ type: "notifications_state", data });
     switch (frame.type) {
       case "ping":
+      case "ack": // receipts are for the socket: REST reads make their own
         return;
       case "mark_all_as_read":
         return this.answerOverRest(frame, () => this.api.markAllAsRead(), (data) => ({ type: "notifications_read", data: { ...data, all: true } }));

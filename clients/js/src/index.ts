@@ -29,6 +29,7 @@ export {
   type StreamOptions,
   type StreamSpec,
 } from "./stream.js";
+export { ACK_INTERVAL, Acknowledger, type AckTransport } from "./acks.js";
 export { Auth, CredentialRefusedError, refreshingToken, type RefreshingTokenOptions, type TokenContext, type TokenProvider, type TokenSource } from "./auth.js";
 export { ApiError, RestApi, jwtExpiry, obtainTokenPair, pageCursor, refreshAccessToken, type ActionTargets, type FetchLike, type ListOptions, type RestApiOptions, type RestInboxAction } from "./rest.js";
 export { backoffCeiling, backoffDelay, DEFAULT_BACKOFF, type BackoffOptions } from "./backoff.js";

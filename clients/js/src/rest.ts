@@ -4,11 +4,13 @@
  */
 import type {
   Counts,
+  DeliveriesPage,
   GroupPage,
   Mute,
   Notification,
   NotificationPage,
   Preferences,
+  PreferencesChanges,
   ReadResult,
   StateResult,
   Ticket,
@@ -130,8 +132,12 @@ export class RestApi {
     return this.request<Preferences>("GET", "/api/preferences/");
   }
 
-  /** Only what changes: `{categories: {comment: {in_app: false}}}`, `{locale: "th"}`. */
-  updatePreferences(changes: { locale?: string; categories?: Record<string, Partial<Record<string, boolean>>> }): Promise<Preferences> {
+  /**
+   * Only what changes: `{categories: {comment: {in_app: false}}}`, `{locale: "th"}`,
+   * `{digest: {email: "daily"}, digest_hour: 7}`, `{quiet_hours: null}`. A 400 ({@link ApiError})
+   * has a body of field errors, e.g. `{"quiet_hours.from": ["expected a time of day ..."]}`.
+   */
+  updatePreferences(changes: PreferencesChanges): Promise<Preferences> {
     return this.request<Preferences>("PATCH", "/api/preferences/", { body: changes });
   }
 
@@ -146,6 +152,19 @@ export class RestApi {
 
   async unmute(topic: string): Promise<void> {
     await this.request<null>("DELETE", `/api/mutes/${encodeURIComponent(topic)}/`);
+  }
+
+  /**
+   * Who of a notification's audience received, saw and read it, and what email and push did:
+   * for administrators and its sender (403 for others, 404 for an unknown id). Pages of readers
+   * from 1; `pageSize` 50 by default, at most 100.
+   */
+  deliveries(notificationId: number, options: { page?: number; pageSize?: number } = {}): Promise<DeliveriesPage> {
+    const query = new URLSearchParams();
+    if (options.page != null) query.set("page", String(options.page));
+    if (options.pageSize != null) query.set("page_size", String(options.pageSize));
+    const qs = query.toString();
+    return this.request<DeliveriesPage>("GET", `/api/notifications/${encodeURIComponent(String(notificationId))}/deliveries/${qs ? `?${qs}` : ""}`);
   }
 
   getNotification(id: number): Promise<Notification> {

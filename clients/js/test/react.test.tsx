@@ -15,6 +15,8 @@ function makeClient() {
     fetch: new FakeApi().fetch,
     random: () => 0,
     fallback: false,
+    // These tests compare the frames sent with the actions taken; receipts have their own (acks.test.ts).
+    acknowledge: false,
   });
 }
 

@@ -44,6 +44,36 @@ describe("RestApi", () => {
     await expect(new RestApi({ baseUrl: "http://clarion.test", fetch: api.fetch, getToken: async () => "good-token" }).markAsRead(42)).rejects.toMatchObject({ status: 404 });
   });
 
+  it("asks for a page of a notification's deliveries", async () => {
+    const page = {
+      notification: { id: 7, title: "Deadline", recipient_type: "role", recipient_id: "student", category: "deadline", created_at: "2026-12-04T07:00:00Z" },
+      totals: { audience: 2, delivered: 1, seen: 1, read: 1, emailed: 1, pushed: 0, pending: 0, failed: 0, skipped: 1 },
+      summary: "1 of 2 students read, 1 emailed",
+      count: 2,
+      next: null,
+      previous: "http://clarion.test/api/notifications/7/deliveries/?page=1&page_size=1",
+      results: [{ user: { id: 3, username: "alice" }, delivered_at: null, seen_at: null, read_at: null, channels: { email: null, push: null } }],
+    };
+    const fetch = vi.fn(async (url: string) => (url.includes("/7/") ? json(200, page) : json(404, { detail: "Not found." })));
+    const rest = new RestApi({ baseUrl: "http://clarion.test", fetch, getToken: async () => "t" });
+    expect(await rest.deliveries(7, { page: 2, pageSize: 1 })).toEqual(page);
+    expect(fetch.mock.calls[0]?.[0]).toBe("http://clarion.test/api/notifications/7/deliveries/?page=2&page_size=1");
+    await rest.deliveries(7);
+    expect(fetch.mock.calls[1]?.[0]).toBe("http://clarion.test/api/notifications/7/deliveries/");
+    await expect(rest.deliveries(8)).rejects.toMatchObject({ status: 404 });
+  });
+
+  it("patches only the delivery fields given, and hands back the field errors of a 400", async () => {
+    const errors = { "quiet_hours.from": ['expected a time of day as "HH:MM" (24-hour), got \'25:00\''] };
+    const fetch = vi.fn(async (_url: string, init?: RequestInit) => (String(init?.body).includes("25:00") ? json(400, errors) : json(200, { locale: "", categories: [] })));
+    const rest = new RestApi({ baseUrl: "http://clarion.test", fetch, getToken: async () => "t" });
+    await rest.updatePreferences({ digest: { email: "daily" }, digest_hour: 7 });
+    expect(fetch.mock.calls[0]?.[1]).toMatchObject({ method: "PATCH", body: JSON.stringify({ digest: { email: "daily" }, digest_hour: 7 }) });
+    const error = await rest.updatePreferences({ quiet_hours: { from: "25:00", to: "07:00" } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 400, body: errors });
+  });
+
   it("takes the DRF pagination position out of a next link", () => {
     expect(pageCursor("http://clarion.test/api/notifications/?cursor=cD0xMjM%3D&page_size=20")).toBe("cD0xMjM=");
     expect(pageCursor(null)).toBeUndefined();

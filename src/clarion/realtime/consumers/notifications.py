@@ -27,7 +27,7 @@ from clarion.protocol import (
     Unarchive,
 )
 from clarion.protocol.frames import ServerFrameType
-from clarion.realtime import groups, timers
+from clarion.realtime import groups, online, timers
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.streams.read import LogSnapshot
 
@@ -47,13 +47,22 @@ class NotificationsConsumer(LogStreamConsumer):
     authorizes = False  # every signed-in user has a notification stream: no query to allow it
     _reader = None
     locale = None  # the reader's language, decided with the snapshot
+    _online = False  # counted in clarion.realtime.online until it closes
 
     def group_names(self):
         return groups.groups_of_user(self.user_id, self.role)
 
     async def admitted(self):
         timers.ensure_started()  # snoozes ending and items expiring reach this process's sockets
+        online.opened(self.user_id)  # no Web Push for a reader looking at the app (nothing awaited)
+        self._online = True
         return None
+
+    async def disconnect(self, code):
+        if self._online:
+            self._online = False
+            online.closed(self.user_id)
+        await super().disconnect(code)
 
     def read_snapshot(self, after):
         """The snapshot, its counts and the reader's settings, read against one head

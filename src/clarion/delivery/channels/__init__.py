@@ -79,5 +79,7 @@ def all_channels() -> list[DeliveryChannel]:
 
 def _load() -> None:
     from clarion.delivery.channels.email import EmailChannel
+    from clarion.delivery.channels.push import PushChannel
 
     register(EmailChannel())
+    register(PushChannel())

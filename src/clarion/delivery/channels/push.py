@@ -1,0 +1,179 @@
+"""Web Push (RFC 8030, encrypted per RFC 8291, signed per RFC 8292): a system notification for a
+reader with no socket open on any server process when the notification is published.
+
+Due at once (delay 0), planned by the worker's round after the notification is sequenced; the
+planner skips readers who are online (clarion.realtime.online) with reason "online". One
+Delivery row is one push, posted with pywebpush to every browser the reader subscribed
+(PushSubscription). The push service answers per subscription: 201/202 delivered, 404/410 the
+subscription ended (deleted here), 429/5xx or no answer try again later, any other 4xx a
+refusal that retrying will not change. The payload is encrypted for the browser's keys: the
+push service sees its size and timing, nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from django.core import signing
+from django.utils import timezone
+from py_vapid import Vapid, VapidException
+from pywebpush import WebPushException, webpush
+
+from clarion.conf import clarion_settings
+from clarion.delivery import links, vapid
+from clarion.delivery.channels import SENT, DeliveryChannel, Message, Outcome
+from clarion.delivery.models import PushSubscription, Reason
+from clarion.notifications.payloads import localized
+from clarion.realtime import online
+
+logger = logging.getLogger("clarion.delivery.push")
+
+POST_TIMEOUT = 10.0  # seconds per push service request
+# Push services accept 4096 bytes of encrypted record; aes128gcm adds 86 bytes of header and
+# 17 of padding delimiter and tag. A long message is shortened to fit, never refused.
+MAX_PAYLOAD_BYTES = 3900
+TITLE_CHARS = 200
+
+# The read link of a push: who may mark which notification read, with no sign-in.
+READ_SALT = "clarion.push.read"
+READ_TOKEN_MAX_AGE = 30 * 24 * 3600  # seconds: a notification left in the tray longer goes stale
+
+
+def read_token(user_id, notification_id: int) -> str:
+    return signing.dumps({"u": str(user_id), "n": int(notification_id)}, salt=READ_SALT, compress=False)
+
+
+def read_target(token) -> tuple[str, int]:
+    """(user id, notification id) of a read token; signing.BadSignature (or its SignatureExpired)
+    when it is not one this site signed in the last READ_TOKEN_MAX_AGE seconds."""
+    if not isinstance(token, str) or not token or len(token) > 500:
+        raise signing.BadSignature("not a read token")
+    value = signing.loads(token, salt=READ_SALT, max_age=READ_TOKEN_MAX_AGE)
+    if not isinstance(value, dict) or not isinstance(value.get("u"), str) or not isinstance(value.get("n"), int):
+        raise signing.BadSignature("not a read token")
+    return value["u"], value["n"]
+
+
+def payload(notification, user_id, locale: str) -> bytes:
+    """The JSON a browser's service worker receives (clients/web/src/sw.ts), in ``locale``."""
+    title, body = localized(notification, locale)
+    data = {
+        "id": notification.pk,
+        "title": title[:TITLE_CHARS],
+        "body": body,
+        "url": links.absolute(notification.link or f"/?notification={notification.pk}"),
+        "tag": f"clarion-{notification.pk}",
+        "read_token": read_token(user_id, notification.pk),
+    }
+    encoded = orjson.dumps(data)
+    while len(encoded) > MAX_PAYLOAD_BYTES and data["body"]:
+        over = len(encoded) - MAX_PAYLOAD_BYTES
+        # Characters may be up to 4 bytes; cut at least what is over, then measure again.
+        data["body"] = data["body"][:max(0, len(data["body"]) - max(over // 4, 1) - 1)].rstrip() + "…"
+        if len(data["body"]) <= 1:
+            data["body"] = ""
+        encoded = orjson.dumps(data)
+    return encoded
+
+
+class PushChannel(DeliveryChannel):
+    def __init__(self):
+        super().__init__(name="push")
+
+    def delay(self, category: str) -> float:
+        return 0.0  # a push is worth sending only while the news is new
+
+    def reachable(self, users: dict) -> set:
+        return set(PushSubscription.objects.filter(user_id__in=list(users)).values_list("user_id", flat=True))
+
+    def unwanted_now(self, user_ids) -> set:
+        return online.online(user_ids)
+
+    def send(self, messages: list[Message], still_mine):
+        signer = None
+        session = requests.Session()
+        try:
+            for message in messages:
+                if not still_mine():
+                    return
+                if signer is None:
+                    try:
+                        signer = Vapid.from_string(private_key=vapid.keys().private_key)
+                    except Exception as exc:  # the database is down, or the configured key is bad
+                        yield message, Outcome("retry", error=_describe(exc))
+                        continue
+                yield message, self._send_one(message, signer, session)
+        finally:
+            session.close()
+
+    def _send_one(self, message: Message, signer, session) -> Outcome:
+        delivery = message.deliveries[0]  # push never holds a digest: one row, one push
+        subscriptions = list(PushSubscription.objects.filter(user_id=message.user.pk).order_by("pk"))
+        if not subscriptions:
+            return Outcome("skipped", reason=Reason.NO_SUBSCRIPTION)
+        data = payload(delivery.notification, message.user.pk, message.locale)
+        sent, gone, retry, failed = [], [], [], []
+        for subscription in subscriptions:
+            kind, error = _post(subscription, data, signer, session)
+            {"sent": sent, "gone": gone, "retry": retry, "failed": failed}[kind].append((subscription, error))
+        now = timezone.now()
+        if sent:
+            PushSubscription.objects.filter(pk__in=[s.pk for s, _ in sent]).update(last_used_at=now)
+        for subscription, error in gone:
+            # By endpoint too: a browser that subscribed again since keeps its new keys' row.
+            PushSubscription.objects.filter(pk=subscription.pk, endpoint=subscription.endpoint,
+                                            p256dh=subscription.p256dh).delete()
+            logger.info("push subscription %s of user %s ended (%s); deleted", subscription.pk,
+                        subscription.user_id, error)
+        if sent:
+            return SENT
+        if retry:
+            return Outcome("retry", error=retry[0][1])
+        if failed:
+            return Outcome("failed", error=failed[0][1])
+        if PushSubscription.objects.filter(user_id=message.user.pk).exists():
+            return Outcome("retry", error="the subscriptions tried have ended; a newer one is left to try")
+        return Outcome("skipped", reason=Reason.GONE)
+
+
+def _post(subscription: PushSubscription, data: bytes, signer, session) -> tuple[str, str]:
+    """("sent" | "gone" | "retry" | "failed", what went wrong) for one subscription."""
+    where = urlsplit(subscription.endpoint).netloc  # never the whole endpoint: it is a credential
+    try:
+        webpush(
+            {"endpoint": subscription.endpoint, "keys": {"p256dh": subscription.p256dh, "auth": subscription.auth}},
+            data=data,
+            vapid_private_key=signer,
+            # A fresh dict per post: pywebpush writes the endpoint's origin ("aud") and "exp" into it.
+            vapid_claims={"sub": clarion_settings.VAPID_SUBJECT},
+            ttl=int(clarion_settings.PUSH_TTL),
+            timeout=POST_TIMEOUT,
+            requests_session=session,
+        )
+    except WebPushException as exc:
+        status = exc.status_code
+        if status is None:
+            return "failed", f"{where}: {exc.message}"[:500]
+        reason = getattr(exc.response, "reason", "") or ""
+        error = f"{where} answered {status} {reason}".strip()[:500]
+        if status in (404, 410):
+            return "gone", error
+        if status == 429 or status >= 500:
+            return "retry", error
+        return "failed", error
+    except requests.RequestException as exc:
+        return "retry", f"{where}: {_describe(exc)}"[:500]
+    except (ValueError, TypeError) as exc:  # keys the encryption cannot use (the API checks them)
+        return "failed", f"{where}: {_describe(exc)}"[:500]
+    except VapidException as exc:
+        # CLARION["VAPID_SUBJECT"] is not a mailto: or https: address: no push can be signed.
+        logger.error("push: cannot sign with VAPID_SUBJECT %r: %s", clarion_settings.VAPID_SUBJECT, exc)
+        return "failed", f"VAPID: {exc}"[:500]
+    return "sent", ""
+
+
+def _describe(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"[:500]

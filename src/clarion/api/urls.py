@@ -8,6 +8,7 @@ from clarion.api.deliveries import DeliveriesView, unsubscribe_view
 from clarion.api.docs import RedocView, SwaggerView
 from clarion.api import schema  # noqa: F401  (registers the OpenAPI auth extension)
 from clarion.api.projects import ProjectViewSet, RoomViewSet, StatusViewSet
+from clarion.api.push import PushReadView, PushSubscriptionsView, VapidPublicKeyView
 from clarion.api.views import MeView, MuteDetailView, MutesView, NotificationViewSet, PreferencesView, TicketView
 
 router = SimpleRouter()
@@ -27,6 +28,9 @@ urlpatterns = [
     path("api/mutes/<str:topic>/", MuteDetailView.as_view(), name="clarion-mute"),
     path("api/notifications/<str:pk>/deliveries/", DeliveriesView.as_view(), name="clarion-deliveries"),
     path("api/unsubscribe/<str:token>/", unsubscribe_view, name="clarion-unsubscribe"),
+    path("api/push/vapid-public-key/", VapidPublicKeyView.as_view(), name="clarion-push-key"),
+    path("api/push/subscriptions/", PushSubscriptionsView.as_view(), name="clarion-push-subscriptions"),
+    path("api/push/read/", PushReadView.as_view(), name="clarion-push-read"),
     path("api/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="clarion-schema"),
     path("api/docs/", SwaggerView.as_view(url_name="clarion-schema"), name="clarion-docs"),

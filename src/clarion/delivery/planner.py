@@ -114,8 +114,10 @@ def plan_one(channel: DeliveryChannel, notification, now: datetime) -> int:
                                                       states[user_id], user_id in reachable, now)
                 if not reason and user_id in unwanted:
                     reason = Reason.ONLINE
-            if not alone and reason in (Reason.READ, Reason.PREFERENCE_OFF, Reason.EXPIRED):
-                continue  # the one-row rule: only readers it could still reach get a row
+            if not alone and reason in (Reason.READ, Reason.PREFERENCE_OFF, Reason.EXPIRED, Reason.NO_SUBSCRIPTION):
+                # The one-row rule: only readers it could still reach get a row (most readers of a
+                # broadcast have no push subscription: a row each would be the write it avoids).
+                continue
             rows.append(Delivery(notification_id=notification.pk, user_id=user_id, channel=channel.name,
                                  status=Status.SKIPPED if reason else Status.PENDING, reason=reason,
                                  due_at=due or now, digest=digest))

@@ -1,7 +1,8 @@
 // npm run build: typecheck, then bundle src/ (and the clarion-client sources it imports) into
 // src/clarion/server/static/clarion-ui/: app.<hash>.js and app.<hash>.css, gzip and brotli copies (whitenoise serves them to browsers that accept them) and
 // manifest.json, which the server reads to name the current files in the page. File names carry
-// a content hash, so the server can let browsers cache them forever.
+// a content hash, so the server can let browsers cache them forever. The service worker
+// (src/sw.ts) is the exception: sw.js, un-hashed, which the server serves at /sw.js.
 //
 // `--no-check` skips the typecheck (the bundle does not need it; the test command keeps it).
 // Source maps only when asked for (CLARION_UI_SOURCEMAPS=1): they are four times the size of the
@@ -43,6 +44,21 @@ const result = await esbuild.build({
   metafile: true,
   logLevel: "warning",
   tsconfig: join(root, "tsconfig.json"), // its `paths` map clarion-client to ../js/src
+});
+
+// The service worker: its own bundle under a stable name, served at /sw.js by the server (a
+// worker's scope is the folder of its URL, and browsers look for updates at the same URL).
+await esbuild.build({
+  entryPoints: [join(root, "src/sw.ts")],
+  outfile: join(tmpDir, "sw.js"),
+  bundle: true,
+  format: "iife",
+  platform: "browser",
+  target: "es2020",
+  minify: true,
+  legalComments: "none",
+  logLevel: "warning",
+  tsconfig: join(root, "tsconfig.json"),
 });
 
 const manifest = {};

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from clarion.server.views import metrics_view, ui_page, ui_session, ui_token, ui_users
+from clarion.server.views import metrics_view, service_worker, ui_page, ui_session, ui_token, ui_users
 
 # The web UI's pages: one shell, the script draws what the path names (clients/web).
 ui_pages = [
@@ -19,5 +19,6 @@ urlpatterns = [
     path("ui/session/token/", ui_token, name="clarion-ui-token"),
     path("ui/users/", ui_users, name="clarion-ui-users"),
     path("metrics", metrics_view, name="clarion-metrics"),
+    path("sw.js", service_worker, name="clarion-service-worker"),
     path("", include("clarion.api.urls")),
 ]

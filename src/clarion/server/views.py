@@ -108,6 +108,25 @@ def ui_page(request, **route):
     return response
 
 
+@require_http_methods(["GET", "HEAD"])
+def service_worker(request):
+    """The web UI's service worker (clients/web/src/sw.ts), at /sw.js so that its scope can be
+    the whole site: Web Push's system notifications and their clicks (docs/delivery-push.md).
+
+    Its name carries no hash (browsers look for a new version at the URL they registered), so it
+    is never cached past a check with the server."""
+    try:
+        body = (UI_DIR / "sw.js").read_bytes()
+    except OSError:
+        return _plain(f"404 Not Found: the web UI is not built; build it with: {ui_build_advice()['command']}\n", 404)
+    response = HttpResponse(body, content_type="text/javascript; charset=utf-8")
+    response["Service-Worker-Allowed"] = "/"
+    response["Cache-Control"] = "no-cache"
+    # Applies to the worker itself: it talks to this site only.
+    response["Content-Security-Policy"] = "default-src 'self'"
+    return response
+
+
 def _json_body(request) -> dict | None:
     """The body's JSON object, or None when it is not one (malformed, nested too deep, not an
     object): the REST API's depth-limited parsing, so no body can reach a RecursionError."""

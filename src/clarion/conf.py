@@ -130,9 +130,9 @@ DEFAULTS = {
     # Items listed in one digest mail at most (the mail says how many more are unread).
     "DIGEST_MAX_ITEMS": 50,
     # Web Push (VAPID, RFC 8292): the server's key pair as base64url (raw private scalar and
-    # uncompressed public point), generated on first start into the data directory when empty;
-    # the subject is a mailto: or https: contact for push services. Seconds a push service keeps
-    # an undelivered push.
+    # uncompressed public point), generated on first use into the database when empty (so every
+    # process shares it); the subject is a mailto: or https: contact for push services. Seconds
+    # a push service keeps an undelivered push. docs/delivery-push.md.
     "VAPID_PRIVATE_KEY": "",
     "VAPID_PUBLIC_KEY": "",
     "VAPID_SUBJECT": "mailto:admin@localhost",

@@ -77,6 +77,8 @@ SECURE_PROXY_SSL_HEADER = _proxy_ssl_header(os.environ.get("CLARION_PROXY_SSL_HE
 CSRF_TRUSTED_ORIGINS = _env_list("CLARION_CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
+    "django.contrib.admin",  # /django-admin/: notifications, delivery records (clarion.admin)
+    "django.contrib.messages",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -95,6 +97,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "clarion.api.middleware.DatabaseUnavailableMiddleware",
     # No page of Clarion is meant to be framed: a framed /api/auth/logout/ signed a victim out in one click.
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -107,7 +110,9 @@ TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {"context_processors": ["django.template.context_processors.request",
+                                           "django.contrib.auth.context_processors.auth",
+                                           "django.contrib.messages.context_processors.messages"]},
     }
 ]
 
@@ -224,6 +229,11 @@ CLARION = {
     "DELIVERY_LEASE": float(os.environ.get("CLARION_DELIVERY_LEASE", "60")),
     "DELIVERY_RETRY_BASE": float(os.environ.get("CLARION_DELIVERY_RETRY_BASE", "30")),
     "DELIVERY_MAX_ATTEMPTS": int(os.environ.get("CLARION_DELIVERY_MAX_ATTEMPTS", "8")),
+    # Web Push: unset keys are generated once and kept in the database (docs/delivery-push.md).
+    "VAPID_PRIVATE_KEY": os.environ.get("CLARION_VAPID_PRIVATE_KEY", ""),
+    "VAPID_PUBLIC_KEY": os.environ.get("CLARION_VAPID_PUBLIC_KEY", ""),
+    "VAPID_SUBJECT": os.environ.get("CLARION_VAPID_SUBJECT", "mailto:admin@localhost"),
+    "PUSH_TTL": int(os.environ.get("CLARION_PUSH_TTL", "86400")),
 }
 # Where mail goes: CLARION_EMAIL_URL (smtp://, smtp+tls://, smtps://, console:); unset, Django's
 # default, an SMTP server on localhost:25.

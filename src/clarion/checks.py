@@ -160,7 +160,8 @@ def check_roles(app_configs, **kwargs):
 
 
 # Settings whose value is the dotted path of something Clarion imports, and what it must be.
-_IMPORTED = {"ROLE_RESOLVER": "a callable(user) -> role name or None", "BROKER": "a broker class"}
+_IMPORTED = {"ROLE_RESOLVER": "a callable(user) -> role name or None", "BROKER": "a broker class",
+             "ROLE_MEMBERS": "a callable(role) -> the users holding it (a QuerySet or a list)"}
 
 
 @checks.register()
@@ -259,3 +260,31 @@ def check_categories(app_configs, **kwargs):
     return [checks.Error(problem, hint='e.g. {"comment": {"label": "Comments", "locked": False, '
                                        '"channels": ["in_app"]}}; docs/configuration.md', id="clarion.E011")
             for problem in problems]
+
+
+@checks.register()
+def check_delivery(app_configs, **kwargs):
+    """Mails and pushes leave the site: their links must be absolute, and the worker's timings
+    must make sense (docs/delivery.md)."""
+    problems = []
+    site_url = clarion_settings.SITE_URL
+    if not site_url:
+        problems.append(checks.Warning(
+            "CLARION['SITE_URL'] is empty: links in mails and pushes are relative, which mail clients cannot open",
+            hint='Set it to the address readers open the site at, e.g. "https://projects.example.edu".',
+            id="clarion.W003"))
+    elif not site_url.startswith(("http://", "https://")):
+        problems.append(checks.Error(f"CLARION['SITE_URL'] = {site_url!r} is not an http(s) address",
+                                     hint='e.g. "https://projects.example.edu"', id="clarion.E012"))
+    for name in ("EMAIL_UNREAD_AFTER", "DELIVERY_INTERVAL", "DELIVERY_LEASE", "DELIVERY_RETRY_BASE",
+                 "DELIVERY_RETRY_CAP"):
+        value = getattr(clarion_settings, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            problems.append(checks.Error(f"CLARION[{name!r}] must be a number of seconds >= 0, got {value!r}",
+                                         id="clarion.E012"))
+    for name in ("DELIVERY_BATCH", "DELIVERY_MAX_ATTEMPTS"):
+        value = getattr(clarion_settings, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(checks.Error(f"CLARION[{name!r}] must be a whole number >= 1, got {value!r}",
+                                         id="clarion.E012"))
+    return problems

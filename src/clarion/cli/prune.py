@@ -27,5 +27,7 @@ def run(args):
     parts = ", ".join(f"{count} {phase}" for phase, count in report.deleted.items())
     print(f"{verb} {report.total} notifications ({parts}); keeping those created since "
           f"{report.cutoff.isoformat(timespec='seconds').replace('+00:00', 'Z')}")
+    if report.receipts:
+        print(f"{verb} {report.receipts} delivery receipts older than that")
     if not args.dry_run and report.retained_after:
         print(f"cursors at or before log position {report.retained_after} now get a fresh snapshot")

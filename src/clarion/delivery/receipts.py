@@ -31,7 +31,10 @@ def note(user_id, seq: int) -> None:
     """Record an acknowledgement (called on the socket's path: no I/O)."""
     if seq > _pending.get(user_id, 0) and seq > _written.get(user_id, 0):
         _pending[user_id] = seq
-        _flusher.ensure_started()
+        try:
+            _flusher.ensure_started()
+        except RuntimeError:  # no event loop (a script, a test): flush() is called by the caller
+            pass
 
 
 def flush(now: datetime | None = None) -> int:

@@ -1,7 +1,8 @@
 """Retention: notifications do not pile up for ever (docs/scaling.md used to say nothing deletes
 them). `clarion prune` deletes, in batches, first what has expired, then what is older than
 CLARION["RETENTION_DAYS"] and was read by its reader, then the rest of what is that old; each
-batch takes its per-user state rows (reads, inbox states) with it, in one transaction.
+batch takes its per-user state rows (reads, inbox states, delivery records) with it, in one
+transaction; delivery receipts older than the cutoff go after.
 
 Deleting by age leaves a hole at the start of the log. The highest seq deleted that way is kept
 as the stream's ``retained_after``: a client resuming from a cursor below it is told so and gets a
@@ -31,6 +32,7 @@ class PruneReport:
     cutoff: datetime
     deleted: dict = field(default_factory=lambda: {EXPIRED: 0, OLD_READ: 0, OLD: 0})
     retained_after: int = 0
+    receipts: int = 0  # delivery receipts older than the cutoff (clarion.delivery.receipts)
 
     @property
     def total(self) -> int:
@@ -68,7 +70,21 @@ def prune(*, days: int | None = None, dry_run: bool = False, now: datetime | Non
                 break
             report.deleted[phase] += _delete(ids, by_age=phase != EXPIRED)
     report.retained_after = _retained_after()
+    report.receipts = _prune_receipts(report.cutoff, dry_run, batch)
     return report
+
+
+def _prune_receipts(cutoff: datetime, dry_run: bool, batch: int) -> int:
+    """Receipts say when a reader got what is kept; those older than what is kept say nothing."""
+    from clarion.delivery.models import Receipt
+
+    old = Receipt.objects.filter(at__lt=cutoff)
+    if dry_run:
+        return old.count()
+    deleted = 0
+    while ids := list(old.order_by("id").values_list("pk", flat=True)[:batch]):
+        deleted += Receipt.objects.filter(pk__in=ids).delete()[0]
+    return deleted
 
 
 def _delete(ids: list[int], *, by_age: bool) -> int:

@@ -1,3 +1,4 @@
+from django.contrib import admin
 from django.urls import include, path
 
 from clarion.server.views import metrics_view, service_worker, ui_page, ui_session, ui_token, ui_users
@@ -19,6 +20,8 @@ urlpatterns = [
     path("ui/session/token/", ui_token, name="clarion-ui-token"),
     path("ui/users/", ui_users, name="clarion-ui-users"),
     path("metrics", metrics_view, name="clarion-metrics"),
+    # Django's admin (staff users): /admin/ is the web UI's.
+    path("django-admin/", admin.site.urls),
     path("sw.js", service_worker, name="clarion-service-worker"),
     path("", include("clarion.api.urls")),
 ]

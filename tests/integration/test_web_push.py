@@ -13,6 +13,7 @@ import os
 import re
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import http_ece
@@ -24,7 +25,9 @@ from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.conftest import SCALEOUT
-from tests.integration.harness import REDIS_URL, ServerProcess, frames_until_quiet, free_port, next_frame, prepare_backend
+from tests.integration.harness import (
+    DEMO_PASSWORD, REDIS_URL, ServerProcess, frames_until_quiet, free_port, next_frame, prepare_backend, run_cli,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -61,7 +64,7 @@ class PushService:
         self.port = free_port()
         self.origin = f"http://127.0.0.1:{self.port}"
         self.browsers: dict[str, Browser] = {}
-        self.answers: dict[str, int] = {}
+        self.answers: dict[str, list[int]] = {}  # statuses to answer in turn; the last one repeats
         self.received: list[dict] = []  # {"id", "status", "payload", "claims", "headers"}
         self.problems: list[str] = []
         self.vapid_public_key: str | None = None  # what the server says it signs with
@@ -103,7 +106,9 @@ class PushService:
                 self.problems.append(f"{path}: {type(exc).__name__}: {exc}")
                 self._lock.notify_all()
             return 400
-        status = self.answers.get(name, 201)
+        with self._lock:
+            planned = self.answers.get(name) or [201]
+            status = planned.pop(0) if len(planned) > 1 else planned[0]
         with self._lock:
             self.received.append({"id": name, "status": status, "payload": payload, "claims": claims,
                                   "headers": headers})
@@ -165,6 +170,9 @@ def servers(tmp_path_factory):
     """(planner, other): the first runs the delivery worker; in scale-out the second is another
     process without one, which holds the sockets whose readers must count as online."""
     env = prepare_backend(tmp_path_factory.mktemp("push-data"), "clarion_push")
+    for name in ("erin", "frank"):
+        result = run_cli(env, "adduser", name, "--role", "student", "--password", DEMO_PASSWORD)
+        assert result.returncode == 0, result.stderr
     env.update({"CLARION_SITE_URL": SITE_URL, "CLARION_DELIVERY_INTERVAL": "0.2",
                 "CLARION_DELIVERY_RETRY_BASE": "0.5"})
     logs = tmp_path_factory.mktemp("push-logs")
@@ -180,12 +188,15 @@ def servers(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def people(servers, push_service):
-    planner, _ = servers
-    tokens = {name: planner.token(name) for name in ("alice", "bob", "carol", "dave")}
+    planner, other = servers
+    # The first use makes the key pair; both processes at once must still agree on one.
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda server: server.request("GET", "/api/push/vapid-public-key/"), servers))
+    assert [status for status, _ in answers] == [200, 200]
+    assert answers[0][1] == answers[1][1]
+    push_service.vapid_public_key = answers[0][1]["public_key"]
+    tokens = {name: planner.token(name) for name in ("alice", "bob", "carol", "dave", "erin", "frank")}
     ids = {name: planner.request("GET", "/api/me/", token=token)[1]["id"] for name, token in tokens.items()}
-    status, body = planner.request("GET", "/api/push/vapid-public-key/")
-    assert status == 200
-    push_service.vapid_public_key = body["public_key"]
     return tokens, ids
 
 
@@ -251,7 +262,7 @@ def test_a_reader_with_no_socket_open_gets_one_push_with_the_title_and_link_and_
     tokens, ids = people
     # Two browsers: one whose subscription the push service no longer knows (404), one that works.
     stale = push_service.subscribe("alice-old-laptop")
-    push_service.answers["alice-old-laptop"] = 404
+    push_service.answers["alice-old-laptop"] = [404]
     _subscribe(planner, tokens["alice"], stale)
     _subscribe(planner, tokens["alice"], push_service.subscribe("alice-phone"))
 
@@ -309,7 +320,7 @@ def test_410_from_the_push_service_deletes_the_subscription(servers, people, pus
     planner, _ = servers
     tokens, ids = people
     browser = push_service.subscribe("carol-gone")
-    push_service.answers["carol-gone"] = 410
+    push_service.answers["carol-gone"] = [410]
     _subscribe(planner, tokens["carol"], browser)
     created = planner.notify(tokens["dave"], title="For carol", recipient_type="user", recipient_id=str(ids["carol"]))
     assert len(push_service.wait_for("carol-gone")) == 1
@@ -361,3 +372,42 @@ def test_subscriptions_take_a_chrome_shaped_body_and_refuse_bad_keys_and_plain_h
     assert other.request("DELETE", "/api/push/subscriptions/", {"endpoint": browser.endpoint}, tokens["bob"])[0] == 204
     assert other.request("DELETE", "/api/push/subscriptions/", {"endpoint": browser.endpoint}, tokens["bob"])[0] == 404
     assert planner.request("DELETE", "/api/push/subscriptions/", {"endpoint": local.endpoint}, tokens["bob"])[0] == 204
+
+
+def test_a_push_service_that_fails_is_tried_again_and_a_refusal_is_recorded(servers, people, push_service):
+    planner, _ = servers
+    tokens, ids = people
+    # erin's push service is down once (503), then takes the push.
+    push_service.answers["erin-laptop"] = [503, 201]
+    _subscribe(planner, tokens["erin"], push_service.subscribe("erin-laptop"))
+    created = planner.notify(tokens["dave"], title="After a retry", recipient_type="user", recipient_id=str(ids["erin"]))
+    pushes = push_service.wait_for("erin-laptop", 2)
+    assert [p["status"] for p in pushes] == [503, 201]
+    first, second = ({k: v for k, v in p["payload"].items() if k != "read_token"} for p in pushes)
+    assert first == second and first["title"] == "After a retry"  # the same push, made afresh
+    row = _wait_for_row(planner, tokens["dave"], created["id"], ids["erin"])
+    assert (row["status"], row["attempts"]) == ("sent", 2), row
+
+    # frank's refuses it (403: a VAPID key it does not accept): failed at once, with the reason,
+    # and the subscription is kept (it is not gone, and an administrator may fix the key).
+    frank = push_service.subscribe("frank-laptop")
+    push_service.answers["frank-laptop"] = [403]
+    _subscribe(planner, tokens["frank"], frank)
+    refused = planner.notify(tokens["dave"], title="Refused", recipient_type="user", recipient_id=str(ids["frank"]))
+    assert len(push_service.wait_for("frank-laptop")) == 1
+    row = _wait_for_row(planner, tokens["dave"], refused["id"], ids["frank"])
+    assert (row["status"], row["attempts"]) == ("failed", 1), row
+    assert "403" in row["error"] and frank.endpoint not in row["error"]  # the endpoint is a secret of the browser
+    assert planner.request("DELETE", "/api/push/subscriptions/", {"endpoint": frank.endpoint}, tokens["frank"])[0] == 204
+
+
+def test_a_push_is_in_the_readers_language(servers, people, push_service):
+    planner, _ = servers
+    tokens, ids = people
+    status, _ = planner.request("PATCH", "/api/preferences/", {"locale": "th"}, tokens["erin"])
+    assert status == 200
+    planner.notify(tokens["dave"], recipient_type="user", recipient_id=str(ids["erin"]), template="project.status_changed",
+                   category="project_update",
+                   params={"project": "Greenhouse", "status": "approved", "old": "draft", "new": "approved"})
+    pushes = push_service.wait_for("erin-laptop", 3)
+    assert pushes[-1]["payload"]["title"] == "โครงงาน “Greenhouse” อยู่ในสถานะ approved แล้ว"

@@ -27,7 +27,8 @@ from clarion.delivery import links, vapid
 from clarion.delivery.channels import SENT, DeliveryChannel, Message, Outcome
 from clarion.delivery.models import PushSubscription, Reason
 from clarion.notifications.payloads import localized
-from clarion.realtime import online
+from clarion.realtime import online, runtime
+from clarion.realtime.broker import redis_options
 
 logger = logging.getLogger("clarion.delivery.push")
 
@@ -80,6 +81,8 @@ def payload(notification, user_id, locale: str) -> bytes:
 
 
 class PushChannel(DeliveryChannel):
+    _warned_blind = False
+
     def __init__(self):
         super().__init__(name="push")
 
@@ -90,6 +93,13 @@ class PushChannel(DeliveryChannel):
         return set(PushSubscription.objects.filter(user_id__in=list(users)).values_list("user_id", flat=True))
 
     def unwanted_now(self, user_ids) -> set:
+        if redis_options() is None and not runtime.is_serving() and not self._warned_blind:
+            # `clarion worker` beside an embedded server: the sockets are counted in the server
+            # process, which this one cannot ask, so every reader looks offline from here.
+            logger.warning("push: this process serves no sockets and the broker is in-process, so it cannot tell "
+                           "who is online: readers with a tab open get pushes too. Run the worker inside "
+                           "`clarion serve`, or use the Redis broker (docs/delivery-push.md)")
+            self._warned_blind = True
         return online.online(user_ids)
 
     def send(self, messages: list[Message], still_mine):

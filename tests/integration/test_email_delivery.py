@@ -18,7 +18,6 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tests.conftest import SCALEOUT
 from tests.integration.harness import ServerProcess, clarion_command, prepare_backend
 from tests.integration.smtp import SmtpServer
 

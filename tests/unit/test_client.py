@@ -257,7 +257,7 @@ async def test_a_server_that_stops_answering_is_left_and_the_client_reconnects()
             pings.append(json.loads(text))
 
     async with FakeServer(goes_silent, resume_and_hold) as server, \
-            Client(server.url, token="t", heartbeat_interval=0.05, heartbeat_timeout=0.15,
+            Client(server.url, token="t", acknowledge=False, heartbeat_interval=0.05, heartbeat_timeout=0.15,
                    backoff=fast_backoff()) as client:
         stream = client.events()
         recent, gone, again = await take(stream, 3)
@@ -279,7 +279,7 @@ async def test_without_a_heartbeat_a_silent_server_is_kept():
             received.append(text)
 
     async with FakeServer(silent) as server, \
-            Client(server.url, token="t", heartbeat_interval=None, heartbeat_timeout=0.05) as client:
+            Client(server.url, token="t", acknowledge=False, heartbeat_interval=None, heartbeat_timeout=0.05) as client:
         await take(client.events(), 1)
         await asyncio.sleep(0.3)
         assert client.connected and received == [] and len(server.requests) == 1
@@ -486,7 +486,7 @@ async def test_actions_on_an_open_connection_are_sent_at_once_and_split_at_1000_
         async for text in ws:
             received.append(json.loads(text))
 
-    async with FakeServer(script) as server, Client(server.url, token="t") as client:
+    async with FakeServer(script) as server, Client(server.url, token="t", acknowledge=False) as client:
         await take(client.events(), 1)
         await client.mark_as_read(range(1, 2501))
         await asyncio.sleep(0.2)
@@ -570,3 +570,44 @@ async def test_inbox_actions_are_validated_frames_and_their_answers_typed_events
     ]
     assert isinstance(state, NotificationsState) and (state.ids, state.state, state.unseen_count) == ((5,), "archived", 0)
     assert isinstance(prefs, PreferencesChanged) and prefs.locale == "th" and prefs.mutes[0]["topic"] == "project:7"
+
+
+async def test_acknowledges_the_furthest_cursor_received_at_most_once_a_second():
+    received = []
+
+    async def script(ws):
+        async def later():
+            await asyncio.sleep(0.3)
+            for n in (2, 3, 4):
+                await ws.send(notification(n, f"c{n}"))
+
+        await ws.send(snapshot("c1", [(1, "c1")]))
+        sender = asyncio.create_task(later())
+        async for text in ws:  # read while the notifications go out: arrival times are real
+            received.append((asyncio.get_running_loop().time(), json.loads(text)))
+        await sender
+
+    async with FakeServer(script) as server, Client(server.url, token="tok") as client:
+        stream = client.events()
+        await take(stream, 4)
+        await asyncio.sleep(1.5)
+        acks = [(at, f["data"]["cursor"]) for at, f in received if f["type"] == "ack"]
+        # The snapshot's cursor at once, then what came within the second in one ack when it ends.
+        assert [cursor for _, cursor in acks] == ["c1", "c4"]
+        assert acks[1][0] - acks[0][0] >= 0.95
+        await asyncio.sleep(1.2)
+        assert len([f for _, f in received if f["type"] == "ack"]) == 2  # nothing new: no ack
+
+
+async def test_acknowledge_false_sends_no_ack():
+    received = []
+
+    async def script(ws):
+        await ws.send(snapshot("c1", [(1, "c1")]))
+        async for text in ws:
+            received.append(json.loads(text))
+
+    async with FakeServer(script) as server, Client(server.url, token="tok", acknowledge=False) as client:
+        await take(client.events(), 1)
+        await asyncio.sleep(0.3)
+    assert [f for f in received if f["type"] == "ack"] == []

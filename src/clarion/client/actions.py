@@ -13,12 +13,17 @@ from collections.abc import Iterable
 from clarion.client.errors import ActionQueueFull
 from datetime import datetime
 
-from clarion.protocol import MarkAllAsRead, MarkAllSeen, MarkAsRead, Ping, ProtocolError, encode_frame, server_frame
+from clarion.protocol import Ack, MarkAllAsRead, MarkAllSeen, MarkAsRead, Ping, ProtocolError, encode_frame, server_frame
 from clarion.protocol.frames import CLIENT_FRAMES, MAX_IDS_PER_FRAME
 
 PING = encode_frame(server_frame(Ping.type))
 MARK_ALL_AS_READ = encode_frame(server_frame(MarkAllAsRead.type))
 MARK_ALL_SEEN = encode_frame(server_frame(MarkAllSeen.type))
+
+
+def ack_frame(cursor: str) -> str:
+    """"Received everything up to ``cursor``" (delivery receipts)."""
+    return encode_frame(server_frame(Ack.type, {"cursor": cursor}))
 
 
 def mark_as_read_frames(ids: Iterable[int]) -> list[str]:

@@ -19,7 +19,15 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
-from clarion.client.actions import MARK_ALL_AS_READ, MARK_ALL_SEEN, PING, PendingActions, ids_frames, mark_as_read_frames
+from clarion.client.actions import (
+    MARK_ALL_AS_READ,
+    MARK_ALL_SEEN,
+    PING,
+    PendingActions,
+    ack_frame,
+    ids_frames,
+    mark_as_read_frames,
+)
 from clarion.client.backoff import Backoff
 from clarion.client.dedupe import SeenIds
 from clarion.client.errors import AuthenticationError, ClientError, ConnectFailed, StreamClosed
@@ -40,6 +48,7 @@ from clarion.protocol import CloseCode, should_reconnect
 logger = logging.getLogger("clarion.client")
 
 NOTIFICATIONS_PATH = "/ws/notifications/"
+ACK_INTERVAL = 1.0  # seconds: the protocol's "at most one ack a second per socket"
 
 TokenProvider = Callable[[], Awaitable[str] | str]
 
@@ -80,6 +89,7 @@ class Client:
         max_queued_events: int = 1000,
         open_timeout: float = 10.0,
         max_frame_bytes: int = 2**24,
+        acknowledge: bool = True,
     ):
         if (token is None) == (token_provider is None):
             raise ValueError("give exactly one of token and token_provider")
@@ -99,6 +109,13 @@ class Client:
         self._pending = PendingActions(max_pending_actions)
         self._open_timeout = open_timeout
         self._max_frame_bytes = max_frame_bytes
+        # Delivery receipts (the ``ack`` frame): on the notification stream only, at most one a
+        # second, carrying the furthest cursor received (the server keeps the furthest anyway).
+        self._acknowledge = acknowledge and self._path == NOTIFICATIONS_PATH
+        self._ack_cursor: str | None = None
+        self._acked: str | None = None
+        self._last_ack = float("-inf")
+        self._ack_task: asyncio.Task | None = None
 
         # Unbounded queue, bounded by the semaphore: the end marker must always fit, even when
         # the consumer stopped reading; events take a slot, the marker does not.
@@ -285,6 +302,10 @@ class Client:
         finally:
             self._ws = None
             self._ready = False
+            if self._ack_task is not None:
+                self._ack_task.cancel()
+                await asyncio.gather(self._ack_task, return_exceptions=True)
+                self._ack_task = None
             if heartbeat is not None:
                 heartbeat.cancel()
                 await asyncio.gather(heartbeat, return_exceptions=True)
@@ -351,7 +372,28 @@ class Client:
                 return
         elif isinstance(event, Pong):
             return
+        if cursor is not None and self._acknowledge and isinstance(event, (RecentNotifications, Notification)):
+            self._acknowledge_later(cursor)
         await self._deliver(event)
+
+    def _acknowledge_later(self, cursor: str) -> None:
+        self._ack_cursor = cursor
+        if self._ack_task is None or self._ack_task.done():
+            self._ack_task = asyncio.get_running_loop().create_task(self._send_ack(self._ws))
+
+    async def _send_ack(self, ws) -> None:
+        loop = asyncio.get_running_loop()
+        wait = self._last_ack + ACK_INTERVAL - loop.time()
+        if wait > 0:
+            await asyncio.sleep(wait)  # what arrives meanwhile goes out in this one ack
+        cursor = self._ack_cursor
+        if cursor is None or cursor == self._acked or ws is None or ws is not self._ws:
+            return
+        try:
+            await ws.send(ack_frame(cursor))
+        except ConnectionClosed:
+            return  # the next connection resumes from the cursor and acknowledges again
+        self._acked, self._last_ack = cursor, loop.time()
 
     async def _deliver(self, event) -> None:
         self._delivering = True

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import notification_item, read_everything, unique
+from tests.browser.conftest import api_token, notification_item, read_everything, unique
 
 pytestmark = pytest.mark.integration
 
@@ -26,6 +26,7 @@ PAGES = {
     "room": ("alice", "/rooms/project-1/", "#presence li"),
     "compose": ("dave", "/admin/send/", "#main form"),
     "health": ("dave", "/admin/health/", ".processes tbody tr"),
+    "settings": ("alice", "/settings/", "#delivery-form"),
 }
 
 
@@ -51,6 +52,16 @@ def test_every_page_passes_axe(pages, name, width):
         page = pages.sign_in(user, path, viewport=WIDTHS[width])
     expect(page.locator(drawn).first).to_be_visible(timeout=10_000)
     assert axe_violations(page) == [], f"{name} at {width} width"
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+def test_the_deliveries_page_passes_axe(pages, server, width):
+    status, sent = server.request("POST", "/api/notifications/", {
+        "recipient_type": "role", "recipient_id": "student", "title": unique("Axe on deliveries")}, api_token(server, "dave"))
+    assert status == 201, sent
+    page = pages.sign_in("dave", f"/admin/notifications/{sent['id']}/deliveries/", viewport=WIDTHS[width])
+    expect(page.locator("#deliveries tbody tr").first).to_be_visible(timeout=10_000)
+    assert axe_violations(page) == [], f"deliveries at {width} width"
 
 
 @pytest.mark.parametrize("width", WIDTHS)

@@ -1,6 +1,7 @@
 /**
  * The web UI of the standalone Clarion server. One script for every page: the server sends the
- * same shell for `/`, `/projects/<id>/`, `/rooms/<key>/`, `/admin/send/` and `/admin/health/`,
+ * same shell for `/`, `/projects/<id>/`, `/rooms/<key>/`, `/admin/send/`, `/admin/health/`,
+ * `/admin/notifications/<id>/deliveries/` and `/settings/`,
  * and this draws the page the path names. Built by `npm run build` (scripts/build.mjs).
  */
 import "./app.css";
@@ -10,6 +11,7 @@ import type { Page, PageContext } from "./context.js";
 import { fill, h, refreshTimes } from "./dom.js";
 import { NotificationCenter } from "./notifications.js";
 import { composePage } from "./pages/compose.js";
+import { deliveriesPage } from "./pages/deliveries.js";
 import { healthPage } from "./pages/health.js";
 import { homePage } from "./pages/home.js";
 import { projectPage } from "./pages/project.js";
@@ -49,6 +51,8 @@ function route(path: string): Route | null {
   if (m) return { page: roomPage, params: { key: m[1] as string }, nav: "/" };
   if (path === "/admin/send/") return { page: composePage, params: {}, nav: "/admin/send/" };
   if (path === "/admin/health/") return { page: healthPage, params: {}, nav: "/admin/health/" };
+  m = path.match(/^\/admin\/notifications\/(\d+)\/deliveries\/$/);
+  if (m) return { page: deliveriesPage, params: { id: m[1] as string }, nav: "/admin/send/" };
   if (path === "/settings/") return { page: settingsPage, params: {}, nav: "/settings/" };
   return null;
 }
@@ -144,7 +148,7 @@ function shell(me: Me, c: ClarionClient, nav: string): { main: HTMLElement; setT
   const center = new NotificationCenter(c, toastRegion, (count) => {
     unread = count;
     applyTitle();
-  });
+  }, me.can_send);
 
   const status = h("span", { className: "conn", id: "connection", role: "status" });
   const showStatus = () => {

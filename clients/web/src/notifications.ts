@@ -16,6 +16,10 @@ function audience(n: Notification): string {
   return "to you";
 }
 
+export function deliveriesHref(id: number): string {
+  return `/admin/notifications/${id}/deliveries/`;
+}
+
 export class NotificationCenter {
   readonly bell: HTMLButtonElement;
   readonly root: HTMLElement;
@@ -41,6 +45,8 @@ export class NotificationCenter {
     private readonly client: ClarionClient,
     toastRegion: HTMLElement,
     private readonly onUnread: (count: number) => void,
+    /** Whether the reader may send notifications, and so see who received one (the server decides per notification). */
+    private readonly deliveriesLinks = false,
   ) {
     this.toasts = toastRegion;
     this.badge = h("span", { className: "badge", hidden: true, "aria-hidden": "true" });
@@ -262,7 +268,17 @@ export class NotificationCenter {
         { className: "note-body" },
         title,
         n.message ? h("p", { className: "note-message" }, n.message) : null,
-        h("p", { className: "note-meta" }, timeAgo(n.created_at), ` · ${audience(n)}`, href ? [" · ", h("a", { href }, "Open")] : null),
+        h(
+          "p",
+          { className: "note-meta" },
+          timeAgo(n.created_at),
+          ` · ${audience(n)}`,
+          href ? [" · ", h("a", { href }, "Open")] : null,
+          // Not for a notification to this reader alone: its audience is the reader.
+          this.deliveriesLinks && n.recipient_type !== "user"
+            ? [" · ", h("a", { href: deliveriesHref(n.id), "aria-label": `Deliveries: ${n.title}` }, "Deliveries")]
+            : null,
+        ),
       ),
       h(
         "div",

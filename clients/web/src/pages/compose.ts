@@ -3,6 +3,7 @@ import type { Notification } from "clarion-client";
 import { apiRequest, HttpError, sessionRequest } from "../api.js";
 import { notice, type Page } from "../context.js";
 import { fill, h } from "../dom.js";
+import { deliveriesHref } from "../notifications.js";
 
 interface DirectoryUser {
   id: number;
@@ -36,6 +37,7 @@ export const composePage: Page = async (ctx) => {
   const link = h("input", { id: "link", name: "link", maxlength: 500, placeholder: "/projects/1/ or https://…", autocomplete: "off", title: "A path on this site or an http(s) address" });
   const submit = h("button", { type: "submit", className: "primary" }, "Send notification");
   const result = h("p", { className: "result", id: "send-result", role: "status" });
+  const deliveries = h("a", { id: "send-deliveries", hidden: true }, "See who received it");
   const userField = field("recipient-user", "User", user);
   const roleField = field("recipient-role", "Role", role);
   const sent = h("ul", { className: "plain sent", "aria-labelledby": "sent-heading" });
@@ -50,7 +52,7 @@ export const composePage: Page = async (ctx) => {
     field("title", "Title", title),
     field("body", "Message (optional)", message),
     h("div", { className: "field-row" }, field("type", "Type", type), field("link", "Link (optional)", link)),
-    h("div", { className: "actions" }, submit, result),
+    h("div", { className: "actions" }, submit, result, deliveries),
   );
   fill(main, h("h1", { id: "compose-heading" }, "Send a notification"), h("div", { className: "compose-layout" }, form, sentSection));
 
@@ -94,6 +96,7 @@ export const composePage: Page = async (ctx) => {
     event.preventDefault();
     clearErrors();
     result.textContent = "";
+    deliveries.hidden = true;
     const kind = recipientType();
     const recipientId = kind === "user" ? user.value : kind === "role" ? role.value : "";
     if (kind === "user" && !recipientId) {
@@ -112,8 +115,13 @@ export const composePage: Page = async (ctx) => {
       });
       const to = kind === "all" ? "everyone" : kind === "role" ? `every ${recipientId}` : user.selectedOptions[0]?.textContent ?? `user ${recipientId}`;
       result.textContent = `Sent “${created.title}” to ${to}.`;
+      // Beside the status, not in it: the announcement stays the sentence alone.
+      deliveries.href = deliveriesHref(created.id);
+      deliveries.setAttribute("aria-label", `See who received “${created.title}”`);
+      deliveries.hidden = false;
       sentSection.hidden = false;
-      sent.prepend(h("li", null, h("strong", null, created.title), ` to ${to}, ${new Date(created.created_at).toLocaleTimeString()}`));
+      sent.prepend(h("li", null, h("strong", null, created.title), ` to ${to}, ${new Date(created.created_at).toLocaleTimeString()} · `,
+        h("a", { href: deliveriesHref(created.id), "aria-label": `Deliveries: ${created.title}` }, "Deliveries")));
       title.value = "";
       message.value = "";
       link.value = "";

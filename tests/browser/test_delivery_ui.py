@@ -1,0 +1,121 @@
+"""Reaching people who are not online (issue 14), in real Chromium: the Settings page's Delivery
+section (digest, its hour, time zone, quiet hours) with the server's field errors beside their
+fields, and the deliveries page a sender opens from the send page."""
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import api_token, read_everything, unique
+
+pytestmark = pytest.mark.integration
+
+DEFAULT_DELIVERY = {"digest": {"email": "off"}, "digest_hour": 8, "time_zone": "", "quiet_hours": None}
+
+
+def test_the_settings_page_saves_a_daily_digest_at_7_with_quiet_hours_and_shows_field_errors(pages, server):
+    token = api_token(server, "carol")
+    server.request("PATCH", "/api/preferences/", DEFAULT_DELIVERY, token)
+    page = pages.sign_in("carol", "/settings/", timezone_id="Asia/Bangkok")
+    try:
+        expect(page.get_by_role("heading", name="Delivery")).to_be_visible()
+        hour = page.get_by_label("Digest hour")
+        expect(hour).to_be_hidden()  # only for a daily digest
+        # No zone of her own: the server answers the site's (UTC here), and the device's is offered.
+        expect(page.get_by_label("Time zone")).to_have_value("UTC")
+        page.get_by_role("button", name="Use this device's zone (Asia/Bangkok)").click()
+        expect(page.get_by_label("Time zone")).to_have_value("Asia/Bangkok")
+        expect(page.get_by_role("button", name="Use this device's zone (Asia/Bangkok)")).to_be_hidden()
+        page.get_by_label("Email", exact=True).select_option(label="Daily digest")
+        expect(hour).to_be_visible()
+        hour.select_option("7")
+        expect(page.get_by_label("Quiet from")).to_be_hidden()
+        page.get_by_label("Quiet hours").check()
+        page.get_by_label("Quiet from").fill("22:30")
+        page.get_by_label("Quiet until").fill("06:45")
+
+        # A zone the server does not know: its message beside the field, nothing saved.
+        page.get_by_label("Time zone").fill("Mars/Olympus_Mons")
+        page.get_by_role("button", name="Save delivery settings").click()
+        zone = page.get_by_label("Time zone")
+        expect(zone).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#time-zone-error")).to_contain_text("IANA time zone")
+        assert "time-zone-error" in zone.get_attribute("aria-describedby").split()
+        expect(zone).to_be_focused()
+        expect(page.locator("#delivery-status")).to_have_text("Not saved: see the fields marked above.")
+        _, prefs = server.request("GET", "/api/preferences/", token=token)
+        assert prefs["digest"] == {"email": "off"} and prefs["quiet_hours"] is None
+
+        zone.fill("Asia/Bangkok")
+        page.get_by_role("button", name="Save delivery settings").click()
+        expect(page.locator("#delivery-status")).to_have_text(
+            "Saved: a daily digest at 07:00 (Asia/Bangkok), quiet from 22:30 until 06:45.")
+        expect(zone).not_to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#time-zone-error")).to_be_empty()
+        _, prefs = server.request("GET", "/api/preferences/", token=token)
+        assert (prefs["digest"], prefs["digest_hour"], prefs["time_zone"], prefs["quiet_hours"]) == (
+            {"email": "daily"}, 7, "Asia/Bangkok", {"from": "22:30", "to": "06:45"})
+
+        # Only what changed is sent.
+        with page.expect_request(lambda r: r.url.endswith("/api/preferences/") and r.method == "PATCH") as sent:
+            page.get_by_label("Quiet until").fill("07:00")
+            page.get_by_role("button", name="Save delivery settings").click()
+        assert sent.value.post_data_json == {"quiet_hours": {"from": "22:30", "to": "07:00"}}
+        expect(page.locator("#delivery-status")).to_contain_text("quiet from 22:30 until 07:00")
+
+        # An end the server refuses (a time input left empty): the message sits beside that end.
+        page.get_by_label("Quiet from").fill("")
+        page.get_by_role("button", name="Save delivery settings").click()
+        start = page.get_by_label("Quiet from")
+        expect(start).to_have_attribute("aria-invalid", "true")
+        expect(page.locator("#quiet-from-error")).to_contain_text("HH:MM")
+        assert "quiet-from-error" in start.get_attribute("aria-describedby").split()
+
+        page.reload()
+        expect(page.get_by_label("Email", exact=True)).to_have_value("daily")
+        expect(page.get_by_label("Digest hour")).to_have_value("7")
+        expect(page.get_by_label("Quiet hours")).to_be_checked()
+        expect(page.get_by_label("Quiet until")).to_have_value("07:00")
+    finally:
+        server.request("PATCH", "/api/preferences/", DEFAULT_DELIVERY, token)
+
+
+def test_the_deliveries_page_shows_totals_and_a_row_per_reader_of_a_role(pages, server):
+    read_everything(server, "alice", "bob")
+    admin = pages.sign_in("dave", "/admin/send/")
+    title = unique("Abstract due Friday")
+    admin.get_by_label("A role").check()
+    admin.get_by_label("Role", exact=True).select_option("student")
+    admin.get_by_label("Title").fill(title)
+    admin.get_by_role("button", name="Send notification").click()
+    expect(admin.locator("#send-result")).to_have_text(f"Sent “{title}” to every student.")
+    # alice reads it before the page is opened: her row says so
+    _, page_ = server.request("GET", "/api/notifications/?unread=true", token=api_token(server, "alice"))
+    sent = next(n for n in page_["results"] if n["title"] == title)
+    status, _ = server.request("POST", f"/api/notifications/{sent['id']}/read/", token=api_token(server, "alice"))
+    assert status == 200
+
+    admin.get_by_role("link", name=f"See who received “{title}”").click()
+    expect(admin).to_have_url(f"{server.url}/admin/notifications/{sent['id']}/deliveries/")
+    expect(admin.get_by_role("heading", level=1)).to_have_text(f"Deliveries of “{title}”")
+    _, expected = server.request("GET", f"/api/notifications/{sent['id']}/deliveries/", token=api_token(server, "dave"))
+    expect(admin.locator("#deliveries-summary")).to_have_text(expected["summary"])
+    totals = admin.locator("#delivery-totals")
+    for label, key in (("Audience", "audience"), ("Read", "read"), ("Emailed", "emailed"), ("Failed", "failed")):
+        expect(totals.locator(".total").filter(has=admin.locator("dt", has_text=label)).locator("dd")).to_have_text(
+            str(expected["totals"][key]))
+    table = admin.get_by_role("table")
+    expect(table.get_by_role("columnheader")).to_have_text(["Reader", "Delivered", "Seen", "Read", "Email", "Push"])
+    usernames = [row["user"]["username"] for row in expected["results"]]
+    assert {"alice", "bob"} <= set(usernames)
+    expect(table.locator("tbody th[scope=row]")).to_have_text(usernames)
+    alice = table.get_by_role("row").filter(has=admin.get_by_role("rowheader", name="alice"))
+    expect(alice.locator("td").nth(2)).not_to_have_text("not yet")  # read
+    bob = table.get_by_role("row").filter(has=admin.get_by_role("rowheader", name="bob"))
+    expect(bob.locator("td").nth(2)).to_have_text("not yet")
+
+
+def test_the_deliveries_page_refuses_readers_and_names_unknown_notifications(pages, server):
+    student = pages.sign_in("alice", "/admin/notifications/1/deliveries/")
+    expect(student.get_by_role("alert")).to_have_text("Only administrators and the sender can see deliveries.")
+    admin = pages.sign_in("dave", "/admin/notifications/999999999/deliveries/")
+    expect(admin.get_by_role("alert")).to_have_text("There is no notification 999999999.")

@@ -84,6 +84,7 @@ def commands(block: str) -> list[list[str]]:
 def test_the_page_marks_the_steps_this_test_follows():
     kinds = [(kind, arg) for kind, arg, _ in documented_steps()]
     assert ("run", "") in kinds and ("serve", "") in kinds and ("serve", VARIANT) in kinds
+    assert ("serve", "worker") in kinds
     assert {arg for kind, arg in kinds if kind == "file"} >= {
         "campus/models.py", "campus/roles.py", "hostsite/settings.py (append)", "hostsite/urls.py",
         "hostsite/asgi.py", f"hostsite/settings.py (append, {VARIANT})",
@@ -140,7 +141,8 @@ def site(tmp_path_factory) -> Site:
             path.write_text(path.read_text() + "\n" + block)
         else:
             (site.root / argument).write_text(block)
-    create = "; ".join(f"Person.objects.create_user({name!r}, password={password!r}, role={role!r})"
+    create = "; ".join(f"Person.objects.create_user({name!r}, password={password!r}, role={role!r}, "
+                       f"email='{name}@host.test')"
                        for name, (role, password) in USERS.items())
     site.manage("shell", "-c", f"from campus.models import Person; {create}")
     return site
@@ -281,6 +283,33 @@ async def test_a_role_notification_from_another_process_reaches_only_that_role(s
     finally:
         await mia.close()
         await eli.close()
+
+
+def test_the_documented_worker_mails_an_unread_deadline_to_the_roles_readers_through_the_sites_backend(
+        site, server, tokens):
+    """Step 12: `manage.py clarion_worker` beside the server; ROLE_MEMBERS lists the members, and
+    the site's own EMAIL_BACKEND (the file backend) receives one mail each, eli (editor) none."""
+    outbox = site.root / "sent-mail"
+    log = site.root / "worker.log"
+    with open(log, "w") as out:
+        worker = subprocess.Popen(site.serve["worker"], cwd=site.root, env=site.env, stdout=out,
+                                  stderr=subprocess.STDOUT)
+    try:
+        code = ("from clarion import send_notification_to_role; "
+                "send_notification_to_role('member', 'Forms due', 'By Friday', category='deadline', link='/forms/')")
+        site.manage("shell", "-c", code)
+        deadline = time.monotonic() + 20
+        mails = ""
+        while time.monotonic() < deadline and "Forms due" not in mails:
+            time.sleep(0.3)
+            mails = "".join(path.read_text() for path in outbox.glob("*")) if outbox.is_dir() else ""
+        assert worker.poll() is None, log.read_text()
+        assert mails.count("Subject: Forms due") == 1, mails or log.read_text()
+        assert "To: mia@host.test" in mails and "eli@host.test" not in mails
+        assert "http://host.test/forms/" in mails and "List-Unsubscribe-Post: List-Unsubscribe=One-Click" in mails
+    finally:
+        worker.terminate()
+        worker.wait(10)
 
 
 async def test_a_manager_creates_over_rest_and_the_editor_receives_it(server, tokens):

@@ -174,7 +174,7 @@ def servers(tmp_path_factory):
         result = run_cli(env, "adduser", name, "--role", "student", "--password", DEMO_PASSWORD)
         assert result.returncode == 0, result.stderr
     env.update({"CLARION_SITE_URL": SITE_URL, "CLARION_DELIVERY_INTERVAL": "0.2",
-                "CLARION_DELIVERY_RETRY_BASE": "0.5"})
+                "CLARION_DELIVERY_RETRY_BASE": "2"})
     logs = tmp_path_factory.mktemp("push-logs")
     planner = ServerProcess(env, logs / "planner.log").start()
     other = NoWorkerServer(env, logs / "other.log").start() if SCALEOUT else planner
@@ -314,6 +314,24 @@ async def test_a_reader_with_a_socket_open_on_another_process_gets_no_push_until
     pushes = push_service.wait_for("bob-desktop")
     assert [p["payload"]["title"] for p in pushes] == ["After bob left"]
     assert _wait_for_row(planner, tokens["dave"], later["id"], ids["bob"])["status"] == "sent"
+
+
+async def test_a_push_waiting_for_a_retry_is_dropped_when_its_reader_opens_the_app(servers, people, push_service):
+    planner, other = servers
+    tokens, ids = people
+    push_service.answers["bob-desktop"] = [503, 201]
+    created = planner.notify(tokens["dave"], title="Retried later", recipient_type="user", recipient_id=str(ids["bob"]))
+    before = len(push_service.pushes("bob-desktop"))
+    attempts = await asyncio.to_thread(push_service.wait_for, "bob-desktop", before + 1)
+    assert attempts[-1]["status"] == 503
+    ws = await other.socket(tokens["bob"])  # within the retry's backoff (2 s)
+    async with ws:
+        assert (await next_frame(ws))["type"] == "recent_notifications"
+        await _until_online(ids["bob"], True)
+        row = await asyncio.to_thread(_wait_for_row, planner, tokens["dave"], created["id"], ids["bob"])
+        assert (row["status"], row["reason"], row["attempts"]) == ("skipped", "online", 2), row
+    assert len(push_service.pushes("bob-desktop")) == before + 1
+    push_service.answers["bob-desktop"] = [201]
 
 
 def test_410_from_the_push_service_deletes_the_subscription(servers, people, push_service):

@@ -12,6 +12,7 @@ from django.core import signing
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from django.db import transaction
+from django.db.models.functions import Coalesce
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import ValidationError
@@ -157,7 +158,7 @@ class PushSubscriptionsView(APIView):
                 defaults={"user": request.user, "p256dh": data["keys"]["p256dh"], "auth": data["keys"]["auth"],
                           "user_agent": user_agent})
             extra = list(PushSubscription.objects.filter(user=request.user)
-                         .order_by("-last_used_at", "-created_at", "-pk")
+                         .order_by(Coalesce("last_used_at", "created_at").desc(), "-pk")
                          .values_list("pk", flat=True)[MAX_SUBSCRIPTIONS_PER_USER:])
             if extra:
                 PushSubscription.objects.filter(pk__in=extra).delete()

@@ -103,12 +103,18 @@ class PushChannel(DeliveryChannel):
         return online.online(user_ids)
 
     def send(self, messages: list[Message], still_mine):
+        # Asked again at send time, once per batch: a push held by quiet hours or a retry may
+        # find its reader in the app by now.
+        online_now = online.online({message.user.pk for message in messages})
         signer = None
         session = requests.Session()
         try:
             for message in messages:
                 if not still_mine():
                     return
+                if message.user.pk in online_now:
+                    yield message, Outcome("skipped", reason=Reason.ONLINE)
+                    continue
                 if signer is None:
                     try:
                         signer = Vapid.from_string(private_key=vapid.keys().private_key)

@@ -106,6 +106,11 @@ def test_unread_after_the_delay_gives_exactly_one_mail_with_one_click_unsubscrib
     assert mail.get_body(("html",)) is not None
     state = _wait_state(server, tokens["dave"], created["id"], "alice")
     assert state["status"] == "sent" and state["attempts"] == 1 and state["sent_at"]
+    request = urllib.request.Request(server.url + "/metrics", headers=server.metrics_headers())
+    with urllib.request.urlopen(request, timeout=10) as response:
+        metrics = response.read().decode()
+    sent = [line for line in metrics.splitlines() if line.startswith("clarion_deliveries_sent_total ")]
+    assert sent and float(sent[0].split()[1]) >= 1
 
 
 def test_read_in_time_gives_no_mail_and_the_record_says_why(site, smtp):

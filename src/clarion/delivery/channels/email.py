@@ -63,7 +63,10 @@ class EmailChannel(DeliveryChannel):
                         opened = True
                     connection.send_messages([mail])
                 except smtplib.SMTPRecipientsRefused as exc:
-                    yield message, Outcome("failed", error=_describe(exc))  # the address is refused: retrying will not help
+                    # 4xx: "not now" (a full mailbox, greylisting); 5xx: the address is refused for good.
+                    codes = [code for code, _ in exc.recipients.values()]
+                    temporary = codes and all(400 <= code < 500 for code in codes)
+                    yield message, Outcome("retry" if temporary else "failed", error=_describe(exc))
                 except smtplib.SMTPResponseException as exc:
                     if 400 <= exc.smtp_code < 500:
                         yield message, Outcome("retry", error=_describe(exc))

@@ -2,6 +2,8 @@
 section (digest, its hour, time zone, quiet hours) with the server's field errors beside their
 fields, and the deliveries page a sender opens from the send page."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -119,3 +121,21 @@ def test_the_deliveries_page_refuses_readers_and_names_unknown_notifications(pag
     expect(student.get_by_role("alert")).to_have_text("Only administrators and the sender can see deliveries.")
     admin = pages.sign_in("dave", "/admin/notifications/999999999/deliveries/")
     expect(admin.get_by_role("alert")).to_have_text("There is no notification 999999999.")
+
+
+def test_the_desktop_notifications_control_says_what_this_browser_allows(pages, server):
+    # A context given a list of permissions denies every other one: notifications are blocked.
+    blocked = pages.sign_in("alice", "/settings/", permissions=[])
+    expect(blocked.locator("#desktop-state")).to_contain_text("Blocked")
+    expect(blocked.get_by_role("button", name="Enable desktop notifications")).to_be_disabled()
+
+    page = pages.sign_in("alice", "/settings/", permissions=["notifications"])
+    state = page.locator("#desktop-state")
+    expect(state).to_have_text("Off in this browser.")
+    toggle = page.get_by_role("button", name="Enable desktop notifications")
+    expect(toggle).to_be_enabled()
+    assert "desktop-state" in toggle.get_attribute("aria-describedby").split()
+    toggle.click()
+    # Where the browser has a push service it subscribes; here (no network) it says why not.
+    expect(state).to_have_text(re.compile(r"^(On in this browser|Could not turn on: .+ Off in this browser\.)"), timeout=10_000)
+    expect(page.locator("#desktop-toggle")).to_be_focused()

@@ -10,6 +10,7 @@ import type { DigestMode, Mute, Preferences, PreferencesChanges, QuietHours } fr
 import { apiRequest, HttpError } from "../api.js";
 import { notice, type Page } from "../context.js";
 import { fill, h } from "../dom.js";
+import { desktopNotificationState, disableDesktopNotifications, enableDesktopNotifications, type DesktopNotificationState } from "../push.js";
 
 const CHANNELS: Array<["in_app" | "email" | "push", string]> = [
   ["in_app", "In the app"],
@@ -241,7 +242,7 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
       span, errorOf("quiet-hours")),
     h("div", { className: "actions" }, save, status),
   );
-  const section = h("section", { "aria-labelledby": "delivery-heading" }, h("h2", { id: "delivery-heading" }, "Delivery"), form);
+  const section = h("section", { "aria-labelledby": "delivery-heading" }, h("h2", { id: "delivery-heading" }, "Delivery"), form, desktopControl());
 
   let current: DeliveryChoice | null = null;
 
@@ -364,6 +365,49 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
       else current = fromServer(prefs); // what a save sends is still what differs from the server
     },
   };
+}
+
+const DESKTOP_STATES: Record<DesktopNotificationState, string> = {
+  unsupported: "This browser cannot show desktop notifications from this site.",
+  denied: "Blocked: this browser does not let the site show notifications. Allow them in the browser's site settings, then reload this page.",
+  off: "Off in this browser.",
+  on: "On in this browser: what arrives while no tab of this site is open shows as a desktop notification.",
+};
+
+/**
+ * Desktop notifications for this browser (push.ts): a subscription belongs to the browser, not
+ * to the preferences, so it is its own control, saved at once.
+ */
+function desktopControl(): HTMLElement {
+  const button = h("button", { type: "button", id: "desktop-toggle", disabled: true, "aria-describedby": "desktop-state" }, "Enable desktop notifications");
+  const state = h("p", { id: "desktop-state", className: "hint", role: "status", tabindex: "-1" }, "Checking this browser…");
+  let current: DesktopNotificationState = "unsupported";
+  const show = (next: DesktopNotificationState, note = "") => {
+    current = next;
+    button.textContent = next === "on" ? "Disable desktop notifications" : "Enable desktop notifications";
+    button.disabled = next === "unsupported" || next === "denied";
+    state.textContent = note ? `${note} ${DESKTOP_STATES[next]}` : DESKTOP_STATES[next];
+  };
+  button.addEventListener("click", async () => {
+    const turningOn = current !== "on";
+    button.disabled = true;
+    state.textContent = turningOn ? "Turning on…" : "Turning off…";
+    try {
+      const next = turningOn ? await enableDesktopNotifications(apiRequest) : await disableDesktopNotifications(apiRequest);
+      show(next, turningOn && next === "off" ? "Not turned on: the permission was not given." : "");
+    } catch (e) {
+      const reason = e instanceof HttpError ? e.message : e instanceof Error ? e.message : String(e);
+      show(await desktopNotificationState().catch(() => current), `Could not turn ${turningOn ? "on" : "off"}: ${reason}.`);
+    }
+    // A button disabled under focus (the permission was just refused) drops focus to the page's top.
+    if (button.disabled) state.focus();
+    else button.focus();
+  });
+  void desktopNotificationState().then((s) => show(s), () => show("unsupported"));
+  return h("div", { className: "field desktop" },
+    h("h3", { id: "desktop-heading" }, "Desktop notifications"),
+    h("p", { className: "hint" }, "Which categories reach the desktop is set by the Desktop column above."),
+    button, state);
 }
 
 function fromServer(prefs: Preferences): DeliveryChoice {

@@ -7,7 +7,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import api_token, read_everything, unique
+from tests.browser.conftest import api_token, notification_item, read_everything, toast, unique
 
 pytestmark = pytest.mark.integration
 
@@ -139,3 +139,24 @@ def test_the_desktop_notifications_control_says_what_this_browser_allows(pages, 
     # Where the browser has a push service it subscribes; here (no network) it says why not.
     expect(state).to_have_text(re.compile(r"^(On in this browser|Could not turn on: .+ Off in this browser\.)"), timeout=10_000)
     expect(page.locator("#desktop-toggle")).to_be_focused()
+
+
+def test_a_senders_dropdown_links_each_notification_to_its_deliveries(pages, server):
+    read_everything(server, "dave", "alice")
+    admin = pages.sign_in("dave")
+    student = pages.sign_in("alice")
+    title = unique("Lab closed on Monday")
+    status, sent = server.request("POST", "/api/notifications/", {
+        "recipient_type": "all", "recipient_id": "", "title": title}, api_token(server, "dave"))
+    assert status == 201, sent
+    expect(toast(admin, title)).to_be_visible(timeout=5_000)
+    admin.locator("#bell").click()
+    link = notification_item(admin, title).get_by_role("link", name=f"Deliveries: {title}")
+    expect(link).to_have_attribute("href", f"/admin/notifications/{sent['id']}/deliveries/")
+    link.click()
+    expect(admin.locator("#deliveries-summary")).not_to_be_empty()
+    # A reader who cannot send is not offered a page that would refuse them.
+    expect(toast(student, title)).to_be_visible(timeout=5_000)
+    student.locator("#bell").click()
+    expect(notification_item(student, title)).to_be_visible()
+    expect(notification_item(student, title).get_by_role("link", name=re.compile("Deliveries"))).to_have_count(0)

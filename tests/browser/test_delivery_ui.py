@@ -137,7 +137,8 @@ def test_the_desktop_notifications_control_says_what_this_browser_allows(pages, 
     assert "desktop-state" in toggle.get_attribute("aria-describedby").split()
     toggle.click()
     # Where the browser has a push service it subscribes; here (no network) it says why not.
-    expect(state).to_have_text(re.compile(r"^(On in this browser|Could not turn on: .+ Off in this browser\.)"), timeout=10_000)
+    outcome = re.compile(r"^(On in this browser|Could not turn on: .+ Off in this browser\.)")
+    expect(state).to_have_text(outcome, timeout=10_000)
     expect(page.locator("#desktop-toggle")).to_be_focused()
 
 

@@ -71,11 +71,13 @@ def payload(notification, user_id, locale: str) -> bytes:
     }
     encoded = orjson.dumps(data)
     while len(encoded) > MAX_PAYLOAD_BYTES and data["body"]:
-        over = len(encoded) - MAX_PAYLOAD_BYTES
-        # Characters may be up to 4 bytes; cut at least what is over, then measure again.
-        data["body"] = data["body"][:max(0, len(data["body"]) - max(over // 4, 1) - 1)].rstrip() + "…"
-        if len(data["body"]) <= 1:
-            data["body"] = ""
+        # Cut the body's UTF-8 in the proportion its JSON is over (JSON escapes make some text
+        # longer than its bytes), at a character boundary, and measure again.
+        raw = data["body"].encode()
+        as_json = len(orjson.dumps(data["body"]))
+        room = as_json - (len(encoded) - MAX_PAYLOAD_BYTES) - len("…".encode()) - 2
+        keep = len(raw) * room // as_json
+        data["body"] = raw[:keep].decode("utf-8", "ignore").rstrip() + "…" if keep > 0 else ""
         encoded = orjson.dumps(data)
     return encoded
 

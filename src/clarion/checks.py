@@ -288,3 +288,28 @@ def check_delivery(app_configs, **kwargs):
             problems.append(checks.Error(f"CLARION[{name!r}] must be a whole number >= 1, got {value!r}",
                                          id="clarion.E012"))
     return problems
+
+
+@checks.register()
+def check_web_push(app_configs, **kwargs):
+    """A VAPID key that cannot sign, or a subject push services refuse, would fail every push
+    (docs/delivery-push.md)."""
+    from django.core.exceptions import ImproperlyConfigured
+
+    from clarion.delivery import vapid
+
+    problems = []
+    try:
+        vapid.from_settings()
+    except ImproperlyConfigured as exc:
+        problems.append(checks.Error(str(exc), hint="or leave both keys empty: a pair is then generated and kept "
+                                                    "in the database", id="clarion.E013"))
+    subject = clarion_settings.VAPID_SUBJECT
+    if not isinstance(subject, str) or not re.match(r"^(mailto:[^@\s]+@[^@\s]+|https://[^/\s]+)", subject):
+        problems.append(checks.Error(f"CLARION['VAPID_SUBJECT'] = {subject!r} is not a mailto: or https: contact",
+                                     hint='e.g. "mailto:it-support@example.edu"', id="clarion.E013"))
+    ttl = clarion_settings.PUSH_TTL
+    if isinstance(ttl, bool) or not isinstance(ttl, int) or ttl < 0:
+        problems.append(checks.Error(f"CLARION['PUSH_TTL'] must be a whole number of seconds >= 0, got {ttl!r}",
+                                     id="clarion.E013"))
+    return problems

@@ -50,7 +50,9 @@ def generate() -> KeyPair:
     return KeyPair(b64url_encode(scalar), _public_of(private))
 
 
-def _from_settings() -> KeyPair | None:
+def from_settings() -> KeyPair | None:
+    """The pair CLARION configures, None when it configures none; ImproperlyConfigured when it
+    is malformed (the start-up check clarion.E013 reports that before any push fails)."""
     private_text = clarion_settings.VAPID_PRIVATE_KEY
     public_text = clarion_settings.VAPID_PUBLIC_KEY
     if not private_text:
@@ -65,7 +67,8 @@ def _from_settings() -> KeyPair | None:
         private = ec.derive_private_key(int.from_bytes(raw, "big"), ec.SECP256R1())
     except ValueError:
         raise ImproperlyConfigured('CLARION["VAPID_PRIVATE_KEY"] must be a P-256 private key as base64url of its '
-                                   "raw 32 bytes (such as `vapid --gen` or the web-push tool print)") from None
+                                   "raw 32 bytes, as `npx web-push generate-vapid-keys` or `python -c \"from "
+                                   "clarion.delivery.vapid import generate; print(generate())\"` print one") from None
     public = _public_of(private)
     if public_text and public_text.rstrip("=") != public:
         raise ImproperlyConfigured('CLARION["VAPID_PUBLIC_KEY"] is not the public half of CLARION["VAPID_PRIVATE_KEY"] '
@@ -99,7 +102,7 @@ def keys() -> KeyPair:
         with _lock:
             pair = _cached.get(key)
             if pair is None:
-                pair = _from_settings() or _from_database()
+                pair = from_settings() or _from_database()
                 _cached.clear()
                 _cached[key] = pair
     return pair

@@ -2,6 +2,7 @@
 section (digest, its hour, time zone, quiet hours) with the server's field errors beside their
 fields, and the deliveries page a sender opens from the send page."""
 
+import json
 import re
 
 import pytest
@@ -161,3 +162,55 @@ def test_a_senders_dropdown_links_each_notification_to_its_deliveries(pages, ser
     student.locator("#bell").click()
     expect(notification_item(student, title)).to_be_visible()
     expect(notification_item(student, title).get_by_role("link", name=re.compile("Deliveries"))).to_have_count(0)
+
+
+def _reader(user_id, username, **fields):
+    return {"user": {"id": user_id, "username": username}, "delivered_at": None, "seen_at": None, "read_at": None,
+            "channels": {"email": None, "push": None}, **fields}
+
+
+def test_the_deliveries_page_pages_through_readers_and_says_what_each_channel_did(pages, server):
+    """The server's answers are stood in for (an audience of 51 would take a minute to make):
+    what is checked is how the page draws and walks them."""
+    email = {"status": "failed", "reason": "", "error": "550 mailbox unavailable", "attempts": 3,
+             "due_at": "2026-12-04T07:00:00Z", "sent_at": None}
+    skipped = {"status": "skipped", "reason": "read", "error": "", "attempts": 0,
+               "due_at": "2026-12-04T07:00:00Z", "sent_at": None}
+    base = {"notification": {"id": 4242, "title": "Room change", "recipient_type": "role", "recipient_id": "student",
+                             "category": "announcement", "created_at": "2026-12-04T06:00:00Z"},
+            "totals": {"audience": 51, "delivered": 50, "seen": 40, "read": 30, "emailed": 20, "pushed": 1,
+                       "pending": 0, "failed": 1, "skipped": 29},
+            "summary": "30 of 51 students read, 20 emailed, 1 failed", "count": 51}
+    answers = {
+        "1": {**base, "next": f"{server.url}/api/notifications/4242/deliveries/?page=2&page_size=50", "previous": None,
+              "results": [_reader(10 + n, f"student{n:02}") for n in range(49)]
+              + [_reader(70, "zoe", channels={"email": email, "push": skipped})]},
+        "2": {**base, "next": None, "previous": f"{server.url}/api/notifications/4242/deliveries/?page_size=50",
+              "results": [_reader(80, "yusuf", read_at="2026-12-04T06:30:00Z")]},
+    }
+
+    def answer(route):
+        page_number = route.request.url.split("page=")[1].split("&")[0]
+        route.fulfill(status=200, content_type="application/json", body=json.dumps(answers[page_number]))
+
+    admin = pages.sign_in("dave")
+    admin.route("**/api/notifications/4242/deliveries/*", answer)
+    admin.goto(f"{server.url}/admin/notifications/4242/deliveries/")
+    table = admin.get_by_role("table")
+    expect(table.locator("caption")).to_have_text("Readers, page 1 of 2")
+    expect(table.locator("tbody tr")).to_have_count(50)
+    zoe = table.get_by_role("row").filter(has=admin.get_by_role("rowheader", name="zoe"))
+    expect(zoe.locator("td").nth(3)).to_have_text("failed: 550 mailbox unavailable (3 attempts)")
+    expect(zoe.locator("td").nth(4)).to_have_text("skipped: read in the app first")
+    expect(admin.get_by_role("button", name="Previous page")).to_be_disabled()
+
+    admin.get_by_role("button", name="Next page").click()
+    expect(table.locator("caption")).to_have_text("Readers, page 2 of 2")
+    expect(admin).to_have_url(f"{server.url}/admin/notifications/4242/deliveries/?page=2")
+    expect(admin.locator("#deliveries-status")).to_have_text("Page 2 of 2.")
+    expect(admin.get_by_role("region", name="Readers, scrollable")).to_be_focused()
+    expect(table.locator("tbody th")).to_have_text(["yusuf"])
+    expect(admin.get_by_role("button", name="Next page")).to_be_disabled()
+    admin.get_by_role("button", name="Previous page").click()
+    expect(table.locator("caption")).to_have_text("Readers, page 1 of 2")
+    expect(admin).to_have_url(f"{server.url}/admin/notifications/4242/deliveries/")

@@ -581,7 +581,7 @@ async def test_acknowledges_the_furthest_cursor_received_at_most_once_a_second()
             for n in (2, 3, 4):
                 await ws.send(notification(n, f"c{n}"))
 
-        await ws.send(snapshot("c1", [(1, "c1")]))
+        await ws.send(snapshot("c1", [(1, "c1")]))  # its newest item's cursor: c1
         sender = asyncio.create_task(later())
         async for text in ws:  # read while the notifications go out: arrival times are real
             received.append((asyncio.get_running_loop().time(), json.loads(text)))

@@ -214,7 +214,7 @@ class PreferencesSerializer(serializers.Serializer):
                                    help_text='Per channel: one mail per notification ("off") or one listing what is '
                                              'still unread, "hourly" or "daily" at digest_hour.')
     digest_hour = serializers.IntegerField(min_value=0, max_value=23)
-    time_zone = serializers.CharField(help_text="IANA zone of digest_hour and quiet_hours.")
+    time_zone = serializers.CharField(allow_blank=True, help_text="IANA zone of digest_hour and quiet_hours; \"\": the site's.")
     quiet_hours = QuietHoursSerializer(allow_null=True, help_text="Email and push of unlocked categories wait "
                                                                   "until it ends; null: none.")
     categories = CategoryPreferenceSerializer(many=True)

@@ -372,8 +372,14 @@ class Client:
                 return
         elif isinstance(event, Pong):
             return
-        if cursor is not None and self._acknowledge and isinstance(event, (RecentNotifications, Notification)):
-            self._acknowledge_later(cursor)
+        if self._acknowledge:
+            # What was received: a live notification, or a snapshot's newest item (not the
+            # snapshot's own cursor, which also covers older unread items it did not carry).
+            received = event.cursor if isinstance(event, Notification) else (
+                event.notifications[0].cursor if isinstance(event, RecentNotifications) and event.notifications
+                else None)
+            if received:
+                self._acknowledge_later(received)
         await self._deliver(event)
 
     def _acknowledge_later(self, cursor: str) -> None:

@@ -58,7 +58,7 @@ def delivery_settings(user_id) -> dict:
     return {
         "digest": {channel: digest.get(channel, "off") for channel in DIGEST_CHANNELS},
         "digest_hour": row.get("digest_hour", 8),
-        "time_zone": row.get("time_zone", "") or settings.TIME_ZONE,
+        "time_zone": row.get("time_zone", ""),  # "": the site's TIME_ZONE (a client may offer its own)
         "quiet_hours": row.get("quiet_hours"),
     }
 

@@ -16,8 +16,9 @@ def _fields() -> list[str]:
     return [User._meta.pk.name, User.get_email_field_name(), "is_active"]
 
 
-def chunks(notification):
-    """Yield lists of users (with their primary key, email and is_active loaded)."""
+def chunks(notification, narrow=None):
+    """Yield lists of users (with their primary key, email and is_active loaded); ``narrow``
+    (a channel's) may cut a role's or everyone's audience down in SQL first."""
     User = get_user_model()
     if notification.recipient_type == "user":
         users = list(User._default_manager.filter(pk=notification.recipient_id).only(*_fields()))
@@ -29,6 +30,8 @@ def chunks(notification):
     else:
         members = User._default_manager.filter(is_active=True)
     if isinstance(members, QuerySet):
+        if narrow is not None:
+            members = narrow(members)
         last = None
         base = members.only(*_fields()).order_by("pk")
         while True:

@@ -98,7 +98,7 @@ def plan_one(channel: DeliveryChannel, notification, now: datetime) -> int:
     """Rows of one notification on one channel, for every reader of its audience."""
     alone = notification.recipient_type == "user"
     made = 0
-    for users in audience.chunks(notification):
+    for users in audience.chunks(notification, narrow=channel.narrow):
         by_id = {user.pk: user for user in users}
         ids = list(by_id)
         settings = readers.settings_of(ids)

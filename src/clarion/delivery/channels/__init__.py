@@ -44,6 +44,11 @@ class DeliveryChannel:
         """Which of ``users`` ({id: user}) this channel has somewhere to send to."""
         raise NotImplementedError
 
+    def narrow(self, users):
+        """The part of a role's or everyone's audience (a QuerySet of users) worth looking at:
+        push narrows it to subscribers, so that a broadcast costs what its subscribers cost."""
+        return users
+
     def unwanted_now(self, user_ids) -> set:
         """Readers this channel should leave alone at planning time (push: online ones)."""
         return set()

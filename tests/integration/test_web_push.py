@@ -429,3 +429,28 @@ def test_a_push_is_in_the_readers_language(servers, people, push_service):
                    params={"project": "Greenhouse", "status": "approved", "old": "draft", "new": "approved"})
     pushes = push_service.wait_for("erin-laptop", 3)
     assert pushes[-1]["payload"]["title"] == "โครงงาน “Greenhouse” อยู่ในสถานะ approved แล้ว"
+
+
+@pytest.mark.scaleout
+async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers, people):
+    """What a Redis restart does to the online sets: gone. The next refresh puts them back."""
+    import redis.asyncio as redis
+
+    from clarion.realtime import online
+
+    planner, other = servers
+    tokens, ids = people
+    frank = str(ids["frank"])
+    ws = await other.socket(tokens["frank"])
+    async with ws:
+        assert (await next_frame(ws))["type"] == "recent_notifications"
+        await _until_online(ids["frank"], True)
+        client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        try:
+            for key in await client.smembers("clarion:online-index"):
+                if await client.sismember(key, frank):
+                    await client.delete(key)
+        finally:
+            await client.aclose()
+        await _until_online(ids["frank"], False, timeout=1)
+        await _until_online(ids["frank"], True, timeout=online.REFRESH + 3)

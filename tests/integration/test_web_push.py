@@ -174,7 +174,7 @@ def servers(tmp_path_factory):
         result = run_cli(env, "adduser", name, "--role", "student", "--password", DEMO_PASSWORD)
         assert result.returncode == 0, result.stderr
     env.update({"CLARION_SITE_URL": SITE_URL, "CLARION_DELIVERY_INTERVAL": "0.2",
-                "CLARION_DELIVERY_RETRY_BASE": "2"})
+                "CLARION_DELIVERY_RETRY_BASE": "3"})
     logs = tmp_path_factory.mktemp("push-logs")
     planner = ServerProcess(env, logs / "planner.log").start()
     other = NoWorkerServer(env, logs / "other.log").start() if SCALEOUT else planner
@@ -324,7 +324,7 @@ async def test_a_push_waiting_for_a_retry_is_dropped_when_its_reader_opens_the_a
     before = len(push_service.pushes("bob-desktop"))
     attempts = await asyncio.to_thread(push_service.wait_for, "bob-desktop", before + 1)
     assert attempts[-1]["status"] == 503
-    ws = await other.socket(tokens["bob"])  # within the retry's backoff (2 s)
+    ws = await other.socket(tokens["bob"])  # within the retry's backoff (3 s)
     async with ws:
         assert (await next_frame(ws))["type"] == "recent_notifications"
         await _until_online(ids["bob"], True)

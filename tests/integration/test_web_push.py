@@ -431,6 +431,20 @@ def test_a_push_is_in_the_readers_language(servers, people, push_service):
     assert pushes[-1]["payload"]["title"] == "โครงงาน “Greenhouse” อยู่ในสถานะ approved แล้ว"
 
 
+def test_a_role_notification_is_pushed_to_its_subscribed_readers_and_writes_no_row_for_the_rest(
+        servers, people, push_service):
+    planner, _ = servers
+    tokens, ids = people
+    browsers = {"alice": "alice-phone", "bob": "bob-desktop", "erin": "erin-laptop"}
+    before = {name: len(push_service.pushes(name)) for name in browsers.values()}
+    created = planner.notify(tokens["dave"], title="To every student", recipient_type="role", recipient_id="student")
+    for reader, browser in browsers.items():
+        got = push_service.wait_for(browser, before[browser] + 1)
+        assert [p["payload"]["id"] for p in got[before[browser]:]] == [created["id"]]
+        assert _wait_for_row(planner, tokens["dave"], created["id"], ids[reader])["status"] == "sent"
+    assert _push_row(planner, tokens["dave"], created["id"], ids["frank"]) is None  # no subscription, no row
+
+
 @pytest.mark.scaleout
 async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers, people):
     """What a Redis restart does to the online sets: gone. The next refresh puts them back."""

@@ -94,6 +94,11 @@ class PushChannel(DeliveryChannel):
     def reachable(self, users: dict) -> set:
         return set(PushSubscription.objects.filter(user_id__in=list(users)).values_list("user_id", flat=True))
 
+    def narrow(self, users):
+        # A role's or everyone's notification reaches only subscribers: the rest would get no
+        # row anyway, so a broadcast is planned at the cost of its subscribers, not its audience.
+        return users.filter(pk__in=PushSubscription.objects.values("user_id"))
+
     def unwanted_now(self, user_ids) -> set:
         if redis_options() is None and not runtime.is_serving() and not self._warned_blind:
             # `clarion worker` beside an embedded server: the sockets are counted in the server

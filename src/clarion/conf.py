@@ -137,6 +137,12 @@ DEFAULTS = {
     "VAPID_PUBLIC_KEY": "",
     "VAPID_SUBJECT": "mailto:admin@localhost",
     "PUSH_TTL": 86400,
+    # Hosts a push subscription's endpoint may name: the browsers' push services ("." + a domain
+    # matches its subdomains). The server posts to whatever endpoint a signed-in user gives, so
+    # without this list a user could make it send requests into the site's own network. "*"
+    # allows any https host. Plain http only to a loopback host listed here (a local test service).
+    "PUSH_SERVICE_HOSTS": ["fcm.googleapis.com", "updates.push.services.mozilla.com", ".notify.windows.com",
+                           ".push.apple.com"],
     # Notifications older than this many days are deleted by `clarion prune` (expired ones
     # whatever their age); a cursor from before what is kept gets a fresh snapshot.
     "RETENTION_DAYS": 365,

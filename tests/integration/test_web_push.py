@@ -174,7 +174,9 @@ def servers(tmp_path_factory):
         result = run_cli(env, "adduser", name, "--role", "student", "--password", DEMO_PASSWORD)
         assert result.returncode == 0, result.stderr
     env.update({"CLARION_SITE_URL": SITE_URL, "CLARION_DELIVERY_INTERVAL": "0.2",
-                "CLARION_DELIVERY_RETRY_BASE": "3"})
+                "CLARION_DELIVERY_RETRY_BASE": "3",
+                # The stand-in push service on loopback, besides the browsers' own.
+                "CLARION_PUSH_SERVICE_HOSTS": "127.0.0.1,.push.invalid"})
     logs = tmp_path_factory.mktemp("push-logs")
     planner = ServerProcess(env, logs / "planner.log").start()
     other = NoWorkerServer(env, logs / "other.log").start() if SCALEOUT else planner
@@ -375,6 +377,10 @@ def test_subscriptions_take_a_chrome_shaped_body_and_refuse_bad_keys_and_plain_h
         ({**body, "keys": {**body["keys"], "auth": "not base64!"}}, "keys", "auth"),
         ({**body, "endpoint": "http://push.example.com/send/1"}, "endpoint", None),
         ({**body, "endpoint": "ftp://push.example.com/send/1"}, "endpoint", None),
+        # Only the listed push services: not a host of the site's own network, not loopback unlisted.
+        ({**body, "endpoint": "https://10.0.0.5/push/1"}, "endpoint", None),
+        ({**body, "endpoint": "https://intranet.example.edu/admin/reset"}, "endpoint", None),
+        ({**body, "endpoint": "http://127.0.0.2:6379/"}, "endpoint", None),
         ({"endpoint": browser.endpoint}, "keys", None),
     ]
     for bad, field, inner in cases:

@@ -22,6 +22,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
+from clarion.conf import clarion_settings
 from clarion.delivery import vapid
 from clarion.delivery.channels.push import read_target
 from clarion.delivery.models import PushSubscription
@@ -42,6 +43,20 @@ def _is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _push_service(host: str) -> bool:
+    """Whether ``host`` is one of CLARION["PUSH_SERVICE_HOSTS"] (a ".domain" entry matches its
+    subdomains; "*" any host): the server posts to subscription endpoints, so they are kept to
+    the browsers' push services rather than anything a user names, the site's own network
+    included."""
+    for entry in clarion_settings.PUSH_SERVICE_HOSTS:
+        entry = entry.lower()
+        if entry == "*" and not _is_loopback(host):
+            return True
+        if host == entry or (entry.startswith(".") and host.endswith(entry)):
+            return True
+    return False
 
 
 class PushKeysSerializer(serializers.Serializer):
@@ -90,7 +105,11 @@ class PushSubscriptionSerializer(serializers.Serializer):
             raise serializers.ValidationError("expected an absolute URL such as https://push.example.com/...") from None
         if parts.username or parts.password:
             raise serializers.ValidationError("an endpoint carries no user name or password")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        host = (parts.hostname or "").lower()
+        if not _push_service(host):
+            raise serializers.ValidationError(
+                f"{host} is not a push service this site posts to (CLARION[\"PUSH_SERVICE_HOSTS\"])")
+        if parts.scheme == "http" and not _is_loopback(host):
             raise serializers.ValidationError("the endpoint must be https (http only to a loopback host)")
         return value
 

@@ -234,6 +234,8 @@ CLARION = {
     "VAPID_PUBLIC_KEY": os.environ.get("CLARION_VAPID_PUBLIC_KEY", ""),
     "VAPID_SUBJECT": os.environ.get("CLARION_VAPID_SUBJECT", "mailto:admin@localhost"),
     "PUSH_TTL": int(os.environ.get("CLARION_PUSH_TTL", "86400")),
+    "PUSH_SERVICE_HOSTS": _env_list("CLARION_PUSH_SERVICE_HOSTS", "fcm.googleapis.com,updates.push.services.mozilla.com,"
+                                    ".notify.windows.com,.push.apple.com"),
 }
 # Where mail goes: CLARION_EMAIL_URL (smtp://, smtp+tls://, smtps://, console:); unset, Django's
 # default, an SMTP server on localhost:25.

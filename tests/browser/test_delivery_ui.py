@@ -212,3 +212,23 @@ def test_the_deliveries_page_pages_through_readers_and_says_what_each_channel_di
     admin.get_by_role("button", name="Previous page").click()
     expect(table.locator("caption")).to_have_text("Readers, page 1 of 2")
     expect(admin).to_have_url(f"{server.url}/admin/notifications/4242/deliveries/")
+
+
+def test_signing_out_unsubscribes_this_browser_from_the_readers_pushes(pages, server):
+    """A shared computer: the next person must not get the previous reader's pushes. Headless
+    Chromium reaches no push service, so the browser's subscription is stood in for by one whose
+    unsubscribe() is recorded; the DELETE the page sends is the real one."""
+    page = pages.page()
+    page.add_init_script("""
+        window.__unsubscribed = false;
+        const fake = {endpoint: "https://fcm.push.invalid/fcm/send/shared-computer",
+                      unsubscribe: async () => { window.__unsubscribed = true; return true; }};
+        PushManager.prototype.getSubscription = async function () { return fake; };
+    """)
+    pages.sign_in("bob", "/", page=page)
+    page.evaluate("navigator.serviceWorker.register('/sw.js', {scope: '/'}).then(() => navigator.serviceWorker.ready)")
+    with page.expect_request(lambda r: r.method == "DELETE" and r.url.endswith("/api/push/subscriptions/")) as deleted:
+        page.get_by_role("button", name="Sign out").click()
+    assert json.loads(deleted.value.post_data) == {"endpoint": "https://fcm.push.invalid/fcm/send/shared-computer"}
+    expect(page.get_by_label("Username")).to_be_visible()
+    assert page.evaluate("window.__unsubscribed") is True

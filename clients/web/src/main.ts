@@ -7,6 +7,7 @@
 import "./app.css";
 import { ClarionClient, type Preferences } from "clarion-client";
 import { apiRequest, HttpError, type Me, onSignedOut, signIn, signOut, tokenProvider } from "./api.js";
+import { disableDesktopNotifications } from "./push.js";
 import type { Page, PageContext } from "./context.js";
 import { fill, h, refreshTimes } from "./dom.js";
 import { NotificationCenter } from "./notifications.js";
@@ -185,6 +186,13 @@ function shell(me: Me, c: ClarionClient, nav: string): { main: HTMLElement; setT
     tabs?.postMessage("signed-out");
     center.reset();
     stopEverything();
+    try {
+      // This browser stops getting this reader's pushes: the next person on a shared computer
+      // must not see them. Done while the session still authenticates the DELETE.
+      await disableDesktopNotifications(apiRequest);
+    } catch {
+      // No subscription, or the server is away: the subscription is deleted at the next 404/410.
+    }
     try {
       await signOut();
     } catch {

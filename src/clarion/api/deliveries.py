@@ -19,7 +19,7 @@ from rest_framework.views import APIView
 
 from clarion.api.ids import db_id
 from clarion.conf import clarion_settings
-from clarion.delivery import report, unsubscribe
+from clarion.delivery import audience, report, unsubscribe
 from clarion.notifications import messages
 from clarion.notifications.models import Notification, Preferences
 from clarion.roles import is_notification_admin, role_of
@@ -77,7 +77,7 @@ class DeliveriesView(APIView):
         if not (_is_admin(request.user) or (notification.created_by_id == request.user.pk
                                             and is_notification_admin(request.user))):
             raise PermissionDenied("only administrators and the notification's sender can see its deliveries")
-        readers = report.audience(notification)
+        readers = audience.readers(notification)
         pages = ReaderPages()
         page = pages.paginate_queryset(readers, request, view=self)
         counts = report.totals(notification, readers)

@@ -1,5 +1,6 @@
 """Who a notification is for, as users: one user, a role's members (CLARION["ROLE_MEMBERS"]),
-or every active user. Read in chunks, so a notification to 10,000 readers never holds them all."""
+or every active user. Read in chunks, so a notification to 10,000 readers never holds them all;
+the planner and the sender's view (clarion.delivery.report) both list readers this way."""
 
 from __future__ import annotations
 
@@ -13,18 +14,16 @@ CHUNK = 2000
 
 def _fields() -> list[str]:
     User = get_user_model()
-    return [User._meta.pk.name, User.get_email_field_name(), "is_active"]
+    return list(dict.fromkeys([User._meta.pk.name, User.USERNAME_FIELD, User.get_email_field_name(), "is_active"]))
 
 
-def chunks(notification, narrow=None):
-    """Yield lists of users (with their primary key, email and is_active loaded); ``narrow``
-    (a channel's) may cut a role's or everyone's audience down in SQL first."""
+def readers(notification, narrow=None):
+    """The audience ordered by primary key: a QuerySet (its primary key, username, email and
+    is_active loaded), or a list when a host's ROLE_MEMBERS answers one. ``narrow`` (a channel's)
+    may cut a role's or everyone's audience down in SQL first."""
     User = get_user_model()
     if notification.recipient_type == "user":
-        users = list(User._default_manager.filter(pk=notification.recipient_id).only(*_fields()))
-        if users:
-            yield users
-        return
+        return User._default_manager.filter(pk=notification.recipient_id).only(*_fields())
     if notification.recipient_type == "role":
         members = members_of(notification.recipient_id)
     else:
@@ -32,15 +31,24 @@ def chunks(notification, narrow=None):
     if isinstance(members, QuerySet):
         if narrow is not None:
             members = narrow(members)
+        return members.only(*_fields()).order_by("pk")
+    return sorted((user for user in members if getattr(user, "is_active", True)), key=lambda user: user.pk)
+
+
+def chunks_of(users):
+    """Lists of at most CHUNK users, keyset-paged (no OFFSET: a late page costs what the first does)."""
+    if isinstance(users, QuerySet):
         last = None
-        base = members.only(*_fields()).order_by("pk")
         while True:
-            page = list((base if last is None else base.filter(pk__gt=last))[:CHUNK])
+            page = list((users if last is None else users.filter(pk__gt=last))[:CHUNK])
             if not page:
                 return
             yield page
             last = page[-1].pk
-    else:  # a host's resolver may answer a list
-        members = [user for user in members if getattr(user, "is_active", True)]
-        for start in range(0, len(members), CHUNK):
-            yield members[start:start + CHUNK]
+    else:
+        for start in range(0, len(users), CHUNK):
+            yield users[start:start + CHUNK]
+
+
+def chunks(notification, narrow=None):
+    return chunks_of(readers(notification, narrow))

@@ -11,46 +11,15 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from django.contrib.auth import get_user_model
-from django.db.models import Count, Min, QuerySet
+from django.db.models import Count, Min
 
+from clarion.delivery import audience
 from clarion.delivery.models import Channel, Delivery, Receipt, Status
 from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark
-from clarion.roles import members_of
-
-CHUNK = 2000
 
 
 def _timestamp(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def audience(notification):
-    """The readers as an ordered QuerySet (or a list, from a host's ROLE_MEMBERS)."""
-    User = get_user_model()
-    if notification.recipient_type == "user":
-        return User._default_manager.filter(pk=notification.recipient_id)
-    if notification.recipient_type == "role":
-        members = members_of(notification.recipient_id)
-    else:
-        members = User._default_manager.filter(is_active=True)
-    if isinstance(members, QuerySet):
-        return members.order_by("pk")
-    return sorted(members, key=lambda user: user.pk)
-
-
-def _chunks(readers):
-    if isinstance(readers, QuerySet):
-        last = None
-        while True:
-            page = list((readers if last is None else readers.filter(pk__gt=last))[:CHUNK])
-            if not page:
-                return
-            yield page
-            last = page[-1].pk
-    else:
-        for start in range(0, len(readers), CHUNK):
-            yield readers[start:start + CHUNK]
 
 
 def reader_rows(notification, users) -> list[dict]:
@@ -101,7 +70,7 @@ def _delivery(row: Delivery | None) -> dict | None:
 def totals(notification, readers) -> dict:
     """Counts over the whole audience (paged through, a few queries per 2,000 readers)."""
     counts = {"audience": 0, "delivered": 0, "seen": 0, "read": 0}
-    for users in _chunks(readers):
+    for users in audience.chunks_of(readers):
         counts["audience"] += len(users)
         for row in reader_rows(notification, users):
             counts["delivered"] += row["delivered_at"] is not None

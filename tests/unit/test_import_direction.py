@@ -1,6 +1,6 @@
 """The layers of docs/architecture.md, enforced: a package never imports one drawn above it.
 
-Bottom to top: protocol, conf -> streams -> domain (notifications, projects, collaboration:
+Bottom to top: protocol, conf -> streams -> domain (notifications, projects, collaboration, delivery:
 models, queries, payloads, logs, services) -> realtime sending (groups, hub, brokers,
 publish) -> entry points (api, realtime.consumers, auth middleware, cli) -> server (wiring).
 observability is fed: it measures and aggregates, and reaches nothing above it. Imports inside
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "clarion"
-DOMAIN = ("clarion.notifications", "clarion.projects", "clarion.collaboration")
+DOMAIN = ("clarion.notifications", "clarion.projects", "clarion.collaboration", "clarion.delivery")
 ENTRY = ("clarion.api", "clarion.cli", "clarion.server", "clarion.realtime.consumers")
 
 # package (prefix) -> what it must never import (prefixes)
@@ -25,6 +25,7 @@ FORBIDDEN = {
     "clarion.notifications": ENTRY,
     "clarion.projects": ENTRY,
     "clarion.collaboration": ENTRY,
+    "clarion.delivery": ENTRY,
     "clarion.auth": ("clarion.api", "clarion.cli", "clarion.server"),
     "clarion.api": ("clarion.cli", "clarion.server", "clarion.realtime.consumers"),
     "clarion.cli": ("clarion.api", "clarion.realtime.consumers"),
@@ -35,6 +36,8 @@ ALLOWED = {
     ("clarion.realtime.consumers", "clarion.notifications"),  # consumers are entry points
     ("clarion.realtime.consumers", "clarion.projects"),
     ("clarion.realtime.consumers", "clarion.collaboration"),
+    ("clarion.realtime.consumers", "clarion.delivery"),  # acks become receipts
+    ("clarion.realtime.lifespan", "clarion.delivery"),  # the lifespan is an entry point: it starts the worker
 }
 
 

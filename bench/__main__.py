@@ -12,7 +12,7 @@ def main(argv=None) -> int:
                      help="smoke run (200 clients, 3 broadcasts, short bursts): checks the machinery, under 2 min")
     run.add_argument("--stacks", help="comma list of: websockets, channels-naive, socketio, clarion, clarion-redis")
     run.add_argument("--scenarios",
-                     help="comma list of: connect, memory, broadcast, broadcast-filtered, one-to-one, head-of-line, bulk, "
+                     help="comma list of: connect, memory, broadcast, broadcast-filtered, broadcast-ack, one-to-one, head-of-line, bulk, "
                           "burst, multiproc, create-rate")
     run.add_argument("--clients", help="comma list of N (default 1000,5000,10000; --quick: 200)")
     run.add_argument("--bcasts", type=int, help="broadcasts after the warm-up (default 20; --quick: 3)")

@@ -29,8 +29,8 @@ from bench.scenarios import Params, Session
 from bench.stacks import FLOOR, STACKS, ClarionRedisStack, RedisService
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_SCENARIOS = ["connect", "memory", "broadcast", "broadcast-filtered", "one-to-one", "head-of-line", "bulk", "burst",
-                 "multiproc", "create-rate"]
+ALL_SCENARIOS = ["connect", "memory", "broadcast", "broadcast-filtered", "broadcast-ack", "one-to-one", "head-of-line",
+                 "bulk", "burst", "multiproc", "create-rate"]
 # create-rate runs with no socket open, once per Clarion stack: embedded in one process, PostgreSQL
 # + Redis in two (the issue 11 targets).
 CREATE_RATE_PROCS = {"clarion": 1, "clarion-redis": 2}
@@ -148,6 +148,7 @@ async def run_one(ctx: Context, stack, n: int, wanted: list[str], procs: int = 1
             raise RuntimeError("no client connected")
         steps = [("broadcast", lambda: scenarios.broadcast(s, per_port=procs > 1)),
                  ("broadcast-filtered", lambda: scenarios.broadcast_filtered(s)),
+                 ("broadcast-ack", lambda: scenarios.broadcast_ack(s)),
                  ("one-to-one", lambda: scenarios.one_to_one(s)),
                  ("head-of-line", lambda: scenarios.head_of_line(s)),
                  ("bulk", lambda: bulk.deliver(s)),  # before the burst, which may leave a backlog
@@ -157,7 +158,7 @@ async def run_one(ctx: Context, stack, n: int, wanted: list[str], procs: int = 1
                 continue
             if name == "burst" and n != ctx.burst_n:
                 continue
-            if name in ("bulk", "broadcast-filtered") and stack.kind != "clarion":  # Clarion's endpoints
+            if name in ("bulk", "broadcast-filtered", "broadcast-ack") and stack.kind != "clarion":  # Clarion's endpoints
                 continue
             t0 = time.time()
             try:

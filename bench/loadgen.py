@@ -93,6 +93,11 @@ class Worker:
         self.cache: dict[bytes, tuple] = {}  # frame bytes -> parsed measurement
         self.kind = "ws"
         self.closed_after_connect = Counter()
+        # Clarion's delivery receipts (issue 14): when on, a client answers each measured
+        # notification frame with {"type": "ack", "data": {"cursor": <its cursor>}}.
+        self.ack = False
+        self.acks_sent = 0
+        self.errors_after_connect = 0  # error frames on open sockets (a refused ack would show here)
 
     # -- parsing, cached: in a broadcast every client gets the very same bytes ---------
 
@@ -111,7 +116,10 @@ class Worker:
                 ftype = frame.get("type")
                 if ftype == "notification":
                     inner = frame["data"]["data"]
-                    info = (inner["ph"], inner["seq"], inner["t"])
+                    cursor = frame["data"].get("cursor") if self.kind == "clarion" else None
+                    # the ack frame is built once per distinct frame, like the parse itself
+                    ack = _dumps({"type": "ack", "data": {"cursor": cursor}}).encode() if cursor else None
+                    info = (inner["ph"], inner["seq"], inner["t"], ack)
                 elif ftype == "recent_notifications":
                     info = _RECENT
                 elif ftype == "error":
@@ -124,7 +132,7 @@ class Worker:
         return info
 
     def record(self, client, info: tuple, now: float) -> None:
-        ph, seq, t = info
+        ph, seq, t = info[0], info[1], info[2]
         lat = now - t
         stats = self.phases.get(ph)
         if stats is None:
@@ -200,7 +208,8 @@ class Worker:
             msgs = {str(k): v for k, v in stats.msgs.items()}
         reply = {"open": self.open, "total": stats.total, "order": stats.order, "dup": stats.dup,
                  "msgs": msgs, "ports": {str(k): v for k, v in stats.ports.items()},
-                 "closed": dict(self.closed_after_connect)}
+                 "closed": dict(self.closed_after_connect), "acks_sent": self.acks_sent,
+                 "errors_after_connect": self.errors_after_connect}
         if cmd.get("per_port"):  # multi-process runs: open clients behind each server process
             reply["open_ports"] = {str(k): v for k, v in Counter(c.port for c in self.clients if c.connected).items()}
         return reply
@@ -364,12 +373,18 @@ class Client(asyncio.Protocol):
             else:
                 return
         info = w.parse(payload)
-        if len(info) == 3:
+        if len(info) == 4:
             w.record(self, info, now)
+            if w.ack and info[3] is not None:
+                self.send_text(info[3])
+                w.acks_sent += 1
         elif info is _RECENT:
             self._set_ready()
-        elif info is _ERROR and not self.ready.done():
-            self._fail(ConnectionError("error frame during set-up: " + payload[:120].decode("utf-8", "replace")))
+        elif info is _ERROR:
+            if not self.ready.done():
+                self._fail(ConnectionError("error frame during set-up: " + payload[:120].decode("utf-8", "replace")))
+            else:
+                w.errors_after_connect += 1
 
 
 async def main() -> None:
@@ -390,6 +405,9 @@ async def main() -> None:
             reply = await worker.connect(cmd)
         elif op == "stats":
             reply = worker.stats(cmd)
+        elif op == "ack":  # turn acknowledgements of notification frames on or off
+            worker.ack = bool(cmd["on"])
+            reply = {"ack": worker.ack}
         elif op == "quit":
             reply = worker.quit()
         else:

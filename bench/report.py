@@ -47,6 +47,10 @@ def one_line(name: str, res: dict) -> str:
         return (f"{res['muted_clients']} muted; last median plain {_ms(res['plain']['last_median_s'])} ms, filtered "
                 f"{_ms(res['filtered']['last_median_s'])} ms = {_num(res['filtered_vs_plain_last_median'], '{:.2f}')}x; "
                 f"leaked {res['leaked']}, lost {res['lost']}")
+    if name == "broadcast-ack":
+        return (f"server CPU per broadcast: no ack {_ms(res['cpu_per_bcast_plain_s'])} ms, with acks "
+                f"{_ms(res['cpu_per_bcast_acked_s'])} ms = {_num(res['acked_vs_plain_cpu'], '{:.2f}')}x; "
+                f"{res['acks_sent']} acks sent, {res['errors_after_connect']} error frames, lost {res['lost']}")
     if name == "one-to-one":
         return f"p50 {_ms(res['p50_s'], 2)} ms, p99 {_ms(res['p99_s'], 2)} ms, recv {res['received']}/{res['sent']}"
     if name == "head-of-line":
@@ -248,6 +252,28 @@ def bulk_rate_table(rows) -> list[str]:
     return out
 
 
+def ack_table(rows) -> list[str]:
+    ack_rows = [r for r in rows if isinstance(r.get("broadcast-ack"), dict) and "plain" in r["broadcast-ack"]]
+    if not ack_rows:
+        return []
+    out = ["| stack | N | broadcasts each | pause s | server CPU ms/broadcast, no ack (median) | with acks (median) "
+           "| with / without | acks sent | receipt rows written (readers) | error frames "
+           "| last-client median ms, no ack / acks | lost |",
+           "|" + "---|" * 12]
+    for row in ack_rows:
+        b = row["broadcast-ack"]
+        out.append("| " + " | ".join([
+            row["stack"], str(row["n"]), str(b["plain"]["published"]), _num(b["pause_s"]),
+            _ms(b["cpu_per_bcast_plain_s"]), _ms(b["cpu_per_bcast_acked_s"]), _num(b["acked_vs_plain_cpu"], "{:.2f}"),
+            str(b["acks_sent"]),
+            (f"{b['receipt_rows'].get('rows')} ({b['receipt_rows'].get('readers')})"
+             if isinstance(b.get("receipt_rows"), dict) and "rows" in b["receipt_rows"] else "-"),
+            str(b["errors_after_connect"]),
+            f"{_ms(b['plain']['last_median_s'])} / {_ms(b['acked']['last_median_s'])}", str(b["lost"]),
+        ]) + " |")
+    return out
+
+
 def render(result: dict) -> str:
     m = result.get("machine", {})
     mem = m.get("mem_bytes")
@@ -279,6 +305,10 @@ def render(result: dict) -> str:
     hol = hol_table(result.get("rows", []))
     if hol:
         lines += ["", "Head-of-line: personal notifications sent while a broadcast to all was in flight:", "", *hol]
+    ack = ack_table(result.get("rows", []))
+    if ack:
+        lines += ["", "Broadcast with delivery receipts (issue 14): server CPU per broadcast, from its publish to the "
+                      "end of its pause (the acks and the once-a-second receipts flush included):", "", *ack]
     mp = multiproc_table(result.get("multiproc", []))
     if mp:
         lines += ["", "Multi-process (clarion-redis; processes spread over both cores, so they share core 1 "

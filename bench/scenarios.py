@@ -38,6 +38,8 @@ class Params:
     bulk_requests: int = 20  # ...requests per rate phase (one client, then bulk_clients at once)
     bulk_clients: int = 2
     bulk_delivery_requests: int = 10  # bulk delivery: every connected user's one, in this many requests
+    ack_pause: float = 2.0  # broadcast-ack: pause after each broadcast (acks at most once a second per
+    # socket; the receipts are written once a second, so each broadcast's window holds its flush)
 
 
 def probe_count(n: int) -> int:
@@ -88,11 +90,11 @@ class Session:
         if seq is not None:
             cmd["seq"] = seq
         replies = await asyncio.gather(*(w.call(cmd, timeout=30) for w in self.workers))
-        merged = {"open": 0, "total": 0, "order": 0, "dup": 0, "msgs": {}, "ports": Counter(),
-                  "open_ports": Counter(), "closed": Counter()}
+        merged = {"open": 0, "total": 0, "order": 0, "dup": 0, "acks_sent": 0, "errors_after_connect": 0,
+                  "msgs": {}, "ports": Counter(), "open_ports": Counter(), "closed": Counter()}
         for r in replies:
-            for key in ("open", "total", "order", "dup"):
-                merged[key] += r[key]
+            for key in ("open", "total", "order", "dup", "acks_sent", "errors_after_connect"):
+                merged[key] += r.get(key, 0)
             merged["ports"].update(r["ports"])
             merged["open_ports"].update(r.get("open_ports", {}))
             merged["closed"].update(r["closed"])
@@ -164,11 +166,12 @@ async def connect(s: Session, clients: list, inflight: int = 100, timeout: float
 
 
 async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per_port: bool = False,
-                    topic: str = "", muted: int = 0) -> dict:
-    """1 warm-up + ``count`` publishes to all; each waited for (30 s max), then a 0.5 s pause.
-    ``topic``: the publishes carry it; ``muted``: how many open clients muted it (they are
-    expected to receive nothing)."""
+                    topic: str = "", muted: int = 0, pause: float | None = None) -> dict:
+    """1 warm-up + ``count`` publishes to all; each waited for (30 s max), then a 0.5 s pause
+    (``pause``). ``topic``: the publishes carry it; ``muted``: how many open clients muted it
+    (they are expected to receive nothing)."""
     count = s.p.bcasts if count is None else count
+    pause = s.p.bcast_pause if pause is None else pause
     warm = await s.publish({"op": "bcast", "ph": ph + "-warm", "seq": 0, "topic": topic})
     if warm.get("error"):
         raise RuntimeError(f"warm-up publish failed: {warm['error']}")
@@ -176,12 +179,14 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
     # The warm-up is the first notification the server(s) sent since start-up, with every socket
     # open: what "the first create after start-up" costs at N (issue 11), against the later ones.
     warm_msg = (await s.stats(ph + "-warm"))["msgs"].get(0) or [0, None, None]
-    await asyncio.sleep(s.p.bcast_pause)
+    await asyncio.sleep(pause)
 
     expected, errors, timeouts = {}, Counter(), 0
+    per_bcast_cpu = []  # server CPU from just before each publish to the end of its pause
     cpu0 = s.cpu()
     for seq in range(1, count + 1):
         open_now = (await s.stats(ph, seq))["open"] - muted
+        before = s.cpu()["server"]
         reply = await s.publish({"op": "bcast", "ph": ph, "seq": seq, "topic": topic})
         if reply.get("error"):
             errors[reply["error"]] += 1
@@ -189,7 +194,8 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
         expected[seq] = open_now
         if not await s.wait_seq(ph, seq, open_now, s.p.bcast_timeout):
             timeouts += 1
-        await asyncio.sleep(s.p.bcast_pause)
+        await asyncio.sleep(pause)
+        per_bcast_cpu.append(s.cpu()["server"] - before)
     cpu1 = s.cpu()
     st = await s.stats(ph, per_port=per_port)
 
@@ -204,6 +210,8 @@ async def broadcast(s: Session, ph: str = "bcast", count: int | None = None, per
         "last_median_s": median(lasts), "last_max_s": max(lasts) if lasts else None,
         "first_median_s": median(firsts), "lost": lost, "deliveries": deliveries,
         "server_cpu_s": server_cpu, "redis_cpu_s": redis_cpu, "loadgen_cpu_s": cpu1["loadgen"] - cpu0["loadgen"],
+        "server_cpu_per_bcast_s": per_bcast_cpu, "server_cpu_per_bcast_median_s": median(per_bcast_cpu),
+        "pause_s": pause, "acks_sent": st["acks_sent"], "errors_after_connect": st["errors_after_connect"],
         "server_cpu_us_per_delivery": server_cpu / deliveries * 1e6 if deliveries else None,
         "total_cpu_us_per_delivery": (server_cpu + redis_cpu) / deliveries * 1e6 if deliveries else None,
         "order_errors": st["order"], "duplicates": st["dup"],
@@ -241,6 +249,58 @@ async def broadcast_filtered(s: Session) -> dict:
     return {"muted_clients": len(muted_indices), "mute_s": reply.get("dur"), "plain": plain, "filtered": filtered,
             "filtered_vs_plain_last_median": ratio, "leaked": max(0, -filtered["lost"]),
             "lost": max(0, filtered["lost"]) + plain["lost"]}
+
+
+async def set_ack(s: Session, on: bool) -> None:
+    await asyncio.gather(*(w.call({"op": "ack", "on": on}) for w in s.workers))
+
+
+def receipt_rows(stack) -> dict:
+    """Delivered receipts in the stack's database: (rows, distinct readers), to show the acks
+    were written, not only sent."""
+    sql = "SELECT count(*), count(DISTINCT user_id) FROM clarion_receipt WHERE kind = 'delivered'"
+    if getattr(stack, "run_db", None):  # clarion-redis: its PostgreSQL database
+        import psycopg
+
+        with psycopg.connect(stack._db_url(stack.run_db), connect_timeout=10) as conn:
+            rows, readers = conn.execute(sql).fetchone()
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(f"file:{stack.data_dir / 'clarion.sqlite3'}?mode=ro", uri=True, timeout=10)
+        try:
+            rows, readers = conn.execute(sql).fetchone()
+        finally:
+            conn.close()
+    return {"rows": rows, "readers": readers}
+
+
+async def broadcast_ack(s: Session) -> dict:
+    """Issue 14: what delivery receipts cost a broadcast. ``bcasts`` broadcasts whose clients do
+    not acknowledge, then ``bcasts`` whose clients each answer every notification with an
+    ``ack`` of its cursor (once per socket per broadcast: within the protocol's once a second,
+    as broadcasts are ``ack_pause`` s apart). Server CPU is read per broadcast from just before
+    its publish to the end of its pause, so the pause holds the acks and the once-a-second
+    receipts flush (one bulk insert per process). *vs no ack* = median CPU per broadcast with
+    acks / without."""
+    pause = max(s.p.bcast_pause, s.p.ack_pause)
+    plain = await broadcast(s, ph="bca-plain", pause=pause)
+    await set_ack(s, True)
+    try:
+        acked = await broadcast(s, ph="bca-ack", pause=pause)
+    finally:
+        await set_ack(s, False)
+    a, p = acked["server_cpu_per_bcast_median_s"], plain["server_cpu_per_bcast_median_s"]
+    try:
+        receipts = await asyncio.to_thread(receipt_rows, s.stack)
+    except Exception as exc:  # a count for the record, not a measurement
+        receipts = {"error": f"{type(exc).__name__}: {exc}"}
+    return {"pause_s": pause, "plain": plain, "acked": acked, "receipt_rows": receipts,
+            "cpu_per_bcast_plain_s": p, "cpu_per_bcast_acked_s": a,
+            "acked_vs_plain_cpu": a / p if a and p else None,
+            "acks_sent": acked["acks_sent"] - plain["acks_sent"],
+            "errors_after_connect": acked["errors_after_connect"],
+            "lost": plain["lost"] + acked["lost"]}
 
 
 async def one_to_one(s: Session) -> dict:

@@ -12,7 +12,7 @@ from tests.browser.conftest import api_token, notification_item, read_everything
 
 pytestmark = pytest.mark.integration
 
-DEFAULT_DELIVERY = {"digest": {"email": "off"}, "digest_hour": 8, "time_zone": "", "quiet_hours": None}
+DEFAULT_DELIVERY = {"digest": {"email": "off", "push": "off"}, "digest_hour": 8, "time_zone": "", "quiet_hours": None}
 
 
 def test_the_settings_page_saves_a_daily_digest_at_7_with_quiet_hours_and_shows_field_errors(pages, server):
@@ -44,7 +44,7 @@ def test_the_settings_page_saves_a_daily_digest_at_7_with_quiet_hours_and_shows_
         expect(zone).to_be_focused()
         expect(page.locator("#delivery-status")).to_have_text("Not saved: see the fields marked above.")
         _, prefs = server.request("GET", "/api/preferences/", token=token)
-        assert prefs["digest"] == {"email": "off"} and prefs["quiet_hours"] is None
+        assert prefs["digest"] == {"email": "off", "push": "off"} and prefs["quiet_hours"] is None
 
         zone.fill("Asia/Bangkok")
         page.get_by_role("button", name="Save delivery settings").click()
@@ -54,7 +54,7 @@ def test_the_settings_page_saves_a_daily_digest_at_7_with_quiet_hours_and_shows_
         expect(page.locator("#time-zone-error")).to_be_empty()
         _, prefs = server.request("GET", "/api/preferences/", token=token)
         assert (prefs["digest"], prefs["digest_hour"], prefs["time_zone"], prefs["quiet_hours"]) == (
-            {"email": "daily"}, 7, "Asia/Bangkok", {"from": "22:30", "to": "06:45"})
+            {"email": "daily", "push": "off"}, 7, "Asia/Bangkok", {"from": "22:30", "to": "06:45"})
 
         # Only what changed is sent.
         with page.expect_request(lambda r: r.url.endswith("/api/preferences/") and r.method == "PATCH") as sent:
@@ -76,6 +76,15 @@ def test_the_settings_page_saves_a_daily_digest_at_7_with_quiet_hours_and_shows_
         expect(page.get_by_label("Digest hour")).to_have_value("7")
         expect(page.get_by_label("Quiet hours")).to_be_checked()
         expect(page.get_by_label("Quiet until")).to_have_value("07:00")
+
+        # Desktop notifications as an hourly digest too: only that channel's digest is sent.
+        with page.expect_request(lambda r: r.url.endswith("/api/preferences/") and r.method == "PATCH") as sent:
+            page.get_by_label("Desktop notifications", exact=True).select_option(label="Hourly digest")
+            page.get_by_role("button", name="Save delivery settings").click()
+        assert sent.value.post_data_json == {"digest": {"push": "hourly"}}
+        expect(page.locator("#delivery-status")).to_contain_text("desktop: an hourly digest")
+        _, prefs = server.request("GET", "/api/preferences/", token=token)
+        assert prefs["digest"] == {"email": "daily", "push": "hourly"}
     finally:
         server.request("PATCH", "/api/preferences/", DEFAULT_DELIVERY, token)
 

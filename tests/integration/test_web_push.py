@@ -11,6 +11,8 @@ import base64
 import json
 import os
 import re
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -474,3 +476,41 @@ async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers
             await client.aclose()
         await _until_online(ids["frank"], False, timeout=1)
         await _until_online(ids["frank"], True, timeout=online.REFRESH + 3)
+
+
+def test_an_hourly_push_digest_is_one_push_listing_what_is_still_unread(servers, people, push_service):
+    planner, _ = servers
+    tokens, ids = people
+    status, prefs = planner.request("PATCH", "/api/preferences/", {"digest": {"push": "hourly"}}, tokens["frank"])
+    assert status == 200 and prefs["digest"] == {"email": "off", "push": "hourly"}
+    try:
+        laptop = push_service.subscribe("frank-digest")
+        _subscribe(planner, tokens["frank"], laptop)
+        created = [planner.notify(tokens["dave"], title=f"Digest {n}", recipient_type="user",
+                                  recipient_id=str(ids["frank"]), category="review") for n in range(3)]
+        rows = []
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and len(rows) < 3:
+            rows = [r for r in (_push_row(planner, tokens["dave"], c["id"], ids["frank"]) for c in created) if r]
+            time.sleep(0.1)
+        # Held until the next full hour, not pushed one by one.
+        assert [r["status"] for r in rows] == ["pending"] * 3 and all(r["due_at"].endswith(":00:00Z") for r in rows)
+        assert push_service.pushes("frank-digest") == []
+        planner.request("POST", f"/api/notifications/{created[0]['id']}/read/", {}, tokens["frank"])
+        # The hour comes (moved in the database, as the clock would): one push for the two still unread.
+        result = subprocess.run([sys.executable, "-c", (
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'clarion.server.settings'; django.setup()\n"
+            "from django.utils import timezone\nfrom clarion.delivery.models import Delivery\n"
+            f"Delivery.objects.filter(notification_id__in={[c['id'] for c in created]}, channel='push')"
+            ".update(due_at=timezone.now())")], env=planner.env, capture_output=True, text=True, timeout=60)
+        assert result.returncode == 0, result.stderr
+        [push] = push_service.wait_for("frank-digest")
+        time.sleep(1.0)
+        assert len(push_service.pushes("frank-digest")) == 1
+        assert push["payload"]["title"] == "2 unread notifications"
+        assert push["payload"]["body"].splitlines() == ["Digest 1", "Digest 2"]
+        assert push["payload"]["url"] == SITE_URL + "/" and push["payload"]["read_token"] == ""
+        first = _wait_for_row(planner, tokens["dave"], created[0]["id"], ids["frank"])
+        assert (first["status"], first["reason"]) == ("skipped", "read")
+    finally:
+        planner.request("PATCH", "/api/preferences/", {"digest": {"push": "off"}}, tokens["frank"])

@@ -173,16 +173,16 @@ def test_preferences_refuse_bad_delivery_settings_with_field_errors(cast):
 
     alice = cast["alice"]
     with pytest.raises(ValidationError) as refused:
-        preferences.update(alice.pk, "student", {"digest": {"email": "weekly", "push": "daily"}, "digest_hour": 24,
+        preferences.update(alice.pk, "student", {"digest": {"email": "weekly", "sms": "daily"}, "digest_hour": 24,
                                                  "time_zone": "Mars/Olympus", "quiet_hours": {"from": "25:00",
                                                                                               "to": "07:00"}})
-    assert set(refused.value.message_dict) == {"digest.email", "digest.push", "digest_hour", "time_zone",
+    assert set(refused.value.message_dict) == {"digest.email", "digest.sms", "digest_hour", "time_zone",
                                                "quiet_hours.from"}
     document = preferences.update(alice.pk, "student", {"digest": {"email": "daily"}, "digest_hour": 7,
                                                         "time_zone": "Asia/Bangkok",
                                                         "quiet_hours": {"from": "22:00", "to": "07:00"}})
     assert (document["digest"], document["digest_hour"], document["time_zone"], document["quiet_hours"]) == (
-        {"email": "daily"}, 7, "Asia/Bangkok", {"from": "22:00", "to": "07:00"})
+        {"email": "daily", "push": "off"}, 7, "Asia/Bangkok", {"from": "22:00", "to": "07:00"})
 
 
 class _FlakySMTP:

@@ -107,11 +107,12 @@ export interface QuietHours {
 export interface Preferences {
   /** `""`: the site's language. */
   locale: string;
-  /** Digests are made for email only. Absent from a server before issue 14 (as are the three below). */
-  digest?: { email: DigestMode };
+  /** Per channel: one message per notification, or an hourly or daily digest. Absent from a server
+   * before issue 14 (as are the three below); `push` from one before push digests. */
+  digest?: { email: DigestMode; push?: DigestMode };
   /** The hour (0-23, in `time_zone`) a daily digest goes out. */
   digest_hour?: number;
-  /** An IANA zone; the site's zone when the reader chose none. */
+  /** An IANA zone; `""` when the reader chose none (the site's zone applies). */
   time_zone?: string;
   /** `null`: none. */
   quiet_hours?: QuietHours | null;
@@ -123,7 +124,7 @@ export interface PreferencesChanges {
   locale?: string;
   /** `{comment: {in_app: false}}` */
   categories?: Record<string, Partial<Record<Channel | (string & {}), boolean>>>;
-  digest?: { email: DigestMode };
+  digest?: { email?: DigestMode; push?: DigestMode };
   digest_hour?: number;
   /** `""`: the site's zone. */
   time_zone?: string;

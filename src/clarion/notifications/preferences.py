@@ -63,7 +63,7 @@ def delivery_settings(user_id) -> dict:
     }
 
 
-DIGEST_CHANNELS = ("email",)
+DIGEST_CHANNELS = ("email", "push")
 
 
 def _delivery_errors(changes: dict) -> dict:

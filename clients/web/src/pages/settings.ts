@@ -191,6 +191,7 @@ function fieldErrors(body: unknown, prefix = "", into = new Map<string, string>(
 
 interface DeliveryChoice {
   digest: DigestMode;
+  pushDigest: DigestMode;
   hour: number;
   zone: string;
   quiet: QuietHours | null;
@@ -204,6 +205,8 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
 
   const digest = h("select", { id: "digest-email", name: "digest" }, DIGESTS.map(([value, label]) => h("option", { value }, label)));
   described(digest, "digest-email", true);
+  const pushDigest = h("select", { id: "digest-push", name: "digest_push" }, DIGESTS.map(([value, label]) => h("option", { value }, label)));
+  described(pushDigest, "digest-push", true);
   const hour = h("select", { id: "digest-hour", name: "digest_hour" },
     Array.from({ length: 24 }, (_, n) => h("option", { value: String(n) }, hourText(n))));
   described(hour, "digest-hour", false);
@@ -232,6 +235,9 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
     h("div", { className: "field" }, h("label", { for: "digest-email" }, "Email"),
       h("p", { className: "hint", id: "digest-email-hint" }, "Email goes out only for what you have not read in the app by then. A digest lists everything still unread in one message."),
       digest, errorOf("digest-email")),
+    h("div", { className: "field" }, h("label", { for: "digest-push" }, "Desktop notifications"),
+      h("p", { className: "hint", id: "digest-push-hint" }, "Sent to this browser when no tab of the site is open. A digest is one notification for everything still unread."),
+      pushDigest, errorOf("digest-push")),
     hourField,
     h("div", { className: "field" }, h("label", { for: "time-zone" }, "Time zone"),
       h("p", { className: "hint", id: "time-zone-hint" }, "For the digest hour and quiet hours. A name such as Asia/Bangkok."),
@@ -247,12 +253,13 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
   let current: DeliveryChoice | null = null;
 
   const showDependent = () => {
-    hourField.hidden = digest.value !== "daily";
+    hourField.hidden = digest.value !== "daily" && pushDigest.value !== "daily";
     span.hidden = !quiet.checked;
     useHere.hidden = !here || zone.value.trim() === here;
   };
   const chosen = (): DeliveryChoice => ({
     digest: digest.value as DigestMode,
+    pushDigest: pushDigest.value as DigestMode,
     hour: Number(hour.value),
     zone: zone.value.trim(),
     quiet: quiet.checked ? { from: from.value, to: to.value } : null,
@@ -262,8 +269,10 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
     const was = current;
     const patch: PreferencesChanges = {};
     if (!was || now.digest !== was.digest) patch.digest = { email: now.digest };
+    if (!was || now.pushDigest !== was.pushDigest) patch.digest = { ...patch.digest, push: now.pushDigest };
     // The hour is only shown, and only means something, for a daily digest.
-    if (now.digest === "daily" && (!was || now.hour !== was.hour)) patch.digest_hour = now.hour;
+    const daily = now.digest === "daily" || now.pushDigest === "daily";
+    if (daily && (!was || now.hour !== was.hour)) patch.digest_hour = now.hour;
     if (!was || now.zone !== was.zone) patch.time_zone = now.zone;
     if (!was || JSON.stringify(now.quiet) !== JSON.stringify(was.quiet)) patch.quiet_hours = now.quiet;
     return patch;
@@ -275,6 +284,7 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
   const controls: Record<string, [HTMLElement, string]> = {
     digest: [digest, "digest-email"],
     "digest.email": [digest, "digest-email"],
+    "digest.push": [pushDigest, "digest-push"],
     digest_hour: [hour, "digest-hour"],
     time_zone: [zone, "time-zone"],
     quiet_hours: [quiet, "quiet-hours"],
@@ -309,6 +319,7 @@ function deliverySection(): { section: HTMLElement; draw: (prefs: Preferences) =
     const server = fromServer(prefs);
     current = server;
     digest.value = server.digest;
+    pushDigest.value = server.pushDigest;
     hour.value = String(server.hour);
     // "" is the site's zone: this device's is the better guess of where the reader is (saved
     // with the next save, as a change).
@@ -413,6 +424,7 @@ function desktopControl(): HTMLElement {
 function fromServer(prefs: Preferences): DeliveryChoice {
   return {
     digest: prefs.digest?.email ?? "off",
+    pushDigest: prefs.digest?.push ?? "off",
     hour: prefs.digest_hour ?? 8,
     zone: prefs.time_zone ?? "",
     quiet: prefs.quiet_hours ?? null,
@@ -421,8 +433,9 @@ function fromServer(prefs: Preferences): DeliveryChoice {
 
 function describe(choice: DeliveryChoice): string {
   const mail = choice.digest === "off" ? "an email per notification" : choice.digest === "hourly" ? "an hourly digest" : `a daily digest at ${hourText(choice.hour)}`;
+  const desktop = choice.pushDigest === "off" ? "" : choice.pushDigest === "hourly" ? "; desktop: an hourly digest" : `; desktop: a daily digest at ${hourText(choice.hour)}`;
   const quiet = choice.quiet ? `, quiet from ${choice.quiet.from} until ${choice.quiet.to}` : ", no quiet hours";
-  return `${mail} (${choice.zone || "the site's time zone"})${quiet}`;
+  return `${mail}${desktop} (${choice.zone || "the site's time zone"})${quiet}`;
 }
 
 /** A button that mutes or unmutes one topic (a project's, a room's) for the signed-in reader. */

@@ -18,7 +18,8 @@ from urllib.parse import urlsplit
 import orjson
 import requests
 from django.core import signing
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import ngettext
 from py_vapid import Vapid, VapidException
 from pywebpush import WebPushException, webpush
 
@@ -82,6 +83,19 @@ def payload(notification, user_id, locale: str) -> bytes:
     return encoded
 
 
+def digest_payload(notifications, locale: str) -> bytes:
+    """One push for a reader's held rows (an hourly or daily digest): how many, the first
+    titles, a link to the inbox. No read token: opening a summary reads none of them."""
+    with translation.override(locale):
+        title = ngettext("%(count)d unread notification", "%(count)d unread notifications",
+                         len(notifications)) % {"count": len(notifications)}
+    titles = [localized(notification, locale)[0] for notification in notifications]
+    body = "\n".join(titles[:5]) + ("\n…" if len(titles) > 5 else "")
+    data = {"id": notifications[0].pk, "title": title[:TITLE_CHARS], "body": body[:1000],
+            "url": links.absolute("/"), "tag": "clarion-digest", "read_token": ""}
+    return orjson.dumps(data)
+
+
 class PushChannel(DeliveryChannel):
     _warned_blind = False
 
@@ -133,11 +147,13 @@ class PushChannel(DeliveryChannel):
             session.close()
 
     def _send_one(self, message: Message, signer, session) -> Outcome:
-        delivery = message.deliveries[0]  # push never holds a digest: one row, one push
         subscriptions = list(PushSubscription.objects.filter(user_id=message.user.pk).order_by("pk"))
         if not subscriptions:
             return Outcome("skipped", reason=Reason.NO_SUBSCRIPTION)
-        data = payload(delivery.notification, message.user.pk, message.locale)
+        if message.digest:  # the reader's hourly or daily digest: one push for all their held rows
+            data = digest_payload([d.notification for d in message.deliveries], message.locale)
+        else:
+            data = payload(message.deliveries[0].notification, message.user.pk, message.locale)
         sent, gone, retry, failed = [], [], [], []
         for subscription in subscriptions:
             kind, error = _post(subscription, data, signer, session)

@@ -344,3 +344,13 @@ def test_adduser_takes_an_email_address(tmp_path):
     assert main(["adduser", "frank", "--role", "student", "--password", "pw", "--email", "not-an-address"]) == 1
 
 
+
+
+def test_a_category_mailed_to_no_one_by_default_reaches_only_readers_who_turned_its_email_on(cast):
+    alice, bob = cast["alice"], cast["bob"]
+    preferences.update(bob.pk, "student", {"categories": {"announcement": {"email": True}}})
+    note = clarion.send_notification_to_role("student", "Open day", category="announcement")
+    worker.run_round(_later(601))
+    assert _email(note, alice) is None  # no row: announcements are not mailed by default
+    assert _email(note, bob).status == "sent"
+    assert [m.to for m in mail.outbox] == [["bob@example.edu"]]

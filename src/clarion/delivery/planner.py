@@ -27,7 +27,7 @@ from clarion.conf import clarion_settings
 from clarion.delivery import audience, readers
 from clarion.delivery.channels import DeliveryChannel, all_channels
 from clarion.delivery.models import Delivery, PlannerCursor, Reason, Status
-from clarion.notifications.models import Notification
+from clarion.notifications.models import Notification, Preferences
 
 logger = logging.getLogger("clarion.delivery")
 
@@ -98,7 +98,14 @@ def plan_one(channel: DeliveryChannel, notification, now: datetime) -> int:
     """Rows of one notification on one channel, for every reader of its audience."""
     alone = notification.recipient_type == "user"
     made = 0
-    for users in audience.chunks(notification, narrow=channel.narrow):
+    narrow = channel.narrow
+    spec = clarion_settings.CATEGORIES.get(notification.category) or {}
+    if channel.name not in spec.get("channels", ["in_app"]):
+        # Off unless a reader turned it on: only readers who changed a setting can have (an
+        # announcement mailed to no one by default costs nothing per reader).
+        changed = Preferences.objects.exclude(channels={}).values("user_id")
+        narrow = lambda users, first=channel.narrow: first(users).filter(pk__in=changed)  # noqa: E731
+    for users in audience.chunks(notification, narrow=narrow):
         by_id = {user.pk: user for user in users}
         ids = list(by_id)
         settings = readers.settings_of(ids)

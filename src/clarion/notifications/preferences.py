@@ -59,11 +59,16 @@ def delivery_settings(user_id) -> dict:
         "digest": {channel: digest.get(channel, "off") for channel in DIGEST_CHANNELS},
         "digest_hour": row.get("digest_hour", 8),
         "time_zone": row.get("time_zone", ""),  # "": the site's TIME_ZONE (a client may offer its own)
-        "quiet_hours": row.get("quiet_hours"),
+        # Rebuilt in one key order (PostgreSQL's jsonb stores {"to", "from"}).
+        "quiet_hours": _quiet(row.get("quiet_hours")),
     }
 
 
 DIGEST_CHANNELS = ("email", "push")
+
+
+def _quiet(value):
+    return {"from": value["from"], "to": value["to"]} if isinstance(value, dict) and {"from", "to"} <= set(value) else None
 
 
 def _delivery_errors(changes: dict) -> dict:

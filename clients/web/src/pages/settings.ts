@@ -427,7 +427,9 @@ function fromServer(prefs: Preferences): DeliveryChoice {
     pushDigest: prefs.digest?.push ?? "off",
     hour: prefs.digest_hour ?? 8,
     zone: prefs.time_zone ?? "",
-    quiet: prefs.quiet_hours ?? null,
+    // Rebuilt in one key order: PostgreSQL's jsonb hands {"to", "from"} back, and the change
+    // check compares the JSON text.
+    quiet: prefs.quiet_hours ? { from: prefs.quiet_hours.from, to: prefs.quiet_hours.to } : null,
   };
 }
 

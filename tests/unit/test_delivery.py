@@ -294,6 +294,9 @@ def test_receipts_give_the_delivered_and_seen_times_of_a_role_notification(cast)
     assert receipts.flush() == 1
     receipts.note(alice.pk, note.seq)  # already written
     assert receipts.flush() == 0
+    written = Receipt.objects.get(user=alice, kind="delivered")
+    assert written.seq == note.seq and abs((datetime.now(timezone.utc) - written.at).total_seconds()) < 5
+    assert Receipt.objects.filter(at__lt=datetime.now(timezone.utc) - timedelta(days=1)).count() == 0
     inbox.mark_all_seen(bob.pk, "student")
     rows = {r["user"]["username"]: r for r in report.reader_rows(note, [alice, bob])}
     assert rows["alice"]["delivered_at"] and rows["alice"]["seen_at"] is None

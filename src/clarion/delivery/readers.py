@@ -56,22 +56,32 @@ class InboxState:
 
 
 def inbox_states(notification, user_ids, now: datetime) -> dict:
-    """{user_id: InboxState} of ``notification`` for each reader, as the inbox queries define
-    read (clarion.notifications.queries): a read row, or at or below the read watermark without
-    a mark_unread override."""
-    seq = notification.seq
-    reads = set(NotificationRead.objects.filter(notification=notification, user_id__in=user_ids)
-                .values_list("user_id", flat=True))
+    """{user_id: InboxState} of one notification for each reader."""
+    found = inbox_states_of([(notification, user_id) for user_id in user_ids], now)
+    return {user_id: found[(notification.pk, user_id)] for user_id in user_ids}
+
+
+def inbox_states_of(pairs, now: datetime) -> dict:
+    """{(notification id, user id): InboxState} for (notification, user id) pairs, in three
+    queries whatever their number (a worker's batch of personal notifications is many
+    notifications of one reader each), as the inbox queries define read
+    (clarion.notifications.queries): a read row, or at or below the read watermark without a
+    mark_unread override."""
+    pairs = list(pairs)
+    notification_ids = list({notification.pk for notification, _ in pairs})
+    user_ids = list({user_id for _, user_id in pairs})
+    reads = set(NotificationRead.objects.filter(notification_id__in=notification_ids, user_id__in=user_ids)
+                .values_list("notification_id", "user_id"))
     watermarks = dict(ReadWatermark.objects.filter(user_id__in=user_ids).values_list("user_id", "seq"))
-    states = {row.user_id: row for row in NotificationState.objects.filter(notification=notification,
-                                                                           user_id__in=user_ids)}
+    states = {(row.notification_id, row.user_id): row for row in
+              NotificationState.objects.filter(notification_id__in=notification_ids, user_id__in=user_ids)}
     out = {}
-    for user_id in user_ids:
-        state = states.get(user_id)
-        below = seq is not None and watermarks.get(user_id, 0) >= seq
-        read = user_id in reads or (below and not (state is not None and state.unread))
-        out[user_id] = InboxState(
-            read=read,
+    for notification, user_id in pairs:
+        key = (notification.pk, user_id)
+        state = states.get(key)
+        below = notification.seq is not None and watermarks.get(user_id, 0) >= notification.seq
+        out[key] = InboxState(
+            read=key in reads or (below and not (state is not None and state.unread)),
             archived=state is not None and state.archived_at is not None,
             snoozed=state is not None and state.snoozed_until is not None and state.snoozed_until > now,
         )

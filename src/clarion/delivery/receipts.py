@@ -14,6 +14,7 @@ import logging
 from datetime import datetime, timezone
 
 from asgiref.sync import sync_to_async
+from django.db import connection, transaction
 
 from clarion.delivery.models import Receipt
 from clarion.realtime.tasks import PerLoop
@@ -44,9 +45,9 @@ def flush(now: datetime | None = None) -> int:
         return 0
     batch, _pending = _pending, {}
     now = now or datetime.now(timezone.utc)
-    rows = [Receipt(user_id=user_id, kind=Receipt.Kind.DELIVERED, seq=seq, at=now) for user_id, seq in batch.items()]
     try:
-        Receipt.objects.bulk_create(rows, batch_size=2000)
+        at = connection.ops.adapt_datetimefield_value(now)  # the form the ORM stores on this backend
+        _insert([(user_id, Receipt.Kind.DELIVERED.value, seq, at) for user_id, seq in batch.items()])
     except Exception:
         # Put them back (keeping anything newer) for the next flush: a receipt is not lost to a
         # database that was briefly away.
@@ -57,7 +58,17 @@ def flush(now: datetime | None = None) -> int:
     if len(_written) > _MAX_REMEMBERED:
         _written.clear()
     _written.update(batch)
-    return len(rows)
+    return len(batch)
+
+
+def _insert(rows: list[tuple]) -> None:
+    """One executemany of a plain INSERT, in one transaction: a third of the CPU of bulk_create,
+    which builds and prepares a model instance per row (bench.delivery receipt-flush)."""
+    table = Receipt._meta.db_table
+    with transaction.atomic(), connection.cursor() as cursor:
+        for start in range(0, len(rows), 5000):
+            cursor.executemany(f"INSERT INTO {table} (user_id, kind, seq, at) VALUES (%s, %s, %s, %s)",
+                               rows[start:start + 5000])
 
 
 def record(user_id, kind: str, seq: int) -> None:

@@ -81,15 +81,18 @@ def _recheck(channel, rows: list[Delivery], now: datetime) -> tuple[list[Deliver
     users = {row.user_id: row.user for row in rows}
     settings = readers.settings_of(list(users))
     reachable = channel.reachable(users)
+    # One read of the read state for the whole batch: a batch of personal notifications is a
+    # hundred notifications of one reader each (bench.delivery mail-rate: 4 statements a mail -> 1).
+    states = readers.inbox_states_of([(row.notification, row.user_id) for row in rows], now)
     for group in by_notification.values():
         notification = group[0].notification
-        states = readers.inbox_states(notification, [row.user_id for row in group], now)
         for row in group:
             if not row.user.is_active:
                 reason = "gone"
             else:
                 reason, _, _ = readers.verdict(notification, channel.name, settings[row.user_id],
-                                               states[row.user_id], row.user_id in reachable, now)
+                                               states[(notification.pk, row.user_id)], row.user_id in reachable,
+                                               now)
             if reason:
                 skipped.setdefault(reason, []).append(row.pk)
             else:

@@ -16,6 +16,10 @@ def main(argv=None) -> int:
                           "burst, multiproc, create-rate")
     run.add_argument("--clients", help="comma list of N (default 1000,5000,10000; --quick: 200)")
     run.add_argument("--bcasts", type=int, help="broadcasts after the warm-up (default 20; --quick: 3)")
+    run.add_argument("--ack-jitter", type=float, default=0.0,
+                     help="broadcast-ack: each client acks after a random 0..S s (plus --ack-delay) instead of at once")
+    run.add_argument("--ack-delay", type=float, default=0.0,
+                     help="broadcast-ack: each client waits this long before its ack (plus --ack-jitter)")
     run.add_argument("--procs", help="server processes for multiproc (default 1,2,4; --quick: 2)")
     run.add_argument("--burst-clients", type=int, default=1000,
                      help="N at which the burst runs (default 1000; the smallest N when it is not in --clients)")

@@ -210,6 +210,10 @@ async def run(args) -> Path:
                         create_sequential=5, bulk_requests=2)
     if args.bcasts:
         params.bcasts = args.bcasts
+    if args.ack_jitter:
+        params.ack_jitter = args.ack_jitter
+    if args.ack_delay:
+        params.ack_delay = args.ack_delay
     clients = [int(x) for x in args.clients.split(",")] if args.clients else ([200] if quick else [1000, 5000, 10000])
     stacks = args.stacks.split(",") if args.stacks else list(STACKS)
     wanted = args.scenarios.split(",") if args.scenarios else list(ALL_SCENARIOS)

@@ -23,6 +23,7 @@ without per-message traffic on the pipe.
 import asyncio
 import base64
 import os
+import random
 import resource
 import sys
 import time
@@ -96,6 +97,8 @@ class Worker:
         # Clarion's delivery receipts (issue 14): when on, a client answers each measured
         # notification frame with {"type": "ack", "data": {"cursor": <its cursor>}}.
         self.ack = False
+        self.ack_jitter = 0.0  # > 0: each ack waits ack_delay + a random 0..ack_jitter s
+        self.ack_delay = 0.0
         self.acks_sent = 0
         self.errors_after_connect = 0  # error frames on open sockets (a refused ack would show here)
 
@@ -376,7 +379,10 @@ class Client(asyncio.Protocol):
         if len(info) == 4:
             w.record(self, info, now)
             if w.ack and info[3] is not None:
-                self.send_text(info[3])
+                if w.ack_jitter > 0 or w.ack_delay > 0:
+                    w.loop.call_later(w.ack_delay + random.random() * w.ack_jitter, self.send_text, info[3])
+                else:
+                    self.send_text(info[3])
                 w.acks_sent += 1
         elif info is _RECENT:
             self._set_ready()
@@ -407,7 +413,9 @@ async def main() -> None:
             reply = worker.stats(cmd)
         elif op == "ack":  # turn acknowledgements of notification frames on or off
             worker.ack = bool(cmd["on"])
-            reply = {"ack": worker.ack}
+            worker.ack_jitter = float(cmd.get("jitter") or 0.0)
+            worker.ack_delay = float(cmd.get("delay") or 0.0)
+            reply = {"ack": worker.ack, "jitter": worker.ack_jitter, "delay": worker.ack_delay}
         elif op == "quit":
             reply = worker.quit()
         else:

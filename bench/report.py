@@ -256,14 +256,14 @@ def ack_table(rows) -> list[str]:
     ack_rows = [r for r in rows if isinstance(r.get("broadcast-ack"), dict) and "plain" in r["broadcast-ack"]]
     if not ack_rows:
         return []
-    out = ["| stack | N | broadcasts each | pause s | server CPU ms/broadcast, no ack (median) | with acks (median) "
+    out = ["| stack | N | broadcasts each | pause s | ack sent after s | server CPU ms/broadcast, no ack (median) | with acks (median) "
            "| with / without | acks sent | receipt rows written (readers) | error frames "
            "| last-client median ms, no ack / acks | lost |",
-           "|" + "---|" * 12]
+           "|" + "---|" * 13]
     for row in ack_rows:
         b = row["broadcast-ack"]
         out.append("| " + " | ".join([
-            row["stack"], str(row["n"]), str(b["plain"]["published"]), _num(b["pause_s"]),
+            row["stack"], str(row["n"]), str(b["plain"]["published"]), _num(b["pause_s"]), f"{_num(b.get('ack_delay_s', 0.0))} + 0..{_num(b.get('ack_jitter_s', 0.0))}",
             _ms(b["cpu_per_bcast_plain_s"]), _ms(b["cpu_per_bcast_acked_s"]), _num(b["acked_vs_plain_cpu"], "{:.2f}"),
             str(b["acks_sent"]),
             (f"{b['receipt_rows'].get('rows')} ({b['receipt_rows'].get('readers')})"

@@ -40,6 +40,8 @@ class Params:
     bulk_delivery_requests: int = 10  # bulk delivery: every connected user's one, in this many requests
     ack_pause: float = 2.0  # broadcast-ack: pause after each broadcast (acks at most once a second per
     # socket; the receipts are written once a second, so each broadcast's window holds its flush)
+    ack_jitter: float = 0.0  # broadcast-ack: each client acks after ack_delay + a random 0..ack_jitter s
+    ack_delay: float = 0.0  # (both 0: at once, as the JS client does)
 
 
 def probe_count(n: int) -> int:
@@ -252,7 +254,8 @@ async def broadcast_filtered(s: Session) -> dict:
 
 
 async def set_ack(s: Session, on: bool) -> None:
-    await asyncio.gather(*(w.call({"op": "ack", "on": on}) for w in s.workers))
+    await asyncio.gather(*(w.call({"op": "ack", "on": on, "jitter": s.p.ack_jitter, "delay": s.p.ack_delay})
+                           for w in s.workers))
 
 
 def receipt_rows(stack) -> dict:
@@ -282,7 +285,9 @@ async def broadcast_ack(s: Session) -> dict:
     as broadcasts are ``ack_pause`` s apart). Server CPU is read per broadcast from just before
     its publish to the end of its pause, so the pause holds the acks and the once-a-second
     receipts flush (one bulk insert per process). *vs no ack* = median CPU per broadcast with
-    acks / without."""
+    acks / without. ``ack_delay`` + ``ack_jitter`` (``--ack-delay``, ``--ack-jitter``): each
+    client waits ack_delay + a random 0..ack_jitter s before its ack, so the acks do not meet the
+    broadcast's own writes."""
     pause = max(s.p.bcast_pause, s.p.ack_pause)
     plain = await broadcast(s, ph="bca-plain", pause=pause)
     await set_ack(s, True)
@@ -295,7 +300,7 @@ async def broadcast_ack(s: Session) -> dict:
         receipts = await asyncio.to_thread(receipt_rows, s.stack)
     except Exception as exc:  # a count for the record, not a measurement
         receipts = {"error": f"{type(exc).__name__}: {exc}"}
-    return {"pause_s": pause, "plain": plain, "acked": acked, "receipt_rows": receipts,
+    return {"pause_s": pause, "ack_jitter_s": s.p.ack_jitter, "ack_delay_s": s.p.ack_delay, "plain": plain, "acked": acked, "receipt_rows": receipts,
             "cpu_per_bcast_plain_s": p, "cpu_per_bcast_acked_s": a,
             "acked_vs_plain_cpu": a / p if a and p else None,
             "acks_sent": acked["acks_sent"] - plain["acks_sent"],

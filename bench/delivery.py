@@ -394,7 +394,7 @@ def child_receipt_flush(opts: dict) -> dict:
     acknowledged one broadcast: ``receipts.note()`` per reader (the socket path's part), then
     ``receipts.flush()`` (one bulk insert), timed apart."""
     from clarion.delivery import receipts
-    from clarion.delivery.models import Receipt
+    from clarion.notifications.models import Receipt
 
     readers, runs = opts["readers"], opts["runs"]
     users = _make_users("k", readers)

@@ -3,8 +3,8 @@ subscriptions, receipts and preferences. Read-mostly: deliveries are written by 
 
 from django.contrib import admin
 
-from clarion.delivery.models import Delivery, PushSubscription, Receipt
-from clarion.notifications.models import Notification, Preferences
+from clarion.delivery.models import Delivery, PushSubscription
+from clarion.notifications.models import Notification, Preferences, Receipt
 
 
 class DeliveryInline(admin.TabularInline):

@@ -5,7 +5,8 @@ from django.db import models
 
 from clarion.auth.models import ConnectTicket
 from clarion.collaboration.models import ChatMessage, Room, RoomMember
-from clarion.delivery.models import Delivery, PlannerCursor, PushSubscription, Receipt
+from clarion.delivery.models import Delivery, PlannerCursor, PushSubscription
+from clarion.notifications.models import Receipt
 from clarion.notifications.idempotency import IdempotencyRecord
 from clarion.notifications.models import Notification, NotificationRead, ReadWatermark
 from clarion.streams.models import ParkedEntry, StreamHead

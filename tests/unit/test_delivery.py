@@ -12,7 +12,8 @@ from django.test import override_settings
 
 import clarion
 from clarion.delivery import claims, planner, schedule, unsubscribe, worker
-from clarion.delivery.models import Delivery, Receipt
+from clarion.delivery.models import Delivery
+from clarion.notifications.models import Receipt
 from clarion.notifications import preferences, services
 from clarion.notifications.models import Preferences
 from clarion.realtime import runtime

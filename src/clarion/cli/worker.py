@@ -2,8 +2,6 @@
 apart from the servers. `clarion serve` runs one in each serving process unless --no-worker."""
 
 import logging
-import signal
-import sys
 
 from clarion.cli.setup import django_setup
 
@@ -23,15 +21,5 @@ def run(args):
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     from clarion.delivery import worker
 
-    if args.once:
-        planned, settled = worker.run_round()
-        print(f"planned {planned} deliveries, settled {settled}")
-        return 0
-    # SIGTERM (systemd, docker stop) ends the loop between rounds, like Ctrl+C.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    print("Clarion delivery worker running (Ctrl+C to stop)", flush=True)
-    try:
-        worker.run_forever()
-    except (KeyboardInterrupt, SystemExit):
-        pass
+    worker.run_command(args.once, lambda line: print(line, flush=True))
     return 0

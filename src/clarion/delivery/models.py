@@ -104,26 +104,7 @@ class PushSubscription(models.Model):
         app_label = "clarion"
 
 
-class Receipt(models.Model):
-    """"Everything of the notification log up to ``seq`` was <kind> by this reader at ``at``":
-    acknowledged by a client (delivered), or marked all seen / all read. Per-item reads keep
-    their own time (NotificationRead.read_at, NotificationState.seen_at). Appended, at most one
-    row per reader per second and kind, so a reader's time for an item is the first receipt at
-    or above its seq."""
 
-    class Kind(models.TextChoices):
-        DELIVERED = "delivered"
-        SEEN = "seen"
-        READ = "read"
-
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    seq = models.BigIntegerField()
-    at = models.DateTimeField()
-
-    class Meta:
-        app_label = "clarion"
-        indexes = [models.Index(fields=["user", "kind", "seq"], name="clarion_receipt_user_seq")]
 
 
 class VapidKeyPair(models.Model):

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from asgiref.sync import sync_to_async
 from django.db import connection, transaction
 
-from clarion.delivery.models import Receipt
+from clarion.notifications.models import Receipt
 from clarion.realtime.tasks import PerLoop
 
 logger = logging.getLogger("clarion.delivery")
@@ -69,11 +69,6 @@ def _insert(rows: list[tuple]) -> None:
         for start in range(0, len(rows), 5000):
             cursor.executemany(f"INSERT INTO {table} (user_id, kind, seq, at) VALUES (%s, %s, %s, %s)",
                                rows[start:start + 5000])
-
-
-def record(user_id, kind: str, seq: int) -> None:
-    """A reader marked everything up to ``seq`` read or seen (one row, written with that change)."""
-    Receipt.objects.create(user_id=user_id, kind=kind, seq=seq, at=datetime.now(timezone.utc))
 
 
 async def _run(stopping: asyncio.Event) -> None:

@@ -14,8 +14,8 @@ from datetime import datetime, timezone
 from django.db.models import Count, Min
 
 from clarion.delivery import audience
-from clarion.delivery.models import Channel, Delivery, Receipt, Status
-from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark
+from clarion.delivery.models import Channel, Delivery, Status
+from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark, Receipt
 
 
 def _timestamp(value: datetime | None) -> str | None:

@@ -9,8 +9,15 @@ the mail provider's ``List-Unsubscribe=One-Click``) turns it off.
 
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
 from django.core import signing
+from django.db import transaction
 from django.urls import reverse
+
+from clarion.conf import clarion_settings
+from clarion.notifications import preferences
+from clarion.notifications.models import Preferences
+from clarion.roles import role_of
 
 SALT = "clarion.delivery.unsubscribe"
 ALL_CATEGORIES = "*"  # a digest's link: email off for every category that can be turned off
@@ -38,15 +45,6 @@ def read(value: str) -> tuple[str, str] | None:
 def turn_off(user_id, category: str) -> list[str]:
     """Turn email off for ``category`` (or every unlocked one); return the categories changed.
     Locked categories (deadlines, account notices) stay on: they are not optional."""
-    from django.contrib.auth import get_user_model
-    from django.db import transaction
-
-    from clarion.roles import role_of
-
-    from clarion.conf import clarion_settings
-    from clarion.notifications import preferences
-    from clarion.notifications.models import Preferences
-
     keys = [key for key, spec in clarion_settings.CATEGORIES.items()
             if (category == ALL_CATEGORIES or key == category) and not spec.get("locked")]
     with transaction.atomic():

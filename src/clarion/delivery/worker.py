@@ -174,3 +174,22 @@ def run_forever(stop_after: float | None = None) -> None:
             planned = settled = 0
         if settled < clarion_settings.DELIVERY_BATCH and planned == 0:
             time.sleep(clarion_settings.DELIVERY_INTERVAL)
+
+
+def run_command(once: bool, write) -> None:
+    """`clarion worker` and `manage.py clarion_worker`: one round, or rounds until SIGTERM or
+    Ctrl+C (a round in progress finishes first); ``write`` prints a line."""
+    import signal
+    import sys
+
+    if once:
+        planned, settled = run_round()
+        write(f"planned {planned} deliveries, settled {settled}")
+        return
+    logging.getLogger("clarion.delivery").setLevel(logging.INFO)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # systemd, docker stop: like Ctrl+C
+    write("Clarion delivery worker running (Ctrl+C to stop)")
+    try:
+        run_forever()
+    except (KeyboardInterrupt, SystemExit):
+        pass

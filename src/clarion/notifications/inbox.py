@@ -12,10 +12,9 @@ from datetime import datetime, timedelta, timezone
 
 from django.db import transaction
 
-from clarion.delivery import receipts
 from clarion.notifications import queries
 from clarion.notifications import reader as readers
-from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark
+from clarion.notifications.models import NotificationRead, NotificationState, ReadWatermark, Receipt
 from clarion.realtime import publish
 
 # What a notifications_state frame says changed (docs/protocol.md).
@@ -74,7 +73,7 @@ def mark_all_seen(user_id, role: str | None) -> None:
         watermark, _ = ReadWatermark.objects.get_or_create(user_id=user_id)
         if head > watermark.seen_seq:
             ReadWatermark.objects.filter(user_id=user_id).update(seen_seq=head)
-            receipts.record(user_id, receipts.Receipt.Kind.SEEN, head)  # when, for the sender's view
+            Receipt.objects.create(user_id=user_id, kind=Receipt.Kind.SEEN, seq=head, at=now)  # when, for the sender's view
         (NotificationState.objects.filter(user_id=user_id, seen=False, notification__seq__lte=head)
          .exclude(snoozed_until__gt=now).update(seen=None))
         _after_commit(user_id, role, ALL_SEEN, [], None)

@@ -20,7 +20,7 @@ from django.db.models.functions import Cast
 
 from clarion.conf import clarion_settings
 from clarion.notifications.log import STREAM_KIND as LOG_NAME
-from clarion.notifications.models import Notification, NotificationRead, RecipientType, ReadWatermark
+from clarion.notifications.models import Notification, NotificationRead, Receipt, RecipientType, ReadWatermark
 from clarion.streams.models import ParkedEntry, StreamHead
 
 BATCH = 1000
@@ -76,8 +76,6 @@ def prune(*, days: int | None = None, dry_run: bool = False, now: datetime | Non
 
 def _prune_receipts(cutoff: datetime, dry_run: bool, batch: int) -> int:
     """Receipts say when a reader got what is kept; those older than what is kept say nothing."""
-    from clarion.delivery.models import Receipt
-
     old = Receipt.objects.filter(at__lt=cutoff)
     if dry_run:
         return old.count()

@@ -15,7 +15,6 @@ from django.db.models import Q
 from django.utils import timezone
 
 from clarion.conf import clarion_settings
-from clarion.delivery import receipts
 from clarion.notifications import categories, idempotency, inbox, messages, queries
 from clarion.notifications import reader as readers
 from clarion.notifications.idempotency import IdempotencyConflict  # noqa: F401  (re-exported as clarion.IdempotencyConflict)
@@ -25,6 +24,7 @@ from clarion.notifications.models import (
     NotificationState,
     NotificationType,
     ReadWatermark,
+    Receipt,
     RecipientType,
 )
 from clarion.notifications import log as notification_log
@@ -216,7 +216,7 @@ def mark_all_as_read(user_id: int, role: str | None) -> list[int]:
         snoozed = list(NotificationState.objects.filter(user_id=user_id, snoozed_until__gt=now)
                        .values_list("notification_id", flat=True))
         ReadWatermark.objects.update_or_create(user_id=user_id, defaults={"seq": head})
-        receipts.record(user_id, receipts.Receipt.Kind.READ, head)  # when, for the sender's view
+        Receipt.objects.create(user_id=user_id, kind=Receipt.Kind.READ, seq=head, at=now)  # when, for the sender's view
         NotificationRead.objects.bulk_create(
             [NotificationRead(user_id=user_id, notification_id=pk) for pk in unsequenced if pk not in snoozed],
             ignore_conflicts=True,

@@ -1,10 +1,6 @@
 """manage.py clarion_worker: the delivery worker (email when unread, digests, Web Push) in a host
 project, whose ASGI server runs no Clarion lifespan. The standalone server's `clarion worker`."""
 
-import logging
-import signal
-import sys
-
 from django.core.management.base import BaseCommand
 
 
@@ -18,15 +14,8 @@ class Command(BaseCommand):
     def handle(self, *args, once=False, **options):
         from clarion.delivery import worker
 
-        if once:
-            planned, settled = worker.run_round()
-            self.stdout.write(f"planned {planned} deliveries, settled {settled}")
-            return
-        logging.getLogger("clarion.delivery").setLevel(logging.INFO)
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        self.stdout.write("Clarion delivery worker running (Ctrl+C to stop)")
-        self.stdout.flush()
-        try:
-            worker.run_forever()
-        except (KeyboardInterrupt, SystemExit):
-            pass
+        def write(line):
+            self.stdout.write(line)
+            self.stdout.flush()
+
+        worker.run_command(once, write)

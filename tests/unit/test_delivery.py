@@ -11,7 +11,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 import clarion
-from clarion.delivery import claims, planner, schedule, unsubscribe, worker
+from clarion.delivery import claims, planner, unsubscribe, worker
+from clarion.notifications import schedule
 from clarion.delivery.models import Delivery
 from clarion.notifications.models import Receipt
 from clarion.notifications import preferences, services

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from clarion.delivery import schedule
+from clarion.notifications import schedule
 from clarion.delivery.models import Reason
 from clarion.notifications import categories
 from clarion.notifications.models import NotificationRead, NotificationState, Preferences, ReadWatermark

@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from clarion.conf import clarion_settings
-from clarion.notifications import categories, queries
+from clarion.notifications import categories, queries, schedule
 from clarion.notifications import reader as readers
 from clarion.notifications.models import Preferences
 from clarion.protocol import ServerFrameType, encode_frame, server_frame
@@ -72,7 +72,6 @@ def _quiet(value):
 
 
 def _delivery_errors(changes: dict) -> dict:
-    from clarion.delivery import schedule
 
     errors = {}
     if "digest" in changes:

@@ -1,4 +1,5 @@
-"""When a held message may go: the reader's digest time, the end of their quiet hours.
+"""When a held message may go: the reader's digest time, the end of their quiet hours (read by
+clarion.delivery; checked here, where the reader's preferences are).
 
 Times are computed in the reader's zone (zoneinfo), so a daily digest at 08:00 in Bangkok stays
 at 08:00 there whatever the server's zone, and quiet hours may span midnight (22:00-07:00).

@@ -87,6 +87,11 @@ DEFAULTS = {
     # REST throttles (DRF rate strings "N/second|minute|hour|day"; None turns one off):
     # token, refresh and logout per client address; connect tickets per user. Over it: 429.
     "AUTH_THROTTLE_RATE": "30/minute",
+    # Failed sign-ins per username (known or not) within the window, from any address, exempt
+    # ones included; beyond, that username answers 429 until the window has passed, even to
+    # the right password (clarion.auth.lockout). 0 turns the lockout off.
+    "SIGNIN_LOCKOUT_FAILURES": 10,
+    "SIGNIN_LOCKOUT_WINDOW": 900,
     "TICKET_THROTTLE_RATE": "60/minute",
     # Rooms (POST /api/rooms/) a user may create: a DRF rate per user, and how many of the
     # rooms they created may exist at once (0: no cap). Administrators are exempt from both.

@@ -6,6 +6,7 @@ not simplejwt's 500. Logout ends every session of the user (docs/security.md, "E
 """
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated, PermissionDenied
@@ -19,6 +20,7 @@ from rest_framework_simplejwt.tokens import RefreshToken
 from rest_framework_simplejwt.views import TokenObtainPairView, TokenRefreshView
 
 from clarion.api.throttling import AuthRateThrottle
+from clarion.auth import lockout
 from clarion.auth.revocation import end_sessions
 from clarion.auth.tokens import issued_before_cutoff, load_user
 
@@ -39,8 +41,38 @@ class RefreshSerializer(TokenRefreshSerializer):
         return super().validate(attrs)
 
 
+def _username_as_signed_in(data) -> str | None:
+    """The username as the token serializer's CharField reads it (a number becomes its text,
+    whitespace is trimmed), so that no spelling of a name escapes that name's lockout."""
+    value = data.get(get_user_model().USERNAME_FIELD) if hasattr(data, "get") else None
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value).strip() or None
+
+
 class ThrottledTokenObtainPairView(TokenObtainPairView):
+    """Throttled per address, and locked per account after repeated failures
+    (clarion.auth.lockout): 429 with Retry-After, even to the right password."""
+
     throttle_classes = [AuthRateThrottle]
+
+    def post(self, request, *args, **kwargs):
+        username = _username_as_signed_in(request.data)
+        if not username:
+            return super().post(request, *args, **kwargs)  # the serializer's field error
+        try:
+            lockout.check(username)
+        except lockout.Locked as locked:
+            return Response({"detail": locked.message}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                            headers={"Retry-After": str(locked.retry_after)})
+        try:
+            response = super().post(request, *args, **kwargs)
+        except AuthenticationFailed:
+            lockout.failed(username, AuthRateThrottle().get_ident(request))
+            raise
+        if response.status_code == status.HTTP_200_OK:
+            lockout.succeeded(username)
+        return response
 
 
 class ThrottledTokenRefreshView(TokenRefreshView):

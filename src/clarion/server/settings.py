@@ -148,7 +148,17 @@ REDIS_URL = os.environ.get("REDIS_URL", "")
 # docs/decisions/0005-fanout-hub.md); the layer stays configured for host code that uses it.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 if REDIS_URL:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    from clarion.realtime import redis_client
+
+    try:
+        redis_client.validate(REDIS_URL)
+    except redis_client.InvalidRedisURL as exc:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured(str(exc)) from None
+    # Throttles and the sign-in lockout count in this cache: shared by every process.
+    CACHES = {"default": {"BACKEND": "clarion.cache.RedisClusterCache" if redis_client.is_cluster(REDIS_URL)
+                          else "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
 AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -211,6 +221,8 @@ SPECTACULAR_SETTINGS = {
 
 CLARION = {
     "ALLOWED_ORIGINS": _env_list("CLARION_ALLOWED_ORIGINS"),
+    "SIGNIN_LOCKOUT_FAILURES": int(os.environ.get("CLARION_SIGNIN_LOCKOUT_FAILURES", "10")),
+    "SIGNIN_LOCKOUT_WINDOW": float(os.environ.get("CLARION_SIGNIN_LOCKOUT_WINDOW", "900")),
     "MAX_FRAME_BYTES": int(os.environ.get("CLARION_MAX_FRAME_BYTES", 64 * 1024)),
     "HEALTH_INTERVAL": float(os.environ.get("CLARION_HEALTH_INTERVAL", "2.0")),
     "METRICS_TOKEN": os.environ.get("CLARION_METRICS_TOKEN", ""),
@@ -242,9 +254,14 @@ CLARION = {
 globals().update(email_settings(os.environ.get("CLARION_EMAIL_URL", "")))
 DEFAULT_FROM_EMAIL = os.environ.get("CLARION_EMAIL_FROM", "Clarion <clarion@localhost>")
 if REDIS_URL:
-    # Several server processes: their hubs meet in Redis pub/sub.
-    CLARION["BROKER"] = "clarion.realtime.broker_redis.RedisBroker"
-    CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL}
+    # Several server processes: their hubs meet in Redis pub/sub (sharded on a cluster).
+    if redis_client.is_cluster(REDIS_URL):
+        CLARION["BROKER"] = "clarion.realtime.broker_redis_cluster.RedisClusterBroker"
+        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL,
+                                     "buckets": int(os.environ.get("CLARION_REDIS_BUCKETS", "16"))}
+    else:
+        CLARION["BROKER"] = "clarion.realtime.broker_redis.RedisBroker"
+        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL}
 
 LOGGING = {
     "version": 1,

@@ -17,7 +17,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from clarion.api.parsers import loads_body
 from clarion.api.throttling import AuthRateThrottle
-from clarion.auth import ui_sessions
+from clarion.auth import lockout, ui_sessions
 from clarion.conf import clarion_settings
 from clarion.roles import is_notification_admin, role_of
 
@@ -148,8 +148,8 @@ def ui_session(request):
     The UI keeps no token in storage: the HttpOnly session cookie is the sign-in, shared by the
     browser's tabs, and ui_token turns it into a short-lived access token for the API and sockets.
     CSRF-protected like every unsafe request. Sign-in attempts count against the same
-    per-address budget as POST /api/auth/token/ (CLARION["AUTH_THROTTLE_RATE"]), so this is no
-    way around it.
+    per-address budget as POST /api/auth/token/ (CLARION["AUTH_THROTTLE_RATE"]) and the same
+    per-account lockout (clarion.auth.lockout), so this is no way around either.
     """
     if request.method == "DELETE":
         ui_sessions.end(request.user, request.session)
@@ -167,9 +167,17 @@ def ui_session(request):
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str) or not username or not password:
         return JsonResponse({"detail": "Enter a username and a password."}, status=400)
+    try:
+        lockout.check(username)
+    except lockout.Locked as locked:
+        response = JsonResponse({"detail": locked.message}, status=429)
+        response["Retry-After"] = str(locked.retry_after)
+        return response
     user = authenticate(request, username=username, password=password)
     if user is None:
+        lockout.failed(username, throttle.get_ident(request))
         return JsonResponse({"detail": "Wrong username or password."}, status=401)
+    lockout.succeeded(username)
     login(request, user)
     ui_sessions.begin(request.session)
     return JsonResponse({"username": user.get_username()})

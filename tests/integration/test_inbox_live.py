@@ -138,6 +138,7 @@ async def test_archive_in_one_tab_shows_in_the_other_and_leaves_another_students
         await tab1.send('{"type":"unarchive","data":{"ids":[999999]}}')
         error = next(f for f in await frames_until_quiet(tab1, 0.8) if f["type"] == "error")
         assert error["data"]["code"] == "not_found" and "999999" in error["data"]["message"]
+        assert error["data"]["ids"] == [999999]
 
 
 async def test_a_snoozed_notification_comes_back_live_at_its_time_as_new(servers, people):

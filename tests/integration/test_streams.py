@@ -149,7 +149,7 @@ async def test_chat_edit_delete_and_resume_in_a_project_room(server, tokens, pro
         mid = posted["data"]["id"]
         await carol.send(json.dumps({"type": "edit_message", "data": {"id": mid, "body": "hijack"}}))
         refused = await until(carol, lambda f: f["type"] == "error")
-        assert refused["data"]["code"] == "forbidden"
+        assert refused["data"]["code"] == "forbidden" and refused["data"]["ids"] == [mid]
         await alice.send(json.dumps({"type": "edit_message", "data": {"id": mid, "body": "draft v2"}}))
         edited = await until(carol, lambda f: f["type"] == "chat_message" and f["data"]["event"] == "edited")
         assert edited["data"]["body"] == "draft v2"
@@ -157,6 +157,9 @@ async def test_chat_edit_delete_and_resume_in_a_project_room(server, tokens, pro
         second = await until(carol, lambda f: f["type"] == "chat_message" and f["data"]["body"] == "second")
         await alice.send(json.dumps({"type": "delete_message", "data": {"id": second["data"]["id"]}}))
         await until(carol, lambda f: f["type"] == "chat_message" and f["data"]["event"] == "deleted")
+        await alice.send(json.dumps({"type": "delete_message", "data": {"id": second["data"]["id"]}}))
+        gone = await until(alice, lambda f: f["type"] == "error")
+        assert gone["data"]["code"] == "not_found" and gone["data"]["ids"] == [second["data"]["id"]]
     async with server.socket(tokens["carol"], path=path, cursor=start) as again:
         assert (await first(again, "room_snapshot"))["data"]["resumed"] is True
         replay = [f for f in await frames_until_quiet(again, 0.8) if f["type"] == "chat_message"]

@@ -611,3 +611,10 @@ async def test_acknowledge_false_sends_no_ack():
         await take(client.events(), 1)
         await asyncio.sleep(0.3)
     assert [f for f in received if f["type"] == "ack"] == []
+
+
+def test_a_not_found_error_hands_its_ids_to_the_program():
+    error = ServerError.from_data({"code": "not_found", "message": "no notifications with ids [3, 9]", "ids": [3, 9]})
+    assert error.code is ErrorCode.NOT_FOUND and error.ids == (3, 9)
+    older = ServerError.from_data({"code": "not_found", "message": "from a server before data.ids"})
+    assert older.ids == ()

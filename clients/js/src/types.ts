@@ -160,6 +160,9 @@ export interface ErrorData {
   code: ErrorCode | (string & {});
   /** For logs, not for parsing. */
   message: string;
+  /** `not_found` and `forbidden`: the notification or message ids the refusal concerns
+   * (`[]` when it concerns no item). Absent for other codes and from older servers. */
+  ids?: number[];
 }
 
 export interface RecentNotificationsFrame {

@@ -170,6 +170,8 @@ class ServerError:
     code: ErrorCode | str
     message: str
     raw: dict = field(repr=False, compare=False)
+    # not_found / forbidden: the ids the refusal concerns (empty for other codes).
+    ids: tuple = ()
 
     @classmethod
     def from_data(cls, data: dict) -> "ServerError":
@@ -178,7 +180,9 @@ class ServerError:
             code = ErrorCode(code)
         except ValueError:
             pass  # a code from a newer server: still delivered, as a plain string
-        return cls(code=code, message=data.get("message", ""), raw=data)
+        ids = data.get("ids")
+        return cls(code=code, message=data.get("message", ""), raw=data,
+                   ids=tuple(ids) if isinstance(ids, list) else ())
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,25 @@ class ServerFrameType(StrEnum):
 class ProtocolError(Exception):
     """A client frame the server refuses; becomes an ``error`` frame, the socket stays open."""
 
-    def __init__(self, code: ErrorCode, message: str):
+    def __init__(self, code: ErrorCode, message: str, ids=()):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.ids = list(ids)
+
+    def data(self) -> dict:
+        data = {"code": str(self.code), "message": self.message}
+        if self.code in _ERRORS_ABOUT_IDS:
+            # A program acts on these without parsing the message: which ids to drop from its
+            # view (not_found) or stop offering (forbidden); [] when the error is about no item.
+            data["ids"] = self.ids
+        return data
 
     def to_frame(self) -> dict:
-        return server_frame(ServerFrameType.ERROR, {"code": str(self.code), "message": self.message})
+        return server_frame(ServerFrameType.ERROR, self.data())
+
+
+_ERRORS_ABOUT_IDS = frozenset({ErrorCode.NOT_FOUND, ErrorCode.FORBIDDEN})
 
 
 @dataclass(frozen=True)

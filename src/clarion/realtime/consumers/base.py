@@ -307,7 +307,7 @@ class ClarionConsumer(AsyncWebsocketConsumer):
 
     async def send_error(self, error: ProtocolError) -> None:
         metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code=str(error.code)).inc()
-        await self.send_frame(ServerFrameType.ERROR, {"code": str(error.code), "message": error.message})
+        await self.send_frame(ServerFrameType.ERROR, error.data())
 
 
 class UnknownStreamConsumer(ClarionConsumer):

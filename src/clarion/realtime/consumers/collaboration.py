@@ -128,9 +128,9 @@ class CollaborationConsumer(LogStreamConsumer):
         try:
             await db_sync_to_async(change)(self.room, self.user, *args)
         except services.MessageNotFound:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {args[0]} in this room") from None
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no message {args[0]} in this room", ids=[args[0]]) from None
         except PermissionDenied:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "only the author may change a message") from None
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only the author may change a message", ids=[args[0]]) from None
         except ValidationError as exc:
             raise ProtocolError(ErrorCode.INVALID_DATA, "; ".join(exc.messages)) from None
 

@@ -119,7 +119,8 @@ class NotificationsConsumer(LogStreamConsumer):
         ids = await self._ids(frame)
         _, not_found = await db_sync_to_async(services.mark_as_read)(self.user_id, self.role, ids)
         if not_found:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user",
+                                ids=not_found)
 
     async def on_mark_all_as_read(self, frame):
         await db_sync_to_async(services.mark_all_as_read)(self.user_id, self.role)
@@ -135,7 +136,8 @@ class NotificationsConsumer(LogStreamConsumer):
         except inbox.SnoozeRefused as refused:
             raise ProtocolError(ErrorCode.INVALID_DATA, f"{frame.type}: {refused}") from None
         if not_found:
-            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user")
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no notifications with ids {not_found} for this user",
+                                ids=not_found)
 
     async def _ids(self, frame) -> tuple[int, ...]:
         if frame.group_key is None:

@@ -59,7 +59,8 @@ def check_health_and_metrics(app_configs, **kwargs):
 _RATE = re.compile(r"^\d+/(s|sec|second|m|min|minute|h|hour|d|day)$")
 _LIMITS = ("MESSAGE_RATE", "MESSAGE_BURST", "RATE_LIMIT_COOLDOWN", "MAX_CONNECTIONS_PER_USER",
            "MAX_CONNECTIONS_PER_IP", "MAX_ROOMS_PER_USER", "ROOM_JOIN_RATE", "ROOM_JOIN_BURST",
-           "PRESENCE_LEAVE_GRACE", "SIGNIN_LOCKOUT_FAILURES", "SIGNIN_LOCKOUT_WINDOW")
+           "PRESENCE_LEAVE_GRACE", "SIGNIN_LOCKOUT_FAILURES", "SIGNIN_LOCKOUT_WINDOW",
+           "WS_PING_INTERVAL", "WS_PING_TIMEOUT")
 
 
 @checks.register(checks.Tags.security)

@@ -77,6 +77,11 @@ DEFAULTS = {
     # Seconds a user whose socket was closed for flooding may not open another on that
     # process (4029); 0 turns the cool-down off.
     "RATE_LIMIT_COOLDOWN": 10.0,
+    # Protocol pings of `clarion serve`: every WS_PING_INTERVAL seconds a ping; a socket whose
+    # peer has not answered within WS_PING_TIMEOUT is closed (1011) and its resources freed.
+    # 0 interval: no pings (a vanished client then holds its socket until TCP notices).
+    "WS_PING_INTERVAL": 20.0,
+    "WS_PING_TIMEOUT": 20.0,
     # Open sockets per user and per client address, counted per server process; one more is
     # closed with 4029 at connect. 0 turns a limit off. Addresses (or networks) in
     # CONNECTION_LIMIT_EXEMPT_IPS are not counted: behind a reverse proxy every client has the

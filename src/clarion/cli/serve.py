@@ -22,6 +22,12 @@ def register(subparsers):
     parser.add_argument("--max-connections", type=_count, default=None, metavar="N",
                         help="open connections (HTTP and WebSocket) beyond which a new one is answered 503 and"
                              " closed (default: the open-file limit minus 128; 0 turns it off)")
+    parser.add_argument("--ws-ping-interval", type=_seconds, default=None, metavar="SECONDS",
+                        help="send a protocol ping on every socket this often (default: CLARION['WS_PING_INTERVAL'],"
+                             " 20; 0 turns pings off)")
+    parser.add_argument("--ws-ping-timeout", type=_seconds, default=None, metavar="SECONDS",
+                        help="close a socket (1011) whose peer has not answered a ping within this many seconds"
+                             " (default: CLARION['WS_PING_TIMEOUT'], 20)")
     parser.add_argument("--worker", action=argparse.BooleanOptionalAction, default=True,
                         help="run the delivery worker (email, Web Push) in this process (default: on; "
                              "--no-worker when `clarion worker` runs apart)")
@@ -61,6 +67,9 @@ def run(args):
     if max_connections is None:
         max_connections = serve_guard.default_max_connections(open_files)
 
+    ping_interval = args.ws_ping_interval if args.ws_ping_interval is not None else float(clarion_settings.WS_PING_INTERVAL)
+    ping_timeout = args.ws_ping_timeout if args.ws_ping_timeout is not None else float(clarion_settings.WS_PING_TIMEOUT)
+
     shown_host = "localhost" if args.host in ("127.0.0.1", "0.0.0.0") else args.host
     database = settings.DATABASES["default"]
     broker = str(getattr(clarion_settings.BROKER, "__name__", clarion_settings.BROKER)).rsplit(".", 1)[-1]
@@ -77,10 +86,11 @@ def run(args):
         # Off by default: measured in docs/decisions/0006-permessage-deflate.md (bench/deflate.py).
         ws_per_message_deflate=args.ws_per_message_deflate,
         proxy_headers=False,
-        # Protocol pings: a socket whose peer stopped answering is closed (1011) after about
-        # 40 s (docs/security.md). Set here, not left to uvicorn's defaults, which may change.
-        ws_ping_interval=20.0,
-        ws_ping_timeout=20.0,
+        # Protocol pings: a socket whose peer stopped answering is closed (1011) after at most
+        # interval + timeout (docs/security.md). Always passed, not left to uvicorn's defaults,
+        # which may change.
+        ws_ping_interval=ping_interval or None,
+        ws_ping_timeout=ping_timeout or None,
         # Idle connections (issue 10): uvicorn times out only the gap between two requests of
         # a keep-alive connection; serve_guard times out the first head and bounds the count.
         timeout_keep_alive=5,

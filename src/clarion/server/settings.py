@@ -223,6 +223,8 @@ CLARION = {
     "ALLOWED_ORIGINS": _env_list("CLARION_ALLOWED_ORIGINS"),
     "SIGNIN_LOCKOUT_FAILURES": int(os.environ.get("CLARION_SIGNIN_LOCKOUT_FAILURES", "10")),
     "SIGNIN_LOCKOUT_WINDOW": float(os.environ.get("CLARION_SIGNIN_LOCKOUT_WINDOW", "900")),
+    "WS_PING_INTERVAL": float(os.environ.get("CLARION_WS_PING_INTERVAL", "20")),
+    "WS_PING_TIMEOUT": float(os.environ.get("CLARION_WS_PING_TIMEOUT", "20")),
     "MAX_FRAME_BYTES": int(os.environ.get("CLARION_MAX_FRAME_BYTES", 64 * 1024)),
     "HEALTH_INTERVAL": float(os.environ.get("CLARION_HEALTH_INTERVAL", "2.0")),
     "METRICS_TOKEN": os.environ.get("CLARION_METRICS_TOKEN", ""),

@@ -104,9 +104,9 @@ async def test_project_resume_returns_exactly_what_was_missed(server, tokens, pr
         replayed = [await first(ws, "project_event") for _ in range(3)]
         assert [e["data"]["data"]["text"] for e in replayed] == ["c0", "c1", "c2"]
         assert await frames_until_quiet(ws, 0.5) == []
-    status, events = server.request("GET", f"/api/projects/{project['id']}/events/?after={cursor}",
-                                    token=tokens["alice"])
-    assert status == 200 and [e["data"]["text"] for e in events] == ["c0", "c1", "c2"]
+    status, page = server.request("GET", f"/api/projects/{project['id']}/events/?after={cursor}",
+                                  token=tokens["alice"])
+    assert status == 200 and [e["data"]["text"] for e in page["results"]] == ["c0", "c1", "c2"]
 
 
 async def test_removed_member_is_disconnected_from_project_and_room_at_once(server, tokens, project):

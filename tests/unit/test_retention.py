@@ -54,3 +54,27 @@ def test_prune_deletes_expired_then_old_read_then_old_with_their_state_rows_and_
     assert [n.title for n in snap.recent] == ["recent"]
     kept = queries.snapshot(alice.pk, "student", after=head.retained_after, recent_limit=5, resume_limit=100)
     assert [n.title for n in kept.missed] == ["recent"] and kept.expired_because == ""
+
+
+def test_a_poll_from_before_what_was_kept_answers_cursor_expired_with_the_sockets_snapshot(people):
+    """GET /api/notifications/?after= follows the socket's rule: a resume never skips what
+    retention deleted silently (docs/protocol.md, Polling resume)."""
+    from rest_framework.test import APIClient
+
+    from clarion.protocol import encode_cursor
+
+    alice = people["alice"]
+    old = clarion.send_notification_to_user(alice, "old")
+    clarion.send_notification_to_user(alice, "recent")
+    _aged(old, 400)
+    retention.prune()
+    retained_after = StreamHead.objects.get(name=queries.LOG_NAME).retained_after
+    client = APIClient()
+    client.force_authenticate(alice)
+
+    expired = client.get(f"/api/notifications/?after={encode_cursor(retained_after - 1)}").json()
+    assert expired["cursor_expired"] == "retention" and expired["results"] == []
+    assert [n["title"] for n in expired["snapshot"]["notifications"]] == ["recent"]
+    assert expired["snapshot"]["cursor_expired"] == "retention" and expired["cursor"] == expired["snapshot"]["cursor"]
+    kept = client.get(f"/api/notifications/?after={encode_cursor(retained_after)}").json()
+    assert "cursor_expired" not in kept and [n["title"] for n in kept["results"]] == ["recent"]

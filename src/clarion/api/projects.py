@@ -5,25 +5,28 @@ from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
+from clarion.api import resume
 from clarion.api.ids import MAX_DB_ID, db_id
 from clarion.api.pagination import NewestFirst
 from clarion.api.throttling import RoomCreateRateThrottle
 from clarion.collaboration import access as room_access
+from clarion.collaboration import log as chat_log
 from clarion.collaboration import services as chat
 from clarion.collaboration.models import ChatMessage, Room
 from clarion.collaboration.payloads import message_payload, room_payload
 from clarion.conf import clarion_settings
 from clarion.projects import access, services
+from clarion.projects import log as project_log
 from clarion.projects.models import ProjectEvent, ProjectStatus
 from clarion.projects.payloads import event_payload, project_payload
-from clarion.protocol import InvalidCursor, decode_cursor
+from clarion.protocol import encode_cursor
 from clarion.roles import role_of
 
 
@@ -41,16 +44,6 @@ def _user(user_id, field):
 def _user_or_none(raw_id):
     user_id = db_id(raw_id)
     return None if user_id is None else get_user_model().objects.filter(pk=user_id).first()
-
-
-def _after(request):
-    raw = request.query_params.get("after")
-    if raw is None:
-        return None
-    try:
-        return decode_cursor(raw)
-    except InvalidCursor as exc:
-        raise ValidationError({"after": str(exc)}) from None
 
 
 class ProjectWriteSerializer(serializers.Serializer):
@@ -87,6 +80,29 @@ class SubmissionSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     url = serializers.URLField(max_length=500, required=False, allow_blank=True, default="")
     note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class UserRefSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+
+
+class ProjectEventSerializer(serializers.Serializer):
+    """The project event payload (docs/protocol.md), the same object the socket sends."""
+
+    id = serializers.IntegerField()
+    project = serializers.IntegerField()
+    kind = serializers.CharField()
+    actor = UserRefSerializer(allow_null=True)
+    data = serializers.DictField()
+    created_at = serializers.DateTimeField()
+    cursor = serializers.CharField(allow_null=True)
+
+
+_EVENTS = ProjectEventSerializer(many=True)
+_EVENTS_RESUME = resume.envelope_serializer(
+    "ProjectEventsResume", ProjectEventSerializer,
+    snapshot_help="With cursor_expired: the project_snapshot a socket's fresh connect sends ({project, events, cursor}).")
 
 
 class ProjectViewSet(viewsets.ViewSet):
@@ -206,14 +222,21 @@ class ProjectViewSet(viewsets.ViewSet):
             event = services.submit(project, actor=request.user, **body.validated_data)
         return Response(event_payload(event), status=status.HTTP_201_CREATED)
 
+    @extend_schema(parameters=resume.AFTER_PARAMETERS, responses={200: PolymorphicProxySerializer(
+        component_name="ProjectEventsOrResume", serializers=[_EVENTS, _EVENTS_RESUME], resource_type_field_name=None,
+        many=False)})
     @action(detail=True, methods=["get"])
     def events(self, request, pk=None):
-        """The project's events in log order; ``?after=<cursor>`` for those after a cursor."""
+        """The project's events in log order (the first 500). With ``?after=<cursor>``: those
+        published after it, in the resume envelope (docs/protocol.md, "Polling resume")."""
         project = self._project(pk)
+        resumed = resume.requested(request)
+        if resumed is not None:
+            after, limit = resumed
+            return resume.page_response(
+                project_log.page(project.pk, after, limit),
+                expired_snapshot=lambda: _project_snapshot(project))
         rows = ProjectEvent.objects.filter(project=project, seq__isnull=False).select_related("actor").order_by("seq")
-        after = _after(request)
-        if after is not None:
-            rows = rows.filter(seq__gt=after)
         return Response([event_payload(e) for e in rows[:500]])
 
 
@@ -249,6 +272,27 @@ class RoomSerializer(serializers.Serializer):
     project = serializers.IntegerField(allow_null=True)
     members = serializers.ListField(child=serializers.IntegerField())
     created_by = serializers.IntegerField(allow_null=True)
+
+
+class ChatMessageSerializer(serializers.Serializer):
+    """The chat message payload (docs/protocol.md), the same object the socket sends."""
+
+    id = serializers.IntegerField()
+    room = serializers.CharField()
+    event = serializers.ChoiceField(choices=["created", "edited", "deleted"])
+    author = UserRefSerializer(allow_null=True)
+    body = serializers.CharField()
+    client_id = serializers.CharField()
+    created_at = serializers.DateTimeField()
+    edited_at = serializers.DateTimeField(allow_null=True)
+    deleted = serializers.BooleanField()
+    cursor = serializers.CharField(allow_null=True)
+
+
+_MESSAGES = ChatMessageSerializer(many=True)
+_MESSAGES_RESUME = resume.envelope_serializer(
+    "RoomMessagesResume", ChatMessageSerializer,
+    snapshot_help="With cursor_expired: the room_snapshot a socket's fresh connect sends ({room, messages, cursor}).")
 
 
 _MEMBERS_DENIED = "only the room's creator or an admin may change its members; members may remove themselves"
@@ -348,12 +392,31 @@ class RoomViewSet(viewsets.ViewSet):
             raise Http404
         return Response(room_payload(room))
 
+    @extend_schema(parameters=resume.AFTER_PARAMETERS, responses={200: PolymorphicProxySerializer(
+        component_name="RoomMessagesOrResume", serializers=[_MESSAGES, _MESSAGES_RESUME],
+        resource_type_field_name=None, many=False)})
     @action(detail=True, methods=["get"])
     def messages(self, request, pk=None):
-        """The room's messages in log order (latest state of each); ``?after=<cursor>``."""
+        """The room's messages in log order, the latest state of each (the first 500). With
+        ``?after=<cursor>``: the changes published after it, in the resume envelope
+        (docs/protocol.md, "Polling resume")."""
         room = self._room(pk)
+        resumed = resume.requested(request)
+        if resumed is not None:
+            after, limit = resumed
+            return resume.page_response(chat_log.page(room, after, limit),
+                                        expired_snapshot=lambda: _room_snapshot(room))
         rows = ChatMessage.objects.filter(room=room, seq__isnull=False).select_related("author").order_by("seq")
-        after = _after(request)
-        if after is not None:
-            rows = rows.filter(seq__gt=after)
         return Response([message_payload(m, room.key) for m in rows[:500]])
+
+
+def _project_snapshot(project) -> dict:
+    """The project_snapshot a socket's connect without a cursor sends."""
+    snap = project_log.read(project.pk, None)
+    return {"project": project_payload(project), "events": snap.recent, "cursor": encode_cursor(snap.head)}
+
+
+def _room_snapshot(room) -> dict:
+    """The room_snapshot a socket's connect without a cursor sends."""
+    snap = chat_log.read(room, None)
+    return {"room": room_payload(room), "messages": snap.recent, "cursor": encode_cursor(snap.head)}

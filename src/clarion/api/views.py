@@ -3,15 +3,15 @@
 from django.http import Http404
 from django_filters.rest_framework import DjangoFilterBackend
 from django.core.exceptions import ValidationError as DjangoValidationError
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
-from rest_framework import mixins, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotAuthenticated, ValidationError
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from clarion.api import idempotency
+from clarion.api import idempotency, resume
 from clarion.api.filters import NotificationFilter
 from clarion.api.ids import db_id
 from clarion.api.pagination import GroupPages, NewestFirst
@@ -38,7 +38,31 @@ from clarion.auth.tickets import issue_ticket
 from clarion.auth.tokens import ui_session_of
 from clarion.notifications import grouping, inbox, messages, preferences, queries, services
 from clarion.notifications import reader as readers
+from clarion.notifications import resume as notification_resume
+from clarion.protocol import encode_cursor
 from clarion.roles import is_notification_admin, role_of
+
+
+# The list's own filters and pages: a resume (?after=) follows the socket's rule instead.
+_LIST_ONLY = ("unread", "category", "topic", "q", "archived", "snoozed", "include_muted", "grouped", "cursor",
+              "page_size")
+
+SnapshotSerializer = inline_serializer("NotificationSnapshot", {
+    "notifications": NotificationSerializer(many=True, help_text="The newest unread, newest first."),
+    "unread_count": serializers.IntegerField(),
+    "unseen_count": serializers.IntegerField(),
+    "cursor": serializers.CharField(help_text="Poll from here with ?after=, or resume a socket with ?cursor=."),
+})
+
+NotificationPageSerializer = inline_serializer("NotificationPage", {
+    "next": serializers.URLField(allow_null=True),
+    "previous": serializers.URLField(allow_null=True),
+    "results": NotificationSerializer(many=True),
+})
+
+_RESUME_SERIALIZER = resume.envelope_serializer(
+    "NotificationResume", NotificationSerializer, counts=True,
+    snapshot_help="With cursor_expired: the fresh snapshot, as GET /api/notifications/snapshot/ answers it.")
 
 
 class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
@@ -82,10 +106,21 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
     def filter_queryset(self, queryset):
         return super().filter_queryset(queryset) if self.action == "list" else queryset
 
-    @extend_schema(responses={200: NotificationSerializer(many=True)}, description=(
-        "The caller's inbox, newest first. With grouped=true the results are groups instead: "
-        "{group_key, count, unread_count, summary, latest, actors} (docs/protocol.md, Grouping)."))
+    @extend_schema(
+        parameters=resume.AFTER_PARAMETERS,
+        responses={200: PolymorphicProxySerializer(
+            component_name="NotificationListOrResume",
+            serializers=[NotificationPageSerializer, _RESUME_SERIALIZER], resource_type_field_name=None,
+            many=False)},
+        description=(
+            "The caller's inbox, newest first. With grouped=true the results are groups instead: "
+            "{group_key, count, unread_count, summary, latest, actors} (docs/protocol.md, Grouping). "
+            "With after=<cursor>: what was published after the cursor, oldest first, as a socket's "
+            "resume replays it (docs/protocol.md, Polling resume)."))
     def list(self, request, *args, **kwargs):
+        resumed = resume.requested(request, alone=_LIST_ONLY)
+        if resumed is not None:
+            return self._resume(request, *resumed)
         if request.query_params.get("grouped", "").lower() in ("true", "1", "yes"):
             rows = self.filter_queryset(self.get_queryset())
             paginator = GroupPages()
@@ -93,6 +128,25 @@ class NotificationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixi
             locale = messages.locale_of(request.user, self.reader.locale)
             return paginator.get_paginated_response(grouping.describe(rows, page, locale))
         return super().list(request, *args, **kwargs)
+
+    def _resume(self, request, after, limit):
+        page, counts = notification_resume.page(request.user, self.role, after, limit)
+        return resume.page_response(page, extra=counts.as_dict() if counts else None,
+                                    expired_snapshot=lambda: self._snapshot_data(request, page.expired_because))
+
+    def _snapshot_data(self, request, expired_because=""):
+        snap = notification_resume.snapshot(request.user, self.role, None)
+        data = {"notifications": snap.log.recent, **snap.extra, "cursor": encode_cursor(snap.log.head)}
+        if expired_because:
+            data["cursor_expired"] = expired_because
+        return data
+
+    @extend_schema(responses={200: SnapshotSerializer})
+    @action(detail=False, methods=["get"])
+    def snapshot(self, request):
+        """What a socket's connect without a cursor sends first (recent_notifications): the newest
+        unread, the counts, and the cursor to poll from with ?after=."""
+        return Response(self._snapshot_data(request))
 
     @extend_schema(request=NotificationCreateSerializer, responses={201: NotificationSerializer},
                    parameters=[idempotency.HEADER_PARAMETER])

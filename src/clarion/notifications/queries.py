@@ -29,6 +29,7 @@ from clarion.notifications.models import (
 )
 from clarion.notifications.reader import Reader
 from clarion.streams.models import StreamHead
+from clarion.streams.read import RETENTION, LogPage, page_of
 
 
 def audience_filter(user_id, role: str | None) -> Q:
@@ -181,18 +182,7 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
     head = reader.head
     pruned = after is not None and after < reader.retained_after
     if after is not None and not pruned:
-        shown, shown_params = _shown(reader)
-        if reader.has_state:
-            columns = f"{_IS_READ} AS is_read, {_IS_SEEN} AS is_seen FROM {_TABLE} n {_STATE_JOIN}"
-            column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id, user_id]
-        else:
-            columns = f"{_IS_READ_PLAIN} AS is_read, {_IS_SEEN_PLAIN} AS is_seen FROM {_TABLE} n"
-            column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id]
-        missed = list(Notification.objects.raw(
-            f"SELECT {_FIELDS}, {columns} "
-            f"WHERE {_AUDIENCE} AND n.seq > %s AND n.seq <= %s AND {shown} ORDER BY n.seq LIMIT %s",
-            [*column_params, *_audience_params(user_id, role), after, head, *shown_params, resume_limit + 1],
-        ))
+        missed = _rows_after(reader, after, head, resume_limit + 1)
         if len(missed) <= resume_limit:
             # Counted up to the cursor, as the client's state is: the replayed notifications
             # that follow add themselves (docs/protocol.md, recent_notifications.unread_count).
@@ -215,6 +205,44 @@ def snapshot(user_id, role: str | None, *, after: int | None, recent_limit: int,
     return Snapshot(head=head, unread_count=unread_total, unseen_count=unseen_total, recent=recent, missed=None,
                     cursor_expired=after is not None, reader=reader,
                     expired_because="" if after is None else "retention" if pruned else "too_many_missed")
+
+
+def page_after(user_id, role: str | None, *, after: int, limit: int, resume_limit: int) -> tuple[LogPage, Reader]:
+    """What followed ``after`` for this reader, at most ``limit`` of it: the rows a resumed
+    socket replays (the same query, audience and inbox rule), cut into pages for
+    ``GET /api/notifications/?after=``. Expired under the socket's rule: a cursor older than
+    what retention kept, or one followed by more than ``resume_limit`` notifications."""
+    reader = readers.load(user_id, role, with_head=True)
+    head = reader.head
+    if after < reader.retained_after:
+        return LogPage(head=head, position=head, expired_because=RETENTION), reader
+    items = _rows_after(reader, after, head, limit + 1)
+    page = page_of(items, head=head, limit=limit, resume_limit=resume_limit,
+                   beyond=lambda offset: bool(_rows_after(reader, after, head, 1, offset)))
+    return page, reader
+
+
+def counts_upto(reader: Reader, position: int) -> Counts:
+    """Unread and unseen counts of what was published up to ``position``."""
+    return _counts_upto(reader, position)
+
+
+def _rows_after(reader: Reader, after: int, head: int, count: int, offset: int = 0) -> list:
+    """The reader's notifications with after < seq <= head, in log order, each annotated with
+    is_read and is_seen (a socket's replay, a poll's page)."""
+    user_id, role = reader.user_id, reader.role
+    shown, shown_params = _shown(reader)
+    if reader.has_state:
+        columns = f"{_IS_READ} AS is_read, {_IS_SEEN} AS is_seen FROM {_TABLE} n {_STATE_JOIN}"
+        column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id, user_id]
+    else:
+        columns = f"{_IS_READ_PLAIN} AS is_read, {_IS_SEEN_PLAIN} AS is_seen FROM {_TABLE} n"
+        column_params = [reader.watermark, user_id, reader.seen_watermark, reader.watermark, user_id]
+    return list(Notification.objects.raw(
+        f"SELECT {_FIELDS}, {columns} "
+        f"WHERE {_AUDIENCE} AND n.seq > %s AND n.seq <= %s AND {shown} ORDER BY n.seq LIMIT %s OFFSET %s",
+        [*column_params, *_audience_params(user_id, role), after, head, *shown_params, count, offset],
+    ))
 
 
 _TABLE = Notification._meta.db_table

@@ -6,8 +6,7 @@ import logging
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from clarion.collaboration import access, services
-from clarion.collaboration.models import ChatMessage
-from clarion.collaboration.payloads import message_payload, room_payload
+from clarion.collaboration.payloads import room_payload
 from clarion.conf import clarion_settings
 from clarion.dbthreads import db_sync_to_async
 from clarion.protocol import CloseCode, ErrorCode, Ping, ProtocolError
@@ -20,9 +19,8 @@ from clarion.protocol.frames import (
     ServerFrameType,
     Typing,
 )
-from clarion.collaboration.log import stream_of
+from clarion.collaboration import log as chat_log
 from clarion.realtime import events, groups
-from clarion.streams import read as logread
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.realtime.presence import get_presence
 from clarion.realtime.room_limits import room_limits
@@ -75,18 +73,7 @@ class CollaborationConsumer(LogStreamConsumer):
         return [groups.room_group(self.room.pk)]
 
     def read(self, after):
-        snap = logread.read_log(
-            stream_of(self.room.pk),
-            ChatMessage.objects.filter(room=self.room).select_related("author"),
-            after=after,
-            recent=lambda rows: rows.filter(deleted=False).order_by("-id"),
-            recent_limit=clarion_settings.CHAT_HISTORY,
-            resume_limit=clarion_settings.RESUME_LIMIT,
-        )
-        snap.recent = [message_payload(m, self.room.key) for m in snap.recent]
-        if snap.missed is not None:
-            snap.missed = [message_payload(m, self.room.key) for m in snap.missed]
-        return snap
+        return chat_log.read(self.room, after)
 
     def snapshot_extra(self):
         return {"room": room_payload(self.room)}

@@ -7,11 +7,9 @@ filter (what they muted, checked by the hub per pushed notification), and the in
 """
 
 
-from clarion.conf import clarion_settings
 from clarion.delivery import receipts
 from clarion.dbthreads import db_sync_to_async
-from clarion.notifications import inbox, messages, queries, reader as readers, services
-from clarion.notifications.payloads import annotated_payload
+from clarion.notifications import inbox, messages, reader as readers, resume, services
 from clarion.protocol import (
     Ack,
     Archive,
@@ -29,7 +27,6 @@ from clarion.protocol import (
 from clarion.protocol.frames import ServerFrameType
 from clarion.realtime import groups, online, timers
 from clarion.realtime.consumers.streams import LogStreamConsumer
-from clarion.streams.read import LogSnapshot
 
 _STATE_ACTIONS = {MarkSeen: inbox.SEEN, Archive: inbox.ARCHIVED, Unarchive: inbox.UNARCHIVED,
                   MarkUnread: inbox.UNREAD, Snooze: inbox.SNOOZED}
@@ -67,17 +64,9 @@ class NotificationsConsumer(LogStreamConsumer):
     def read_snapshot(self, after):
         """The snapshot, its counts and the reader's settings, read against one head
         (queries.snapshot: SQL measured for the connect path)."""
-        snap = queries.snapshot(self.user_id, self.role, after=after, recent_limit=clarion_settings.RECENT_LIMIT,
-                                resume_limit=clarion_settings.RESUME_LIMIT)
-        self._reader = snap.reader
-        self.locale = locale = messages.locale_of(self.user, snap.reader.locale)
-        missed = None if snap.missed is None else [annotated_payload(n, locale) for n in snap.missed]
-        log = LogSnapshot(head=snap.head, recent=[annotated_payload(n, locale) for n in snap.recent], missed=missed,
-                          cursor_expired=snap.cursor_expired, expired_because=snap.expired_because)
-        extra = {"unread_count": snap.unread_count, "unseen_count": snap.unseen_count}
-        if snap.expired_because:
-            extra["cursor_expired"] = snap.expired_because  # why this is a fresh snapshot (docs/protocol.md)
-        return log, extra
+        snap = resume.snapshot(self.user, self.role, after)
+        self._reader, self.locale = snap.reader, snap.locale
+        return snap.log, snap.extra
 
     def ready(self, head):
         # Before the held live events are flushed: they are filtered by what the reader muted.

@@ -6,15 +6,13 @@ at all, is 4404 — decided before anything reaches the hub.
 
 import re
 
-from clarion.conf import clarion_settings
 from clarion.projects import access
-from clarion.projects.models import Project, ProjectEvent
-from clarion.projects.payloads import event_payload, project_payload
-from clarion.projects.log import stream_of
+from clarion.projects.models import Project
+from clarion.projects import log as project_log
+from clarion.projects.payloads import project_payload
 from clarion.protocol import CloseCode, Ping
 from clarion.protocol.frames import PROJECT_CLIENT_FRAMES, ServerFrameType
 from clarion.realtime import groups
-from clarion.streams import read as logread
 from clarion.realtime.consumers.streams import LogStreamConsumer
 
 _PROJECT_ID = re.compile(r"^[1-9][0-9]{0,17}$")  # positive, below 2**63
@@ -42,18 +40,7 @@ class ProjectConsumer(LogStreamConsumer):
         return [groups.project_group(self.project_id)]
 
     def read(self, after):
-        snap = logread.read_log(
-            stream_of(self.project_id),
-            ProjectEvent.objects.filter(project_id=self.project_id).select_related("actor"),
-            after=after,
-            recent=lambda rows: rows.order_by("-seq"),
-            recent_limit=clarion_settings.RECENT_LIMIT,
-            resume_limit=clarion_settings.RESUME_LIMIT,
-        )
-        snap.recent = [event_payload(e) for e in snap.recent]
-        if snap.missed is not None:
-            snap.missed = [event_payload(e) for e in snap.missed]
-        return snap
+        return project_log.read(self.project_id, after)
 
     def snapshot_extra(self):
         project = Project.objects.select_related("status").get(pk=self.project_id)

@@ -1,19 +1,20 @@
-import os
-
 import pytest
 
-from tests.integration.harness import ServerProcess, prepare_backend
+from tests.integration.harness import CLUSTER, SCALEOUT, ServerProcess, prepare_backend
 
-SCALEOUT = os.environ.get("CLARION_TEST_BACKEND", "embedded") == "scaleout"
+
+def _backend_lacking(item) -> bool:
+    if "cluster_only" in item.keywords:
+        return not CLUSTER
+    return "scaleout" in item.keywords and not SCALEOUT
 
 
 def pytest_collection_modifyitems(config, items):
     # Scale-out tests are not skipped in the embedded pass: they are deselected, and the
-    # second pass of scripts/test.sh runs them. Asking for them without the backend fails.
-    if SCALEOUT:
-        return
-    selected = [item for item in items if "scaleout" not in item.keywords]
-    deselected = [item for item in items if "scaleout" in item.keywords]
+    # second pass of scripts/test.sh runs them (cluster_only ones: the third, on a Redis
+    # Cluster). Asking for them without the backend fails.
+    selected = [item for item in items if not _backend_lacking(item)]
+    deselected = [item for item in items if _backend_lacking(item)]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
         items[:] = selected

@@ -1,8 +1,8 @@
 """Settings for the in-process test suite.
 
 CLARION_TEST_BACKEND picks the backend the suite runs against: "embedded" (SQLite and the
-in-process layer, the default) or "scaleout" (PostgreSQL and Redis). scripts/test.sh runs
-the suite once with each.
+in-process layer, the default), "scaleout" (PostgreSQL and Redis) or "cluster" (PostgreSQL and
+a Redis Cluster; the tests marked ``cluster``). scripts/test.sh runs the suite once with each.
 """
 
 import os
@@ -15,8 +15,16 @@ from clarion.server.settings import *  # noqa: E402,F401,F403
 BACKEND = os.environ.get("CLARION_TEST_BACKEND", "embedded")
 PG_URL = os.environ.get("CLARION_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("CLARION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_CLUSTER_TEST_URL = os.environ.get("CLARION_TEST_REDIS_CLUSTER_URL", "redis+cluster://127.0.0.1:7000")
 
-if BACKEND == "scaleout":
+if BACKEND == "cluster":
+    import dj_database_url
+
+    DATABASES = {"default": dj_database_url.parse(PG_URL)}
+    DATABASES["default"]["TEST"] = {"NAME": "clarion_unit_test"}
+    CLARION = {**CLARION, "BROKER": "clarion.realtime.broker_redis_cluster.RedisClusterBroker",  # noqa: F405
+               "BROKER_OPTIONS": {"url": REDIS_CLUSTER_TEST_URL, "prefix": "clarion-unit"}}
+elif BACKEND == "scaleout":
     import dj_database_url
 
     DATABASES = {"default": dj_database_url.parse(PG_URL)}

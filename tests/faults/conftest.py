@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.faults.services import PrivatePostgres, PrivateRedis
-from tests.integration.harness import ServerProcess, run_cli
+from tests.faults.services import PrivatePostgres, PrivateRedis, PrivateRedisCluster
+from tests.integration.harness import CLUSTER, ServerProcess, run_cli
 
 
 def pytest_collection_modifyitems(items):
@@ -34,9 +34,12 @@ def private_postgres():
 
 @pytest.fixture
 def private_redis(tmp_path):
-    redis = PrivateRedis(tmp_path).start()
+    """One Redis, or on the cluster backend a Redis Cluster of six nodes that the same
+    faults (kill, pause, restart empty) take away and bring back whole."""
+    redis = (PrivateRedisCluster(tmp_path / "redis-cluster") if CLUSTER else PrivateRedis(tmp_path)).start()
     yield redis
     redis.stop()
+
 
 
 @pytest.fixture

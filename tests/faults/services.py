@@ -64,11 +64,140 @@ class PrivateRedis:
     def resume(self) -> None:
         self.process.send_signal(signal.SIGCONT)
 
+    def config_set(self, name: str, value) -> None:
+        import redis
+
+        admin = redis.Redis.from_url(self.url)
+        try:
+            admin.config_set(name, value)
+        finally:
+            admin.close()
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.send_signal(signal.SIGCONT)
             self.process.terminate()
             self.process.wait(10)
+
+
+class PrivateRedisCluster:
+    """Six redis-server processes on free ports: 3 masters, 3 replicas (``redis-cli --cluster
+    create --cluster-replicas 1``). ``kill``, ``pause``, ``resume`` and ``start`` act on every
+    node, so the fault tests written for one Redis take the whole broker away alike; ``kill_node``
+    takes one master away so that its replica takes over. Nodes keep their cluster
+    configuration (nodes.conf) across a restart and no data, like PrivateRedis."""
+
+    def __init__(self, workdir: Path, node_timeout_ms: int = 1500):
+        self.workdir = workdir
+        self.ports = [free_port() for _ in range(6)]
+        self.bus_ports = [free_port() for _ in range(6)]  # port + 10000 may not exist
+        self.node_timeout_ms = node_timeout_ms
+        self.processes: dict[int, subprocess.Popen] = {}
+        self.created = False
+
+    @property
+    def url(self) -> str:
+        return "redis+cluster://" + ",".join(f"127.0.0.1:{port}" for port in self.ports)
+
+    def _start_node(self, port: int, bus_port: int) -> None:
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (scripts/services.sh installs it)"
+        node_dir = self.workdir / str(port)
+        node_dir.mkdir(parents=True, exist_ok=True)
+        self.processes[port] = subprocess.Popen(
+            [binary, "--port", str(port), "--cluster-port", str(bus_port), "--bind", "127.0.0.1",
+             "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+             "--cluster-node-timeout", str(self.node_timeout_ms), "--save", "", "--appendonly", "no",
+             "--dir", str(node_dir), "--logfile", str(node_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+
+    def start(self) -> "PrivateRedisCluster":
+        for port, bus_port in zip(self.ports, self.bus_ports):
+            if port not in self.processes or self.processes[port].poll() is not None:
+                self._start_node(port, bus_port)
+        for port in self.ports:
+            wait_port(port)
+        if not self.created:
+            result = subprocess.run(
+                ["redis-cli", "--cluster", "create", *(f"127.0.0.1:{port}" for port in self.ports),
+                 "--cluster-replicas", "1", "--cluster-yes"], capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, result.stdout + result.stderr
+            self.created = True
+        self.wait_healthy()
+        return self
+
+    def _cli(self, port: int, *args: str, timeout: float = 5) -> str:
+        result = subprocess.run(["redis-cli", "-p", str(port), *args], capture_output=True, text=True,
+                                timeout=timeout)
+        return result.stdout
+
+    def live_ports(self) -> list[int]:
+        return [port for port, process in self.processes.items() if process.poll() is None]
+
+    def nodes(self) -> list[dict]:
+        """CLUSTER NODES as a live node sees it: port, role, master id, slot ranges, flags."""
+        for port in self.live_ports():
+            text = self._cli(port, "cluster", "nodes")
+            if text.strip():
+                found = []
+                for line in text.strip().splitlines():
+                    parts = line.split()
+                    found.append({"id": parts[0], "port": int(parts[1].split("@")[0].rsplit(":", 1)[1]),
+                                  "flags": parts[2].split(","), "master": parts[3], "slots": parts[8:]})
+                return found
+        raise RuntimeError("no cluster node answers")
+
+    def masters(self) -> list[int]:
+        return [n["port"] for n in self.nodes() if "master" in n["flags"] and n["slots"] and "fail" not in n["flags"]]
+
+    def wait_healthy(self, timeout: float = 30.0) -> None:
+        """Every live node says cluster_state:ok and that all 16384 slots are served, with one
+        replica per master again (so a later kill has someone to fail over to)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            infos = [self._cli(port, "cluster", "info") for port in self.live_ports()]
+            if infos and all("cluster_state:ok" in info and "cluster_slots_ok:16384" in info for info in infos):
+                nodes = self.nodes()
+                masters = [n for n in nodes if "master" in n["flags"] and n["slots"] and "fail" not in n["flags"]]
+                replicas = [n for n in nodes if "slave" in n["flags"] and "fail" not in n["flags"]]
+                if len(masters) == 3 and len(replicas) == len(self.live_ports()) - 3:
+                    return
+            time.sleep(0.1)
+        raise TimeoutError(f"Redis Cluster not healthy within {timeout}s")
+
+    def kill_node(self, port: int) -> None:
+        process = self.processes[port]
+        process.send_signal(signal.SIGKILL)
+        process.wait(10)
+        wait_port(port, up=False)
+
+    def kill(self) -> None:
+        for port in self.live_ports():
+            self.kill_node(port)
+
+    def pause(self) -> None:
+        for port in self.live_ports():
+            self.processes[port].send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for port in self.live_ports():
+            self.processes[port].send_signal(signal.SIGCONT)
+
+    def config_set(self, name: str, value) -> None:
+        for port in self.live_ports():
+            self._cli(port, "config", "set", name, str(value))
+
+    def stop(self) -> None:
+        for process in self.processes.values():
+            if process.poll() is None:
+                process.send_signal(signal.SIGCONT)
+                process.terminate()
+        for process in self.processes.values():
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
 
 
 class PrivatePostgres:

@@ -5,7 +5,11 @@ import asyncio
 import time
 import uuid
 
+import pytest
+
 from tests.faults.recorder import Publisher, Recorder, assert_back_to_baseline, baseline
+
+pytestmark = pytest.mark.cluster  # the same faults, on a Redis Cluster, in the cluster pass
 
 
 def tokens_for(server, *names):
@@ -96,20 +100,16 @@ async def test_an_idle_socket_keeps_receiving_past_redis_idle_timeouts(servers, 
     """Channels' groups expire (a day by default) and leave sockets deaf. Clarion's hub keeps
     membership in the process for the socket's life, and its Redis subscription is a
     connection, not a key: even a Redis that drops idle clients does not make it deaf."""
-    import redis
-
     a, b = servers
     tokens = tokens_for(a, "alice", "dave")
     prefix = f"idle-{uuid.uuid4().hex[:6]}"
     tab = await Recorder(b, tokens["alice"], prefix=prefix).start()
-    admin = redis.Redis.from_url(private_redis.url)
-    admin.config_set("timeout", 1)  # Redis closes connections idle for 1 s
+    private_redis.config_set("timeout", 1)  # Redis closes connections idle for 1 s
     try:
         await asyncio.sleep(4)
         created = [a.notify(tokens["dave"], title=f"{prefix} {i}", recipient_type="all")["id"] for i in range(3)]
         await tab.wait_for(created, timeout=10)
         tab.assert_exactly_once_in_order(created)
     finally:
-        admin.config_set("timeout", 0)
-        admin.close()
+        private_redis.config_set("timeout", 0)
         await tab.stop()

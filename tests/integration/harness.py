@@ -20,9 +20,12 @@ from pathlib import Path
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-SCALEOUT = os.environ.get("CLARION_TEST_BACKEND", "embedded") == "scaleout"
+# "cluster" is scale-out on a Redis Cluster (scripts/services.sh starts one on 7000-7005).
+CLUSTER = os.environ.get("CLARION_TEST_BACKEND", "embedded") == "cluster"
+SCALEOUT = CLUSTER or os.environ.get("CLARION_TEST_BACKEND", "embedded") == "scaleout"
 PG_ADMIN_URL = os.environ.get("CLARION_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432/test")
-REDIS_URL = os.environ.get("CLARION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = (os.environ.get("CLARION_TEST_REDIS_CLUSTER_URL", "redis+cluster://127.0.0.1:7000") if CLUSTER
+             else os.environ.get("CLARION_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"))
 DEMO_PASSWORD = "demo-password"
 
 

@@ -233,13 +233,13 @@ async def _until_online(user_id, expected: bool, timeout: float = 5.0):
     without making the connect wait); in embedded mode the count is the process's own."""
     if not SCALEOUT:
         return
-    import redis.asyncio as redis
+    from clarion.realtime import redis_client
 
-    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client = redis_client.connect(REDIS_URL, decode_responses=True)
     try:
         deadline = time.monotonic() + timeout
         while True:
-            keys = await client.smembers("clarion:online-index")
+            keys = await client.smembers("clarion:{online}-index")
             found = False
             for key in keys:
                 found = found or bool(await client.sismember(key, str(user_id)))
@@ -456,9 +456,7 @@ def test_a_role_notification_is_pushed_to_its_subscribed_readers_and_writes_no_r
 @pytest.mark.scaleout
 async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers, people):
     """What a Redis restart does to the online sets: gone. The next refresh puts them back."""
-    import redis.asyncio as redis
-
-    from clarion.realtime import online
+    from clarion.realtime import online, redis_client
 
     planner, other = servers
     tokens, ids = people
@@ -467,9 +465,9 @@ async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers
     async with ws:
         assert (await next_frame(ws))["type"] == "recent_notifications"
         await _until_online(ids["frank"], True)
-        client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+        client = redis_client.connect(REDIS_URL, decode_responses=True)
         try:
-            for key in await client.smembers("clarion:online-index"):
+            for key in await client.smembers("clarion:{online}-index"):
                 if await client.sismember(key, frank):
                     await client.delete(key)
         finally:

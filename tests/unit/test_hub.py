@@ -14,7 +14,8 @@ from clarion.realtime.broker_memory import MemoryBroker
 from clarion.realtime.hub import Hub
 from clarion.realtime.outbox import Outbox
 
-from tests.conftest import SCALEOUT
+from tests.conftest import CLUSTER, SCALEOUT
+from tests.settings import REDIS_CLUSTER_TEST_URL
 from tests.unit.fakes import RecordingOutbox as Socket
 
 
@@ -130,11 +131,16 @@ def brokers():
     from clarion.realtime.broker_redis import RedisBroker
 
     yield "memory", lambda: MemoryBroker()
-    if SCALEOUT:
+    if CLUSTER:
+        from clarion.realtime.broker_redis_cluster import RedisClusterBroker
+
+        yield "redis-cluster", lambda: RedisClusterBroker(url=REDIS_CLUSTER_TEST_URL, prefix="clarion-contract")
+    elif SCALEOUT:
         yield "redis", lambda: RedisBroker(url="redis://127.0.0.1:6379/0", prefix="clarion-contract")
 
 
-@pytest.fixture(params=[name for name, _ in brokers()])
+@pytest.fixture(params=[pytest.param(name, marks=[pytest.mark.cluster, pytest.mark.cluster_only])
+                        if name == "redis-cluster" else name for name, _ in brokers()])
 async def pair(request):
     """Two hubs as two processes would have them (for memory: one process, one hub)."""
     factory = dict(brokers())[request.param]

@@ -8,15 +8,41 @@ import pytest
 from clarion.realtime.presence_store import MemoryPresenceStore, RedisPresenceStore
 from clarion.realtime.throttle import TokenBucket, TrailingThrottle
 
+from tests.settings import REDIS_CLUSTER_TEST_URL
 
-@pytest.fixture(params=["memory", "redis"])
+
+REDIS_URLS = {"redis": "redis://127.0.0.1:6379/0", "redis-cluster": REDIS_CLUSTER_TEST_URL}
+
+
+@pytest.fixture(params=["memory", "redis",
+                        pytest.param("redis-cluster", marks=[pytest.mark.cluster, pytest.mark.cluster_only])])
 async def store(request):
     if request.param == "memory":
         made = MemoryPresenceStore()
     else:
-        made = RedisPresenceStore("redis://127.0.0.1:6379/0", prefix=f"clarion-test-{uuid.uuid4().hex[:8]}")
+        made = RedisPresenceStore(REDIS_URLS[request.param], prefix=f"clarion-test-{uuid.uuid4().hex[:8]}")
     yield made
     await made.close()
+
+
+@pytest.fixture(params=["redis", pytest.param("redis-cluster", marks=[pytest.mark.cluster, pytest.mark.cluster_only])])
+async def redis_store(request):
+    made = RedisPresenceStore(REDIS_URLS[request.param], prefix=f"clarion-test-{uuid.uuid4().hex[:8]}")
+    yield made
+    await made.close()
+
+
+async def test_a_room_leaves_the_sweep_index_once_empty_and_comes_back_with_a_join(redis_store):
+    """The index of rooms is written beside the scripts (it lives in another slot than the
+    rooms on a cluster): an emptied room is dropped from it, and a join puts it back."""
+    await redis_store.join("9", 1, "alice", "tab", ttl=10)
+    assert await redis_store._redis.smembers(redis_store._rooms) == {"9"}
+    await redis_store.leave("9", 1, "tab")
+    assert await redis_store.sweep() == []
+    assert await redis_store._redis.smembers(redis_store._rooms) == set()
+    await redis_store.join("9", 2, "bob", "tab", ttl=0.2)
+    await asyncio.sleep(0.3)
+    assert await redis_store.sweep() == [("9", "2")]  # indexed again, so its expiry is announced
 
 
 async def test_a_user_joins_with_the_first_tab_and_leaves_with_the_last(store):

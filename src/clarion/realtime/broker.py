@@ -5,7 +5,8 @@ local member joins and unsubscribes when the last one leaves; the broker calls
 ``hub.dispatch(group, event)`` for every event published to a subscribed group, in publish
 order. After a lost connection the broker calls ``hub.resync()`` once it is subscribed
 again, because events published in between are gone and members must catch up from the
-database. Implementations: broker_memory (one process) and broker_redis (several).
+database. Implementations: broker_memory (one process), broker_redis (several) and
+broker_redis_cluster (several, on a Redis Cluster).
 """
 
 
@@ -22,6 +23,16 @@ class Broker:
         """Publish (group, event) pairs in order; a broker with round trips makes it one."""
         for group, event in messages:
             await self.publish(group, event)
+
+    def place(self, groups: list[str]) -> list[str]:
+        """The hub groups a socket joins for ``groups``: a broker that shards may give each
+        socket its own shard's copy of a group many share, so that all of one socket's
+        events travel one ordered connection (broker_redis_cluster)."""
+        return list(groups)
+
+    def copies(self, group: str) -> list[str]:
+        """Every hub group ``place`` can turn ``group`` into."""
+        return [group]
 
     async def subscribe(self, group: str) -> None:
         raise NotImplementedError
@@ -64,5 +75,7 @@ def redis_options() -> dict | None:
     and health stores share its Redis."""
     from clarion.conf import clarion_settings
     from clarion.realtime.broker_redis import RedisBroker
+    from clarion.realtime.broker_redis_cluster import RedisClusterBroker
 
-    return dict(clarion_settings.BROKER_OPTIONS) if issubclass(broker_class(), RedisBroker) else None
+    redis_brokers = (RedisBroker, RedisClusterBroker)
+    return dict(clarion_settings.BROKER_OPTIONS) if issubclass(broker_class(), redis_brokers) else None

@@ -19,6 +19,7 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
+from clarion.realtime import redis_client
 from clarion.realtime.broker import Broker
 
 logger = logging.getLogger("clarion.broker")
@@ -29,15 +30,20 @@ _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, ConnectionError
 
 class RedisBroker(Broker):
     def __init__(self, url: str, prefix: str = "clarion", socket_timeout: float = 5.0, **options):
+        if redis_client.is_cluster(url):
+            from django.core.exceptions import ImproperlyConfigured
+
+            raise ImproperlyConfigured(f"{url.split('://')[0]}:// names a Redis Cluster: set CLARION['BROKER'] to "
+                                       "'clarion.realtime.broker_redis_cluster.RedisClusterBroker'")
         self.hub = None
         self._url = url
         self._prefix = prefix + ":"
-        self._redis = redis.Redis.from_url(url, socket_timeout=socket_timeout,
+        self._redis = redis_client.connect(url, socket_timeout=socket_timeout,
                                            socket_connect_timeout=socket_timeout, **options)
         # The subscriber must not reconnect behind our back: redis-py's retries would
         # resubscribe silently and hide the messages lost meanwhile. Every drop reaches the
         # reader, which resubscribes and then has every socket catch up from the database.
-        self._subscriber = redis.Redis.from_url(url, socket_timeout=socket_timeout,
+        self._subscriber = redis_client.connect(url, socket_timeout=socket_timeout,
                                                 socket_connect_timeout=socket_timeout,
                                                 retry=Retry(NoBackoff(), 0), **options)
         self._confirmations: dict[bytes, asyncio.Future] = {}

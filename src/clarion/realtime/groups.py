@@ -31,6 +31,16 @@ def is_valid_role_name(role: str) -> bool:
     return bool(_ROLE_NAME.match(role or ""))
 
 
+def is_user_group(name: str) -> bool:
+    return name.startswith("clarion.user.")
+
+
+def reaches_many(name: str) -> bool:
+    """Whether a group's events go to many users' notification sockets (everyone, a role): a
+    broker that shards by user copies these to every shard (broker_redis_cluster)."""
+    return name == ALL_USERS or name.startswith("clarion.role.")
+
+
 def groups_of_user(user_id, role: str | None) -> list[str]:
     groups = [user_group(user_id), ALL_USERS]
     if role:

@@ -67,11 +67,13 @@ class RedisHealthStore(HealthStore):
     uses_redis = True
 
     def __init__(self, url: str, prefix: str = "clarion", timeout: float = 1.0):
-        import redis.asyncio as redis
+        from clarion.realtime import redis_client
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        self._key_prefix = f"{prefix}:health:"
-        self._index = f"{prefix}:health-index"
+        self._redis = redis_client.connect(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # One hash tag for the records and their index: a Redis Cluster serves MGET and the
+        # pipelines below only for keys in one slot (a few records, one per process).
+        self._key_prefix = f"{prefix}:{{health}}:"
+        self._index = f"{prefix}:{{health}}-index"
 
     def _key(self, process_id: str) -> str:
         return self._key_prefix + process_id

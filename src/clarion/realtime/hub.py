@@ -81,7 +81,7 @@ class Hub:
         return subscription
 
     async def join(self, subscription: Subscription, groups) -> None:
-        for group in groups:
+        for group in self.broker.place(list(groups)):
             members = self._groups.get(group)
             if members is None:
                 members = self._groups[group] = {}
@@ -107,11 +107,12 @@ class Hub:
 
     def has_members(self, group: str) -> bool:
         """Whether a socket of this process is in ``group``."""
-        return bool(self._groups.get(group))
+        return any(self._groups.get(name) for name in self.broker.copies(group))
 
     def dispatch_local(self, group: str, frame_text: str) -> None:
         """Write an unsequenced frame to this process's sockets in ``group`` only."""
-        self.dispatch(group, events.notifications_read(frame_text))
+        for name in self.broker.copies(group):
+            self.dispatch(name, events.notifications_read(frame_text))
 
     def mark_ready(self, subscription: Subscription, head: int) -> None:
         """The socket's snapshot covers everything up to ``head``: flush what was held."""

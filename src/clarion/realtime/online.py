@@ -79,7 +79,9 @@ def online(user_ids) -> set:
 
 def _keys(options: dict) -> tuple[str, str]:
     prefix = options.get("prefix", "clarion")
-    return f"{prefix}:online:{PROCESS_ID}", f"{prefix}:online-index"
+    # One hash tag: the writer's MULTI and the reader's script touch a process's set and the
+    # index together, which a Redis Cluster allows only within one slot.
+    return f"{prefix}:{{online}}:{PROCESS_ID}", f"{prefix}:{{online}}-index"
 
 
 # -- writing this process's set (scale-out) -------------------------------------------------------
@@ -106,9 +108,9 @@ class _Writer:
     the process has notification sockets."""
 
     def __init__(self, options: dict):
-        import redis.asyncio as redis
+        from clarion.realtime import redis_client
 
-        self._redis = redis.Redis.from_url(options["url"], socket_timeout=2, socket_connect_timeout=2)
+        self._redis = redis_client.connect(options["url"], socket_timeout=2, socket_connect_timeout=2)
         self.key, self.index = _keys(options)
         self._ops: list[tuple[str, object]] = []
         self._wake = asyncio.Event()
@@ -208,11 +210,11 @@ class _RedisReader:
             return reader
 
     def __init__(self, options: dict):
-        import redis
+        from clarion.realtime import redis_client
 
         # redis-py's sync client is safe to share between threads (a connection per command).
-        self._redis = redis.Redis.from_url(options["url"], socket_timeout=2, socket_connect_timeout=2,
-                                           decode_responses=True)
+        self._redis = redis_client.connect_sync(options["url"], socket_timeout=2, socket_connect_timeout=2,
+                                                decode_responses=True)
         _, self.index = _keys(options)
         self._check = self._redis.register_script(_CHECK)
 

@@ -20,7 +20,6 @@ local existed = redis.call('ZSCORE', KEYS[1], ARGV[1])
 if existed and tonumber(existed) >= tonumber(ARGV[5]) then had = 1 end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[2], ARGV[3])
-redis.call('SADD', KEYS[3], ARGV[6])
 redis.call('EXPIRE', KEYS[1], ARGV[7])
 redis.call('EXPIRE', KEYS[2], ARGV[7])
 return 1 - had
@@ -38,7 +37,7 @@ return 1
 _SWEEP = """
 local expired = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
 if #expired == 0 then
-  if redis.call('ZCARD', KEYS[1]) == 0 then redis.call('SREM', KEYS[2], ARGV[2]) end
+  if redis.call('ZCARD', KEYS[1]) == 0 then return false end
   return {}
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[1])
@@ -104,26 +103,34 @@ class MemoryPresenceStore:
 
 
 class RedisPresenceStore:
-    """Several processes: sorted sets of member -> expiry, per room, in Redis."""
+    """Several processes: sorted sets of member -> expiry, per room, in Redis.
+
+    A room's two keys share a hash tag (``{room}``), so its scripts run on a Redis Cluster and
+    rooms spread over its shards. The index of rooms to sweep lives in a slot of its own, so
+    it is written beside the scripts, not in them: a join adds its room after its entry, and a
+    sweep that found a room empty removes it and then looks again, putting it back if a join
+    came in between. Either order leaves a room with entries in the index."""
 
     def __init__(self, url: str, prefix: str = "clarion"):
-        import redis.asyncio as redis
+        from clarion.realtime import redis_client
 
-        self._redis = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
+        self._redis = redis_client.connect(url, socket_timeout=5, socket_connect_timeout=5, decode_responses=True)
         self._prefix = f"{prefix}:presence:"
+        self._rooms = self._prefix + "rooms"
         self._join = self._redis.register_script(_JOIN)
         self._leave = self._redis.register_script(_LEAVE)
         self._sweep = self._redis.register_script(_SWEEP)
 
     def _keys(self, room):
-        return self._prefix + room, self._prefix + room + ":names"
+        return self._prefix + "{" + room + "}", self._prefix + "{" + room + "}:names"
 
     async def join(self, room, user_id, username, conn_id, ttl) -> bool:
         entries, names = self._keys(room)
         now = time.time()
-        joined = await self._join(keys=[entries, names, self._prefix + "rooms"],
+        joined = await self._join(keys=[entries, names],
                                   args=[_member(user_id, conn_id), str(user_id), username, now + ttl, now, room,
                                         int(ttl * 3) + 1])
+        await self._redis.sadd(self._rooms, room)
         return bool(joined)
 
     async def leave(self, room, user_id, conn_id) -> bool:
@@ -132,9 +139,14 @@ class RedisPresenceStore:
 
     async def sweep(self) -> list[tuple[str, str]]:
         gone = []
-        for room in await self._redis.smembers(self._prefix + "rooms"):
+        for room in await self._redis.smembers(self._rooms):
             entries, _ = self._keys(room)
-            users = await self._sweep(keys=[entries, self._prefix + "rooms"], args=[time.time(), room])
+            users = await self._sweep(keys=[entries], args=[time.time(), room])
+            if users is None:  # the room was empty
+                await self._redis.srem(self._rooms, room)
+                if await self._redis.exists(entries):
+                    await self._redis.sadd(self._rooms, room)
+                continue
             gone += [(room, u) for u in users]
         return gone
 

@@ -6,7 +6,9 @@ from playwright.sync_api import expect
 
 from tests.browser.conftest import api_token, notification_item, read_everything, toast, unique, user_id
 
-pytestmark = pytest.mark.integration
+# The page, not the backend: run once, in the scale-out pass (where PostgreSQL's answers reach
+# the page; its jsonb key order once did). tests/browser/test_resilience.py runs in both.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 
 def notify(server, username, **body):

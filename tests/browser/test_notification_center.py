@@ -21,7 +21,9 @@ from tests.browser.conftest import (
     user_id,
 )
 
-pytestmark = pytest.mark.integration
+# The page, not the backend: run once, in the scale-out pass (where PostgreSQL's answers reach
+# the page; its jsonb key order once did). tests/browser/test_resilience.py runs in both.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 
 def send_from_compose(admin, *, title, to="role", recipient=None, message=""):

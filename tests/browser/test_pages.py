@@ -10,7 +10,9 @@ from playwright.sync_api import expect
 from tests.browser.conftest import read_everything, toast, unique, unlabelled_controls
 from tests.integration.harness import run_cli
 
-pytestmark = pytest.mark.integration
+# The page, not the backend: run once, in the scale-out pass (where PostgreSQL's answers reach
+# the page; its jsonb key order once did). tests/browser/test_resilience.py runs in both.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 # The colours of the charts' lines (COLORS in clients/web/src/chart.ts).
 SERIES_COLORS = [(0x1D, 0x5F, 0xD6), (0xC2, 0x41, 0x0C), (0x04, 0x78, 0x57)]

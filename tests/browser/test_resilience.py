@@ -19,6 +19,8 @@ from tests.browser.conftest import (
 )
 from tests.integration.harness import run_cli
 
+# Both passes, unlike the other browser tests: what the page gets after a restart comes from the
+# backend (a resume from the database, notifications sent by another process).
 pytestmark = pytest.mark.integration
 
 

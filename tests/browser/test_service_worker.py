@@ -23,7 +23,9 @@ from django.test import override_settings
 
 from tests.browser.conftest import unique
 
-pytestmark = pytest.mark.integration
+# The page, not the backend: run once, in the scale-out pass (where PostgreSQL's answers reach
+# the page; its jsonb key order once did). tests/browser/test_resilience.py runs in both.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 
 def _registration_id(cdp, scope_url: str, timeout: float = 10.0) -> str:

@@ -4,7 +4,8 @@ import pytest
 
 from tests.integration.harness import clarion_command, run_cli
 
-pytestmark = pytest.mark.integration
+# Argument parsing and messages, the same on every backend: run once, in the scale-out pass.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 COMMANDS = ["serve", "migrate", "seed-demo", "adduser", "send", "token", "listen"]
 

@@ -30,7 +30,8 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-pytestmark = pytest.mark.integration
+# The page's project uses SQLite whatever the suite's backend: the embedded pass alone runs it.
+pytestmark = [pytest.mark.integration, pytest.mark.embedded]
 
 REPO = Path(__file__).resolve().parents[2]
 DOC = REPO / "docs" / "integration.md"

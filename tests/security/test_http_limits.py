@@ -12,7 +12,8 @@ import pytest
 
 from tests.integration.harness import ServerProcess, prepare_backend
 
-pytestmark = pytest.mark.integration
+# The HTTP server's limits, before any request reaches the backend: run once, in the scale-out pass.
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
 TIMEOUT = 1.0
 LIMIT = 24

@@ -48,6 +48,10 @@ def _post(server, path, body, token=None, origin=None):
         return error.code, json.loads(error.read() or b"null")
 
 
+# The loud server's tests run once, in the scale-out pass: what they check (log redaction, UTF-8
+# framing, REST input) is the same code on both backends, and PostgreSQL, Redis and tickets in
+# Redis make the scale-out server the one with more to log and stricter about input.
+@pytest.mark.scaleout
 async def test_no_token_ticket_or_password_reaches_the_server_log(loud_server):
     server = loud_server
     status, pair = _post(server, "/api/auth/token/", {"username": "alice", "password": "demo-password"})
@@ -92,6 +96,7 @@ async def test_no_token_ticket_or_password_reaches_the_server_log(loud_server):
     assert not re.search(r"eyJ[A-Za-z0-9_-]{10,}\.", log), "something shaped like a JWT is in the log"
 
 
+@pytest.mark.scaleout
 async def test_invalid_utf8_in_a_text_frame_is_closed_1007_and_the_server_lives(loud_server):
     server = loud_server
     status, pair = _post(server, "/api/auth/token/", {"username": "bob", "password": "demo-password"})
@@ -132,6 +137,7 @@ async def test_a_flood_leaves_other_users_latency_alone(quiet_server, capsys):
     assert during["p95_ms"] < 150.0, figures
 
 
+@pytest.mark.scaleout
 def test_no_rest_operation_answers_5xx_to_generated_input(loud_server, tmp_path):
     """schemathesis against /api/schema/ as an administrator: at most 20 examples per
     operation and 90 s in all (schemathesis stops there), checked for 5xx only, with a fixed

@@ -33,6 +33,10 @@ from clarion.client.dedupe import SeenIds
 from clarion.protocol import CloseCode, ErrorCode
 from tests.integration.harness import free_port
 
+# The client against a scripted server in this process: no backend in sight, so once is enough
+# (the scale-out pass).
+pytestmark = pytest.mark.scaleout
+
 
 class Highest(random.Random):
     """Full jitter always drawing the top of its range: delays equal their bounds."""

@@ -30,6 +30,9 @@ async def close_hub_after_test():
     await relay.stop()
     await timers.stop()
     await close_hub()
+    from clarion.realtime.shared_limits import close_shared_limits
+
+    await close_shared_limits()
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +40,10 @@ def fresh_throttles():
     """DRF throttles count in the default cache: every test starts with empty counts."""
     from django.core.cache import cache
 
+    from tests.limits_reset import forget_shared_limits
+
     cache.clear()
+    forget_shared_limits()  # sockets, cool-downs and chat buckets shared through Redis
     yield
     cache.clear()
 

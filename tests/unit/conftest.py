@@ -13,6 +13,16 @@ async def close_hub_after_test():
     await relay.stop()
     await timers.stop()
     await close_hub()
+    from clarion.realtime.shared_limits import close_shared_limits
+
+    await close_shared_limits()
+
+
+@pytest.fixture(autouse=True)
+def fresh_shared_limits():
+    from tests.limits_reset import forget_shared_limits
+
+    forget_shared_limits()
 
 
 @pytest.fixture(autouse=True)

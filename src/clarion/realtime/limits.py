@@ -2,11 +2,11 @@
 and the lifetime of a socket's credential. Enforced by ClarionConsumer (consumers/base.py);
 the defaults and the reasons for them are in docs/security.md, "Floods".
 
-Connection counts are kept per server process (per event loop), not across the cluster: a
-limit of 50 with 4 processes lets one user hold up to 200 sockets. That bounds what one
-account or one address can take from one process, which is what exhausts a process (file
-descriptors, memory, fan-out work); a cluster-wide count would need a shared store on the
-connect path.
+Sockets per user and the flood cool-down are counted across processes when there is Redis
+(clarion.realtime.shared_limits): the allowance is the same over 1 process or 4. Without Redis,
+or while it does not answer, they are counted per server process (per event loop), as is the
+count per client address always (a client's address reaches one proxy, which spreads it) and
+the frames of a socket (a socket lives on one process).
 """
 
 import asyncio
@@ -17,6 +17,7 @@ from collections import Counter
 
 from clarion.conf import clarion_settings
 from clarion.protocol import CloseCode
+from clarion.realtime.shared_limits import ADMITTED, Unavailable, shared_limits
 from clarion.realtime.throttle import TokenBucket
 
 
@@ -64,26 +65,32 @@ def _exempt(ip: str) -> bool:
 
 
 class ConnectionSlot:
-    """One socket's place in the per-user and per-address counts; release it exactly once."""
+    """One socket's place in the per-user and per-address counts; release it exactly once.
+    ``shared`` is its slot in Redis when the user was counted there, else the user was counted
+    in this process's table."""
 
-    __slots__ = ("_counts", "user_key", "ip", "released")
+    __slots__ = ("_counts", "user_key", "ip", "shared", "released")
 
-    def __init__(self, counts, user_key, ip):
-        self._counts, self.user_key, self.ip, self.released = counts, user_key, ip, False
+    def __init__(self, counts, user_key, ip, shared=None):
+        self._counts, self.user_key, self.ip, self.shared, self.released = counts, user_key, ip, shared, False
 
-    def release(self) -> None:
+    async def release(self) -> None:
         if self.released:
             return
         self.released = True
-        for table, key in ((self._counts.by_user, self.user_key), (self._counts.by_ip, self.ip)):
+        local_user = self.user_key if self.shared is None else None
+        for table, key in ((self._counts.by_user, local_user), (self._counts.by_ip, self.ip)):
             if key is None:
                 continue
             table[key] -= 1
             if table[key] <= 0:
                 del table[key]
+        if self.shared is not None:
+            store, member = self.shared
+            await store.release(self.user_key, member)
 
 
-def admit(scope) -> tuple[ConnectionSlot | None, CloseCode | None]:
+async def admit(scope) -> tuple[ConnectionSlot | None, CloseCode | None]:
     """Take a slot for a connecting socket, or say why not: (slot, None) or (None, 4029).
 
     The address counts every socket, authenticated or not; the user counts only sockets that
@@ -93,18 +100,34 @@ def admit(scope) -> tuple[ConnectionSlot | None, CloseCode | None]:
     if ip is not None and (not clarion_settings.MAX_CONNECTIONS_PER_IP or _exempt(ip)):
         ip = None
     user = scope.get("user")
-    user_key = str(user.pk) if user is not None and getattr(user, "is_authenticated", False) else None
-    if not clarion_settings.MAX_CONNECTIONS_PER_USER:
-        user_key = None
+    authenticated = str(user.pk) if user is not None and getattr(user, "is_authenticated", False) else None
+    limit = int(clarion_settings.MAX_CONNECTIONS_PER_USER or 0)
     if ip is not None and counts.by_ip[ip] >= clarion_settings.MAX_CONNECTIONS_PER_IP:
         return None, CloseCode.RATE_LIMITED
-    if user_key is None and user is not None and getattr(user, "is_authenticated", False):
-        user_key_for_cooldown = str(user.pk)
-    else:
-        user_key_for_cooldown = user_key
-    if user_key_for_cooldown is not None and _cooling(counts, user_key_for_cooldown):
+    if authenticated is not None and _cooling(counts, authenticated):
         return None, CloseCode.RATE_LIMITED
-    if user_key is not None and counts.by_user[user_key] >= clarion_settings.MAX_CONNECTIONS_PER_USER:
+    shared = None
+    if authenticated is not None:
+        store = shared_limits()
+        if store is not None:
+            try:
+                verdict, member = await store.admit(authenticated, limit)
+            except Unavailable:
+                pass  # counted below, in this process
+            else:
+                if verdict != ADMITTED:
+                    return None, CloseCode.RATE_LIMITED
+                # the address may have filled up while Redis answered
+                if ip is not None and counts.by_ip[ip] >= clarion_settings.MAX_CONNECTIONS_PER_IP:
+                    if member is not None:
+                        await store.release(authenticated, member)
+                    return None, CloseCode.RATE_LIMITED
+                shared = (store, member) if member is not None else None
+                if ip is not None:
+                    counts.by_ip[ip] += 1
+                return ConnectionSlot(counts, authenticated if shared else None, ip, shared), None
+    user_key = authenticated if limit else None
+    if user_key is not None and counts.by_user[user_key] >= limit:
         return None, CloseCode.RATE_LIMITED
     if ip is not None:
         counts.by_ip[ip] += 1
@@ -132,10 +155,14 @@ def is_cooling(user_key) -> bool:
     return _cooling(_counts(), str(user_key))
 
 
-def cool_down(scope) -> None:
-    """The socket's user flooded: refuse their new sockets on this process (4029) for
+async def cool_down(scope) -> None:
+    """The socket's user flooded: refuse their new sockets (4029) for
     CLARION["RATE_LIMIT_COOLDOWN"] seconds, so that a client cannot make the server pay for a
-    connect, a snapshot and a burst of frames again and again by reconnecting at once."""
+    connect, a snapshot and a burst of frames again and again by reconnecting at once.
+
+    On this process at once (and before authentication: auth/middleware.py asks is_cooling),
+    and on every process through Redis, written before the flooder's socket is closed so that
+    its reconnect to another process is refused too."""
     seconds = clarion_settings.RATE_LIMIT_COOLDOWN
     user = scope.get("user")
     if not seconds or user is None or not getattr(user, "is_authenticated", False):
@@ -145,6 +172,12 @@ def cool_down(scope) -> None:
     if len(counts.cooling) > 10_000:  # bounded: forget the expired ones
         counts.cooling = {key: until for key, until in counts.cooling.items() if until > now}
     counts.cooling[str(user.pk)] = now + float(seconds)
+    store = shared_limits()
+    if store is not None:
+        try:
+            await store.cool_down(str(user.pk), float(seconds))
+        except Unavailable:
+            pass  # this process still refuses them
 
 
 def open_counts() -> dict:

@@ -9,8 +9,10 @@ An entry lives while a socket holds it, and after the last one goes until every 
 would have refilled and every throttle gap ended: from then on a fresh entry behaves exactly
 like the old one, so dropping it forgets nothing and the table holds only active users.
 
-Per server process, like the connection counts of clarion.realtime.limits: with N processes a
-user gets N allowances. Sharing them across processes belongs to the shared-limits work.
+The chat allowance is shared by every process through Redis when there is one
+(chat_allowance; clarion.realtime.shared_limits), falling back to this process's bucket while
+Redis does not answer. The join allowance and the typing and cursor throttles stay per process:
+they bound what one process spends on one user's presence and relays.
 """
 
 import asyncio
@@ -18,6 +20,7 @@ import time
 import weakref
 
 from clarion.conf import clarion_settings
+from clarion.realtime.shared_limits import Unavailable, shared_limits
 from clarion.realtime.throttle import TokenBucket, TrailingThrottle
 
 
@@ -126,3 +129,16 @@ def room_limits() -> RoomLimits:
     if table is None:
         table = _per_loop[loop] = RoomLimits()
     return table
+
+
+async def chat_allowance(user_id, room, entry: RoomUser) -> float:
+    """0 if the user may send a chat message to the room now, else the seconds until they may:
+    counted across processes through Redis, else by ``entry``'s bucket on this process."""
+    store = shared_limits()
+    if store is not None:
+        try:
+            return await store.take(str(user_id), str(room), float(clarion_settings.CHAT_RATE),
+                                    int(clarion_settings.CHAT_BURST))
+        except Unavailable:
+            pass
+    return entry.chat.take()

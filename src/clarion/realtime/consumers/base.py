@@ -74,7 +74,7 @@ class ClarionConsumer(AsyncWebsocketConsumer):
         self.outbox = Outbox(self.base_send, limit=clarion_settings.OUTBOX_LIMIT, on_overflow=self._too_slow)
         refusal = self.scope.get("clarion_refusal")  # set by the auth middleware (cool-down)
         if refusal is None:
-            self._slot, refusal = limits.admit(self.scope)
+            self._slot, refusal = await limits.admit(self.scope)
         if refusal is not None:
             # debug, not info: a flood must not become a flood of log lines (the refusal is
             # counted in clarion_refused_connections_total{code="4029"})
@@ -225,8 +225,8 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             self._expiry.cancel()
             self._expiry = None
         if self._slot is not None:
-            self._slot.release()
-            self._slot = None
+            slot, self._slot = self._slot, None
+            await slot.release()
         if self._counted:
             metrics.CONNECTIONS.labels(endpoint=self.endpoint).dec()
             self._counted = False
@@ -241,7 +241,7 @@ class ClarionConsumer(AsyncWebsocketConsumer):
             return
         if self._bucket is not None and self._bucket.take():
             self._ending = True
-            limits.cool_down(self.scope)
+            await limits.cool_down(self.scope)
             metrics.PROTOCOL_ERRORS.labels(endpoint=self.endpoint, code="rate_limited").inc()
             logger.debug("closing a %s socket that sent more than %s frames per second", self.endpoint,
                          clarion_settings.MESSAGE_RATE)

@@ -23,7 +23,7 @@ from clarion.collaboration import log as chat_log
 from clarion.realtime import events, groups
 from clarion.realtime.consumers.streams import LogStreamConsumer
 from clarion.realtime.presence import get_presence
-from clarion.realtime.room_limits import room_limits
+from clarion.realtime.room_limits import chat_allowance, room_limits
 from clarion.protocol import encode_frame, server_frame
 
 logger = logging.getLogger("clarion.consumers")
@@ -103,10 +103,10 @@ class CollaborationConsumer(LogStreamConsumer):
 
     # -- chat -----------------------------------------------------------------------
 
-    def _check_rate(self):
+    async def _check_rate(self):
         if self.limits is None:
             raise ProtocolError(ErrorCode.FORBIDDEN, "this socket is not in the room")
-        wait = self.limits.chat.take()
+        wait = await chat_allowance(self.user_id, self.room.pk, self.limits)
         if wait:
             raise ProtocolError(ErrorCode.RATE_LIMITED,
                                 f"at most {clarion_settings.CHAT_RATE:g} messages per second; retry in {wait:.1f} s")
@@ -122,15 +122,15 @@ class CollaborationConsumer(LogStreamConsumer):
             raise ProtocolError(ErrorCode.INVALID_DATA, "; ".join(exc.messages)) from None
 
     async def on_send(self, frame: SendMessage):
-        self._check_rate()
+        await self._check_rate()
         await self._write(lambda room, user: services.post_message(room, user, frame.body, frame.client_id))
 
     async def on_edit(self, frame: EditMessage):
-        self._check_rate()
+        await self._check_rate()
         await self._write(services.edit_message, frame.id, frame.body)
 
     async def on_delete(self, frame: DeleteMessage):
-        self._check_rate()
+        await self._check_rate()
         await self._write(services.delete_message, frame.id)
 
     # -- ephemeral --------------------------------------------------------------------

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test: the suite on the embedded default (SQLite + in-process layer), then again on
-# PostgreSQL + Redis with two server processes, then a quick benchmark smoke run. Installs
-# what it needs first.
+# PostgreSQL + Redis with two server processes, then the tests marked cluster on a Redis
+# Cluster (scripts/services.sh starts one), then a quick benchmark smoke run. Installs what it
+# needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/bootstrap.sh test
@@ -12,10 +13,12 @@ fi
 status=0
 echo "== web UI: build clients/web into the server's static files (the browser tests drive it)"
 bash clients/web/scripts/ensure-built.sh || status=$?
-echo "== pass 1/2: embedded (SQLite, in-process channel layer)"
+echo "== pass 1/3: embedded (SQLite, in-process channel layer)"
 CLARION_TEST_BACKEND=embedded .venv/bin/python -m pytest "$@" || status=$?
-echo "== pass 2/2: scale-out (PostgreSQL, Redis, two server processes)"
+echo "== pass 2/3: scale-out (PostgreSQL, Redis, two server processes)"
 CLARION_TEST_BACKEND=scaleout .venv/bin/python -m pytest "$@" || status=$?
+echo "== pass 3/3: Redis Cluster (the tests marked cluster: the message path across two processes, Redis faults, a master killed)"
+CLARION_TEST_BACKEND=cluster .venv/bin/python -m pytest -m cluster "$@" || status=$?
 echo "== TypeScript client: unit tests (vitest) and typecheck"
 (cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run typecheck) || status=$?
 echo "== smoke: benchmark suite, --quick (checks the machinery works; asserts no speed)"

@@ -8,8 +8,14 @@ import uuid
 import pytest
 
 from tests.faults.recorder import Publisher, Recorder, assert_back_to_baseline, baseline
+from tests.integration.harness import CLUSTER
 
 pytestmark = pytest.mark.cluster  # the same faults, on a Redis Cluster, in the cluster pass
+
+# A Redis client holds a connection per master it has talked to. Once a whole cluster has
+# restarted, every client of a process talks to all three masters, where before it may have
+# talked to one: more descriptors, not a leak (repeated restarts level off: 35, 41, 44, 47, 48).
+FD_SLACK = 12 if CLUSTER else 4
 
 
 def tokens_for(server, *names):
@@ -47,7 +53,7 @@ async def test_redis_sigkill_mid_stream_loses_nothing_and_heals_by_itself(server
     assert all(s.process.poll() is None for s in servers), "a server process died"
     for tab in tabs:
         await tab.stop()
-    await assert_back_to_baseline(servers, before)
+    await assert_back_to_baseline(servers, before, fd_slack=FD_SLACK)
 
 
 async def test_redis_paused_bounds_rest_latency_by_the_publish_timeout(servers, private_redis):
@@ -73,7 +79,7 @@ async def test_redis_paused_bounds_rest_latency_by_the_publish_timeout(servers, 
     await tab.wait_for(created, timeout=20)
     tab.assert_exactly_once_in_order(created)
     await tab.stop()
-    await assert_back_to_baseline(servers, before)
+    await assert_back_to_baseline(servers, before, fd_slack=FD_SLACK)
 
 
 async def test_redis_restarted_empty_leaves_no_socket_deaf(servers, private_redis):
@@ -93,7 +99,7 @@ async def test_redis_restarted_empty_leaves_no_socket_deaf(servers, private_redi
         await tab.wait_for(created, timeout=deadline - time.monotonic())
         tab.assert_exactly_once_in_order(created)
         await tab.stop()
-    await assert_back_to_baseline(servers, before)
+    await assert_back_to_baseline(servers, before, fd_slack=FD_SLACK)
 
 
 async def test_an_idle_socket_keeps_receiving_past_redis_idle_timeouts(servers, private_redis):

@@ -8,7 +8,7 @@ import pytest
 
 from tests.integration.harness import frames_until_quiet, next_frame, run_cli
 
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout, pytest.mark.cluster]
 
 
 async def test_notification_created_on_one_process_reaches_sockets_on_the_other(server, second_server, tokens):

@@ -10,7 +10,7 @@ import pytest
 from tests.integration.harness import ServerProcess, close_code, next_frame
 from tests.integration.test_streams import first, until, user_id
 
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout, pytest.mark.cluster]
 
 PRESENCE_TTL = 4.0  # tests/integration/harness.py sets CLARION_PRESENCE_TTL for every server
 

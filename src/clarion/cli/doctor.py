@@ -1,4 +1,5 @@
-"""clarion doctor: list the log rows that were parked, and retry or drop them.
+"""clarion doctor: say which Redis the processes meet in (one server or a cluster, and whether
+it serves every slot); list the log rows that were parked, and retry or drop them.
 
 A row is parked when it can never be sequenced or pushed (its data cannot be encoded into a
 frame, its audience names no valid group): its stream goes on without it (docs/operations
@@ -61,13 +62,30 @@ def run(args):
             repair.drop(entry)
             print(f"{entry.log}:{entry.row_id}: dropped")
         return 0
+    redis_healthy = _report_redis()
     entries = list(parking.parked_entries())
     if not entries:
         print("no parked rows: every stream is flowing")
-        return 0
-    print(f"{len(entries)} parked row(s); retry with `clarion doctor --retry LOG:ID`, or drop with --drop")
+    else:
+        print(f"{len(entries)} parked row(s); retry with `clarion doctor --retry LOG:ID`, or drop with --drop")
     for entry in entries:
         seq = "-" if entry.seq is None else entry.seq
         print(f"{entry.log}:{entry.row_id}\tstream {entry.stream or '-'}\tseq {seq}\t{entry.stage}\t"
               f"{entry.parked_at:%Y-%m-%d %H:%M:%S}\t{entry.reason}")
+    if not redis_healthy:
+        raise CommandFailed("Redis is not healthy (see above)")
     return 0
+
+
+def _report_redis() -> bool:
+    from clarion.realtime import redis_client
+    from clarion.realtime.broker import redis_options
+
+    options = redis_options()
+    if options is None:
+        print("redis: not used (one process, the in-process broker)")
+        return True
+    healthy, line = redis_client.describe(options["url"])
+    buckets = options.get("buckets")
+    print(f"redis: {line}" + (f"; notification channels in {buckets} buckets" if buckets else ""))
+    return healthy

@@ -117,3 +117,31 @@ def _safe(url: str) -> str:
         return url
     user = head.split(":", 1)[0]
     return f"{scheme}{sep}{user}:***@{tail}" if ":" in head else url
+
+
+def describe(url: str) -> tuple[bool, str]:
+    """(healthy, one line) about the Redis that ``url`` names, for ``clarion doctor``: a
+    cluster's masters, replicas and slot coverage, or one server's version."""
+    try:
+        client = connect_sync(url, socket_timeout=3, socket_connect_timeout=3)
+        try:
+            if not is_cluster(url):
+                info = client.info("server")
+                return True, f"one Redis server {info.get('redis_version', '?')} at {_safe(url)}"
+            nodes = client.cluster_nodes()
+            info = client.cluster_info()
+        finally:
+            client.close()
+    except Exception as exc:  # redis-py's errors and OSError alike: report, do not raise
+        return False, f"cannot reach {_safe(url)} ({type(exc).__name__}: {exc})"
+    masters = sorted(addr for addr, node in nodes.items()
+                     if "master" in node["flags"] and node["slots"] and "fail" not in node["flags"])
+    replicas = [addr for addr, node in nodes.items() if "slave" in node["flags"] and "fail" not in node["flags"]]
+    failing = sorted(addr for addr, node in nodes.items() if "fail" in node["flags"])
+    served = int(info.get("cluster_slots_ok", 0))
+    healthy = info.get("cluster_state") == "ok" and served == 16384
+    line = (f"Redis Cluster, state {info.get('cluster_state')}: {len(masters)} masters ({', '.join(masters)}), "
+            f"{len(replicas)} replicas, {served} of 16384 slots served")
+    if failing:
+        line += f"; failing: {', '.join(failing)}"
+    return healthy, line

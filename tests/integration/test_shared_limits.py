@@ -10,7 +10,7 @@ import pytest
 
 from tests.integration.harness import ServerProcess, close_code, next_frame, prepare_backend
 
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+pytestmark = [pytest.mark.integration, pytest.mark.scaleout, pytest.mark.cluster]  # also on a Redis Cluster
 
 LIMITS = {"CLARION_MAX_CONNECTIONS_PER_USER": "3", "CLARION_MESSAGE_RATE": "5", "CLARION_MESSAGE_BURST": "5",
           "CLARION_RATE_LIMIT_COOLDOWN": "4", "CLARION_CHAT_RATE": "0.2", "CLARION_CHAT_BURST": "3"}

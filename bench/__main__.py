@@ -13,14 +13,16 @@ def main(argv=None) -> int:
     run.add_argument("--stacks", help="comma list of: websockets, channels-naive, socketio, clarion, clarion-redis")
     run.add_argument("--scenarios",
                      help="comma list of: connect, memory, broadcast, broadcast-filtered, broadcast-ack, one-to-one, head-of-line, bulk, "
-                          "burst, multiproc, create-rate")
+                          "burst, multiproc, create-rate; cluster (only when named: 1 Redis against a 3-master "
+                          "Redis Cluster, 2 and 4 processes, broadcast and 1:1)")
     run.add_argument("--clients", help="comma list of N (default 1000,5000,10000; --quick: 200)")
     run.add_argument("--bcasts", type=int, help="broadcasts after the warm-up (default 20; --quick: 3)")
     run.add_argument("--ack-jitter", type=float, default=0.0,
                      help="broadcast-ack: each client acks after a random 0..S s (plus --ack-delay) instead of at once")
     run.add_argument("--ack-delay", type=float, default=0.0,
                      help="broadcast-ack: each client waits this long before its ack (plus --ack-jitter)")
-    run.add_argument("--procs", help="server processes for multiproc (default 1,2,4; --quick: 2)")
+    run.add_argument("--procs", help="server processes for multiproc (default 1,2,4) and cluster (default 2,4); "
+                                     "--quick: 2")
     run.add_argument("--burst-clients", type=int, default=1000,
                      help="N at which the burst runs (default 1000; the smallest N when it is not in --clients)")
     run.add_argument("--redis-url", help="use this Redis instead of a private redis-server (FLUSHALL is run on it!)")

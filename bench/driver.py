@@ -26,11 +26,13 @@ from bench import bulk, create_rate, report, scenarios
 from bench.loadgen import raise_nofile
 from bench.proc import LOAD_CORE, PYTHON, ROOT, Child, can_pin, run_interruptibly, stop_all
 from bench.scenarios import Params, Session
-from bench.stacks import FLOOR, STACKS, ClarionRedisStack, RedisService
+from bench.stacks import FLOOR, STACKS, ClarionClusterStack, ClarionRedisStack, RedisClusterService, RedisService
 
 RESULTS = Path(__file__).resolve().parent / "results"
 ALL_SCENARIOS = ["connect", "memory", "broadcast", "broadcast-filtered", "broadcast-ack", "one-to-one", "head-of-line",
-                 "bulk", "burst", "multiproc", "create-rate"]
+                 "bulk", "burst", "multiproc", "create-rate", "cluster"]
+# Run only when asked for: it starts a six-node Redis Cluster and four runs per N.
+OPT_IN_SCENARIOS = ["cluster"]
 # create-rate runs with no socket open, once per Clarion stack: embedded in one process, PostgreSQL
 # + Redis in two (the issue 11 targets).
 CREATE_RATE_PROCS = {"clarion": 1, "clarion-redis": 2}
@@ -56,6 +58,7 @@ class Context:
         self.logdir = RESULTS / "logs" / stem
         self.logdir.mkdir(parents=True, exist_ok=True)
         self.redis = RedisService(self, args.redis_url)
+        self.redis_cluster = RedisClusterService(self)
         self.pg_url = args.pg_url
         self.tag = "setup"
 
@@ -216,7 +219,7 @@ async def run(args) -> Path:
         params.ack_delay = args.ack_delay
     clients = [int(x) for x in args.clients.split(",")] if args.clients else ([200] if quick else [1000, 5000, 10000])
     stacks = args.stacks.split(",") if args.stacks else list(STACKS)
-    wanted = args.scenarios.split(",") if args.scenarios else list(ALL_SCENARIOS)
+    wanted = args.scenarios.split(",") if args.scenarios else [w for w in ALL_SCENARIOS if w not in OPT_IN_SCENARIOS]
     unknown = [s for s in stacks if s not in STACKS] + [w for w in wanted if w not in ALL_SCENARIOS]
     if unknown:
         raise SystemExit(f"unknown stack or scenario: {', '.join(unknown)}; stacks: {', '.join(STACKS)}; "
@@ -237,17 +240,17 @@ async def run(args) -> Path:
         "quick": quick, "machine": machine_info(),
         "args": {"stacks": stacks, "scenarios": wanted, "clients": clients, "procs": procs_list,
                  "burst_clients": ctx.burst_n, "clarion_src": args.clarion_src},
-        "params": asdict(params), "rows": [], "multiproc": [], "create_rate": [], "bulk_rate": [],
+        "params": asdict(params), "rows": [], "multiproc": [], "cluster": [], "create_rate": [], "bulk_rate": [],
         "logs": str(ctx.logdir.relative_to(ROOT)),
     }
     started = time.time()
-    needs_redis = any(STACKS[s].uses_redis for s in stacks) or "multiproc" in wanted
+    needs_redis = any(STACKS[s].uses_redis for s in stacks) or "multiproc" in wanted or "cluster" in wanted
     try:
         if needs_redis:
             await ctx.redis.start()
             result["redis"] = {"url": ctx.redis.url, "private": ctx.redis.child is not None,
                                "version": ctx.redis.version()}
-        per_n = [w for w in wanted if w not in ("multiproc", "create-rate")]
+        per_n = [w for w in wanted if w not in ("multiproc", "create-rate", "cluster")]
         for name in stacks:
             rate_procs = CREATE_RATE_PROCS.get(name) if "create-rate" in wanted else None
             is_clarion = STACKS[name].kind == "clarion"
@@ -289,7 +292,11 @@ async def run(args) -> Path:
                 result["multiproc"].append({"stack": stack.name, "error": f"set-up: {type(exc).__name__}: {exc}"})
             finally:
                 await stack.teardown()
+        if "cluster" in wanted:
+            await run_cluster(ctx, result, clients, [int(x) for x in args.procs.split(",")] if args.procs
+                              else ([2] if quick else [2, 4]), out, started)
     finally:
+        await ctx.redis_cluster.stop()
         await ctx.redis.stop()
         await stop_all()
         shutil.rmtree(ctx.tmp, ignore_errors=True)  # databases copies, users and tokens
@@ -299,6 +306,38 @@ async def run(args) -> Path:
     print(f"\nwrote {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out} "
           f"({result['duration_s']:.0f} s); logs in {result['logs']}")
     return out
+
+
+async def run_cluster(ctx: Context, result: dict, clients: list[int], procs_list: list[int], out: Path,
+                      started: float) -> None:
+    """One Redis against a 3-master Redis Cluster (issue 15), side by side: for each N and number
+    of processes, clarion-redis then clarion-cluster, each with connect, broadcast and 1:1."""
+    print("== preparing cluster (a private Redis Cluster: 3 masters, 3 replicas)", flush=True)
+    stacks = [ClarionRedisStack(ctx), ClarionClusterStack(ctx)]
+    for stack in stacks:
+        # Broadcasts over REST into a serving process, as the 1:1s: a script's one-off broker
+        # first discovers the cluster (slot map and COMMAND table, about 40 ms here), which
+        # would measure that discovery rather than the delivery path.
+        stack.broadcast_mode = "rest"
+        stack.broadcast_path = "POST /api/notifications/ (admin token) to process 0"
+    try:
+        await ctx.redis_cluster.start()
+        result["redis_cluster"] = {"url": ctx.redis_cluster.url, "version": ctx.redis_cluster.version(),
+                                   "nodes": 6, "masters": 3}
+        for stack in stacks:
+            await stack.prepare(max(clients))
+        for n in clients:
+            for procs in procs_list:
+                for stack in stacks:  # alternated, so drift on the shared box hits both alike
+                    row = await run_one(ctx, stack, n, ["connect", "broadcast", "one-to-one"], procs=procs)
+                    result["cluster"].append(row)
+                    _save(out, result, started)
+    except Exception as exc:
+        result["cluster"].append({"stack": "clarion-cluster", "error": f"set-up: {type(exc).__name__}: {exc}"})
+        print(f"   ERROR set-up of cluster: {exc}", flush=True)
+    finally:
+        for stack in stacks:
+            await stack.teardown()
 
 
 def _save(out: Path, result: dict, started: float) -> None:
@@ -322,7 +361,8 @@ def main_run(args) -> int:
 
 def machinery_failures(result: dict) -> list[str]:
     failures = []
-    for row in (result.get("rows", []) + result.get("multiproc", []) + result.get("create_rate", [])
+    for row in (result.get("rows", []) + result.get("multiproc", []) + result.get("cluster", [])
+                + result.get("create_rate", [])
                 + result.get("bulk_rate", [])):
         where = f"{row.get('stack')} N={row.get('n')} procs={row.get('procs', 1)}"
         if row.get("error"):

@@ -187,6 +187,43 @@ def multiproc_table(rows) -> list[str]:
     return out
 
 
+def cluster_table(rows) -> list[str]:
+    """1 Redis against the cluster, per N and processes, with the cluster's ratio to 1 Redis."""
+    if not rows:
+        return []
+    out = ["| stack | procs | N | conn ok/fail | bcast last-client median ms | first-client median ms | lost "
+           "| CPU us/delivery (servers+redis) | redis CPU s | 1:1 p50 ms | 1:1 p99 ms | 1:1 recv/sent | note |",
+           "|" + "---|" * 13]
+    single = {}
+    for row in rows:
+        b = row.get("broadcast") if isinstance(row.get("broadcast"), dict) else {}
+        o = row.get("one-to-one") if isinstance(row.get("one-to-one"), dict) else {}
+        c = row.get("connect") or {}
+        if row.get("stack") == "clarion-redis":
+            single[(row.get("n"), row.get("procs"))] = (b, o)
+        out.append("| " + " | ".join([
+            row.get("stack", "?"), str(row.get("procs", "-")), str(row.get("n", "-")),
+            f"{c.get('ok', '-')}/{c.get('fail', '-')}", _ms(b.get("last_median_s")), _ms(b.get("first_median_s")),
+            _num(b.get("lost"), "{}"), _num(b.get("total_cpu_us_per_delivery")), _num(b.get("redis_cpu_s"), "{:.2f}"),
+            _ms(o.get("p50_s")), _ms(o.get("p99_s")), f"{o.get('received', '-')}/{o.get('sent', '-')}", _notes(row),
+        ]) + " |")
+    ratios = []
+    for row in rows:
+        if row.get("stack") != "clarion-cluster" or (row.get("n"), row.get("procs")) not in single:
+            continue
+        b, o = row.get("broadcast") or {}, row.get("one-to-one") or {}
+        sb, so = single[(row.get("n"), row.get("procs"))]
+
+        def ratio(a, z):
+            return f"{a / z:.2f}x" if a and z else "-"
+
+        ratios.append(f"* N={row['n']}, {row['procs']} processes: cluster / 1 Redis = broadcast last-client "
+                      f"{ratio(b.get('last_median_s'), sb.get('last_median_s'))}, CPU per delivery "
+                      f"{ratio(b.get('total_cpu_us_per_delivery'), sb.get('total_cpu_us_per_delivery'))}, "
+                      f"1:1 p50 {ratio(o.get('p50_s'), so.get('p50_s'))}")
+    return out + ([""] + ratios if ratios else [])
+
+
 def create_rate_table(rows) -> list[str]:
     if not rows:
         return []
@@ -313,6 +350,10 @@ def render(result: dict) -> str:
     if mp:
         lines += ["", "Multi-process (clarion-redis; processes spread over both cores, so they share core 1 "
                       "with the load generator and the publisher):", "", *mp]
+    cl = cluster_table(result.get("cluster", []))
+    if cl:
+        lines += ["", "One Redis against a Redis Cluster of 3 masters and 3 replicas (issue 15; every Redis node "
+                      "pinned with the first server process to core 0; processes spread over both cores):", "", *cl]
     rate = create_rate_table(result.get("create_rate", []))
     if rate:
         lines += ["", "Create rate (REST personal creates, no socket open; the clients run in the driver):", "", *rate]
@@ -320,7 +361,8 @@ def render(result: dict) -> str:
     if brate:
         lines += ["", "Bulk create rate (POST /api/notifications/bulk/, one entry per user, no socket open; "
                       "the clients run in the driver):", "", *brate]
-    logs = [(r, r["server_log"]) for r in result.get("rows", []) + result.get("multiproc", []) if r.get("server_log")]
+    logs = [(r, r["server_log"]) for r in result.get("rows", []) + result.get("multiproc", []) + result.get("cluster", [])
+            if r.get("server_log")]
     if logs:
         lines += ["", "Server log lines (warnings and errors, last ones per run):", ""]
         for row, log in logs:

@@ -74,7 +74,7 @@ class Session:
         self.publisher = publisher
         self.p = params
         self.server_ps = [child.ps for child in stack.servers]
-        self.redis_ps = [stack.redis.ps] if stack.uses_redis and stack.redis.ps is not None else []
+        self.redis_ps = stack.redis.processes() if stack.uses_redis else []
         self.loadgen_ps = [w.ps for w in workers]
 
     # -- measurements -----------------------------------------------------------------

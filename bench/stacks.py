@@ -70,6 +70,94 @@ class RedisService:
         if self.child is not None:
             await self.child.stop()
 
+    def processes(self) -> list:
+        return [self.ps] if self.ps is not None else []
+
+
+class RedisClusterService:
+    """A private Redis Cluster for the ``clarion-cluster`` stack: 3 masters and 3 replicas (as
+    a deployment would run it), every node pinned to the server core like RedisService, so the
+    Redis CPU counted is all six nodes' (replicas receive every shard message too)."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.children: list[Child] = []
+        self.ports: list[int] = []
+        self.url: str | None = None
+
+    async def start(self):
+        binary = shutil.which("redis-server")
+        if binary is None:
+            raise RuntimeError("redis-server not found: install it")
+        self.ports = [free_port() for _ in range(6)]
+        for port in self.ports:
+            node_dir = self.ctx.tmp / f"redis-cluster-{port}"
+            node_dir.mkdir(parents=True, exist_ok=True)
+            child = Child(f"redis-{port}", [binary, "--port", str(port), "--cluster-port", str(free_port()),
+                                            "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                                            "--cluster-node-timeout", "5000", "--bind", "127.0.0.1", "--save", "",
+                                            "--appendonly", "no", "--maxclients", "20000", "--protected-mode", "no",
+                                            "--dir", str(node_dir)],
+                          log=self.ctx.logdir / f"redis-cluster-{port}.log", core=SERVER_CORE)
+            await child.start()
+            self.children.append(child)
+        for child, port in zip(self.children, self.ports):
+            await wait_port(port, child, timeout=20)
+        await run_checked(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{p}" for p in self.ports),
+                           "--cluster-replicas", "1", "--cluster-yes"], env=dict(os.environ),
+                          log=self.ctx.logdir / "redis-cluster-create.log", timeout=60)
+        self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
+        await asyncio.to_thread(self._wait_ok)
+
+    def _client(self):
+        from clarion.realtime import redis_client
+
+        return redis_client.connect_sync(self.url)
+
+    def _wait_ok(self, timeout: float = 60.0) -> None:
+        import time
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                client = self._client()
+                try:
+                    info = client.cluster_info()
+                    replicas = [n for n in client.cluster_nodes().values() if "slave" in n["flags"]]
+                finally:
+                    client.close()
+                if info.get("cluster_state") == "ok" and len(replicas) == 3:
+                    return
+            except Exception:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError("the private Redis Cluster did not become ok")
+
+    def flushall(self):
+        client = self._client()
+        try:
+            client.flushall(target_nodes="primaries")
+        finally:
+            client.close()
+
+    def version(self) -> str | None:
+        try:
+            client = self._client()
+            try:
+                return client.info("server", target_nodes="random").get("redis_version")
+            finally:
+                client.close()
+        except Exception:
+            return None
+
+    def processes(self) -> list:
+        return [child.ps for child in self.children if child.ps is not None]
+
+    async def stop(self):
+        for child in self.children:
+            await child.stop()
+        self.children = []
+
 
 class Stack:
     name = "?"
@@ -297,6 +385,23 @@ class ClarionRedisStack(ClarionStack):
 
     async def teardown(self):
         await asyncio.to_thread(self._sql, f'DROP DATABASE IF EXISTS "{self.template_db}" WITH (FORCE)')
+
+
+class ClarionClusterStack(ClarionRedisStack):
+    """clarion-redis with REDIS_URL naming a private Redis Cluster (3 masters, 3 replicas):
+    sharded pub/sub (docs/scaling.md, section 3). Started by the ``cluster`` scenario."""
+
+    name = "clarion-cluster"
+    broadcast_path = "clarion.send_notification_to_all() in a separate process (SPUBLISH per bucket)"
+
+    def __init__(self, ctx):
+        super().__init__(ctx)
+        self.template_db = f"bench_clarion_cl_tmpl_{os.getpid()}"
+        self.run_db = f"bench_clarion_cl_run_{os.getpid()}"
+
+    @property
+    def redis(self):
+        return self.ctx.redis_cluster
 
 
 STACKS = {cls.name: cls for cls in (WebsocketsStack, ChannelsNaiveStack, SocketioStack, ClarionStack,

@@ -8,15 +8,13 @@ import { Auth, CredentialRefusedError, type TokenSource } from "./auth.js";
 import { type CursorStore, MemoryCursorStore } from "./cursors.js";
 import { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
 import { type Environment, globalEnvironment, type WebSocketConstructor, withWebSocket } from "./env.js";
-import { NotificationPoller, type PollingOptions, DEFAULT_POLLING } from "./polling.js";
-import { BoundedQueue } from "./queue.js";
-import { type ActionTargets, ApiError, type FetchLike, RestApi, type RestInboxAction } from "./rest.js";
+import { NotificationsPolling, type PollingOptions, DEFAULT_POLLING } from "./polling.js";
+import { type ActionTargets, ApiError, type FetchLike, RestApi } from "./rest.js";
 import { NotificationStore, type NotificationsView } from "./store.js";
 import {
-  type CloseCause,
   type ConnectionState,
   type CredentialSource,
-  DEFAULT_RECONNECT,
+  DEFAULT_TRANSPORT_FALLBACK,
   type FrameEvents,
   type HeartbeatOptions,
   type ReconnectOptions,
@@ -24,7 +22,9 @@ import {
   StreamConnection,
   type StreamLifecycleEvents,
   type StreamSpec,
+  type TransportFallback,
 } from "./stream.js";
+import { type Transport as FrameTransport, WebSocketTransport } from "./transport.js";
 import {
   type Frame,
   type InboxActionFrame,
@@ -32,7 +32,6 @@ import {
   MAX_IDS_PER_FRAME,
   type NotificationsClientFrame,
   type NotificationsServerFrame,
-  type StateResult,
 } from "./types.js";
 
 export type Transport = "websocket" | "polling";
@@ -40,27 +39,9 @@ export type Transport = "websocket" | "polling";
 /** The frames that take ids or a group key. */
 type TargetedFrame = MarkAsReadFrame | InboxActionFrame;
 
-/** The REST path of each socket inbox action, for the polling fallback. */
-const REST_ACTIONS: Record<InboxActionFrame["type"], RestInboxAction> = {
-  mark_seen: "seen",
-  archive: "archive",
-  unarchive: "unarchive",
-  mark_unread: "unread",
-  snooze: "snooze",
-};
+export interface FallbackOptions extends PollingOptions, TransportFallback {}
 
-export interface FallbackOptions extends PollingOptions {
-  /**
-   * Poll after this many consecutive attempts whose WebSocket handshake never completed, while no
-   * connection has opened since connect(). Once a socket has opened, WebSockets evidently work
-   * and later outages are retried with backoff instead. Default 3.
-   */
-  afterFailures: number;
-  /** While polling, try a WebSocket again this often (ms). Default 60 s. */
-  retryInterval: number;
-}
-
-export const DEFAULT_FALLBACK: FallbackOptions = { ...DEFAULT_POLLING, afterFailures: 3, retryInterval: 60_000 };
+export const DEFAULT_FALLBACK: FallbackOptions = { ...DEFAULT_POLLING, ...DEFAULT_TRANSPORT_FALLBACK };
 
 export interface ClarionClientOptions {
   /** The server, `http(s)://host[:port]`. Default: the page's origin. */
@@ -151,18 +132,9 @@ export class ClarionClient {
   private readonly events = new Emitter<ClientEvents>();
   private readonly store: NotificationStore;
   private readonly stream: StreamConnection<NotificationsServerFrame, NotificationsClientFrame>;
-  private readonly poller: NotificationPoller | null;
   private readonly acks: Acknowledger;
-  private readonly fallback: FallbackOptions | false;
   private readonly streams = new Set<StreamConnection<Frame, Frame>>();
-  /** Actions that could not be sent over REST yet, sent after the next successful poll or socket open. */
-  private readonly restQueue: BoundedQueue<NotificationsClientFrame>;
-  private active = false;
-  private _state: ConnectionState = "closed";
-  private _transport: Transport = "websocket";
   private _snapshot: ClientSnapshot;
-  private probeTimer: ReturnType<typeof setTimeout> | null = null;
-  private credentialWait: Unsubscribe | null = null;
 
   constructor(options: ClarionClientOptions = {}) {
     this.options = options;
@@ -171,8 +143,7 @@ export class ClarionClient {
     this.environment = options.WebSocket === undefined ? env : withWebSocket(env, options.WebSocket ?? undefined);
     this.cursors = options.cursors ?? new MemoryCursorStore();
     this.store = new NotificationStore(options.maxNotifications ?? 200);
-    this.fallback = options.fallback === false ? false : { ...DEFAULT_FALLBACK, ...options.fallback };
-    this.restQueue = new BoundedQueue(options.queueSize ?? 100);
+    const fallback = options.fallback === false ? false : { ...DEFAULT_FALLBACK, ...options.fallback };
     // URLs are resolved lazily, so a client can be created where there is no `location` (SSR).
     this.api = new RestApi({ baseUrl: () => this.apiUrl, fetch: options.fetch, getToken: () => this.auth.token() });
 
@@ -194,14 +165,18 @@ export class ClarionClient {
       onChange: (listener) => this.auth.onChange(listener),
     };
 
-    this.stream = this.openStream(notificationsStream);
+    const transports: FrameTransport[] = [new WebSocketTransport(() => this.wsUrl, this.credentials, this.environment)];
+    if (fallback !== false) {
+      const host = {
+        counts: () => ({ unread: this.store.unreadCount, unseen: this.store.unseenCount }),
+        isUnread: (id: number) => this.store.isUnread(id),
+      };
+      transports.push(new NotificationsPolling(this.api, () => this.auth.token(), host, this.environment, fallback));
+    }
+    this.stream = this.openStream(notificationsStream, { transports, fallback });
     // queue: false: an ack held for a later socket would be stale; the acknowledger sends the
     // furthest position again when the next socket opens.
     this.acks = new Acknowledger({ send: (cursor) => this.stream.send({ type: "ack", data: { cursor } }, { queue: false }) === "sent" }, options.acknowledge ?? true);
-    this.poller =
-      this.fallback === false
-        ? null
-        : new NotificationPoller(this.api, this.auth, this.pollTarget(), this.environment, { ...DEFAULT_RECONNECT, ...options.reconnect }, this.fallback, options.random);
     this.wireStream();
     this._snapshot = this.makeSnapshot();
   }
@@ -209,11 +184,11 @@ export class ClarionClient {
   // -- public API -----------------------------------------------------------------------------
 
   get state(): ConnectionState {
-    return this._state;
+    return this.stream.state;
   }
 
   get transport(): Transport {
-    return this._transport;
+    return this.stream.transport as Transport;
   }
 
   get notifications(): NotificationsView["notifications"] {
@@ -248,16 +223,8 @@ export class ClarionClient {
    */
   connect(token?: TokenSource): void {
     if (token !== undefined) this.auth.set(token);
-    if (this.active) return;
+    if (this.stream.state !== "closed") return;
     void this.baseUrl; // throws now, rather than on every retry, when no server URL is known
-    this.active = true;
-    if (!this.environment.WebSocket && this.poller) {
-      this.setState("connecting");
-      this.events.emit("connecting", { attempt: 0 });
-      this.startPolling("no WebSocket in this environment");
-      return;
-    }
-    this._transport = "websocket";
     this.stream.connect();
   }
 
@@ -271,20 +238,8 @@ export class ClarionClient {
    * `forget: true` when the user signs out, so the next user starts from a fresh snapshot.
    */
   disconnect(options: { forget?: boolean } = {}): void {
-    this.active = false;
-    this.stopWaitingForCredential();
-    this.clearProbe();
-    this.poller?.stop();
-    this.restQueue.clear();
-    const wasPolling = this._transport === "polling";
-    this._transport = "websocket";
-    this.stream.disconnect(); // over WebSocket, its "closed" event reaches our handlers
+    this.stream.disconnect(); // its "closed" event reaches our handlers
     if (options.forget) this.forget();
-    if (this._state !== "closed") {
-      this.setState("closed");
-      this.events.emit("closed", { cause: "client" });
-    }
-    if (wasPolling) this.changed();
   }
 
   /** Drop cursors, dedupe memory and the list of every stream of this client. */
@@ -293,7 +248,6 @@ export class ClarionClient {
     this.acks.reset();
     this.cursors.clear();
     this.store.reset();
-    this.poller?.reset();
     this.changed();
   }
 
@@ -348,8 +302,12 @@ export class ClarionClient {
    * Another stream of the same server (`/ws/projects/7/`, ...), sharing this client's
    * credentials, cursor store and options. Call `connect()` on it.
    */
-  openStream<S extends Frame = Frame, C extends Frame = Frame>(spec: StreamSpec<S>): StreamConnection<S, C> {
+  openStream<S extends Frame = Frame, C extends Frame = Frame>(
+    spec: StreamSpec<S>,
+    carriers: { transports?: FrameTransport[]; fallback?: TransportFallback | false } = {},
+  ): StreamConnection<S, C> {
     const stream = new StreamConnection<S, C>(spec, {
+      ...carriers,
       url: () => this.wsUrl,
       credentials: this.credentials,
       environment: this.environment,
@@ -390,36 +348,19 @@ export class ClarionClient {
     s.on("dropped", (event) => this.events.emit("dropped", event));
     s.on("state", (event) => {
       if (event.previous === "open") this.acks.closed();
-      if (this._transport === "websocket") this.setState(event.state);
+      this.events.emit("state", event);
+      this.changed();
     });
-    s.on("connecting", (event) => {
-      if (this._transport === "websocket") this.events.emit("connecting", event);
-    });
-    s.on("reconnecting", (event) => {
-      if (this._transport === "websocket") this.events.emit("reconnecting", event);
-    });
+    s.on("connecting", (event) => this.events.emit("connecting", event));
+    s.on("reconnecting", (event) => this.events.emit("reconnecting", event));
     s.on("open", (event) => {
-      if (this._transport === "polling") this.backToWebSocket();
-      this.flushRestQueueToSocket();
       this.acks.opened();
       this.events.emit("open", event);
     });
-    s.on("closed", (event) => {
-      if (this._transport === "websocket") {
-        this.events.emit("closed", event);
-        return;
-      }
-      // A WebSocket probe made while polling failed: try again later.
-      if (this.active && (event.cause === "probe_failed" || event.cause === "max_attempts" || event.cause === "unauthorized")) {
-        this.scheduleProbe();
-      }
-    });
-    s.on("attempt_failed", (failure) => {
-      if (this._transport !== "websocket" || !this.poller || this.fallback === false) return;
-      if (this.stream.everOpened) return;
-      if (failure.blocked || failure.transportFailures >= this.fallback.afterFailures) {
-        this.startPolling(failure.blocked ? failure.reason : `${failure.transportFailures} WebSocket attempts failed`);
-      }
+    s.on("closed", (event) => this.events.emit("closed", event));
+    s.on("transport", (event) => {
+      this.events.emit("transport", { transport: event.transport as Transport, reason: event.reason });
+      this.changed();
     });
   }
 
@@ -485,196 +426,10 @@ export class ClarionClient {
   }
 
   private act(frame: NotificationsClientFrame): SendResult {
-    if (this._transport === "polling") {
-      void this.sendOverRest(frame);
-      return "sent";
-    }
     return this.stream.send(frame);
   }
 
-  // -- fallback -------------------------------------------------------------------------------
-
-  private startPolling(reason: string): void {
-    if (!this.poller) return;
-    this._transport = "polling";
-    this.stream.suspend();
-    // Actions queued for the socket go over REST now.
-    for (const frame of this.stream.takeQueued()) this.queueForRest(frame as NotificationsClientFrame);
-    this.events.emit("transport", { transport: "polling", reason });
-    this.changed();
-    this.poller.start();
-    this.scheduleProbe();
-  }
-
-  private backToWebSocket(): void {
-    this.poller?.stop();
-    this.clearProbe();
-    this._transport = "websocket";
-    this.setState(this.stream.state);
-    this.events.emit("transport", { transport: "websocket", reason: "WebSocket connected" });
-    this.changed();
-  }
-
-  private scheduleProbe(): void {
-    this.clearProbe();
-    if (!this.active || this.fallback === false || !this.environment.WebSocket) return;
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = null;
-      if (this.active && this._transport === "polling") this.stream.connect({ once: true });
-    }, this.fallback.retryInterval);
-  }
-
-  private clearProbe(): void {
-    if (this.probeTimer !== null) clearTimeout(this.probeTimer);
-    this.probeTimer = null;
-  }
-
-  private pollTarget() {
-    return {
-      deliver: (frame: NotificationsServerFrame, options: { cursor: boolean }) => this.stream.deliver(frame, options),
-      hasSeen: (id: number) => this.stream.hasSeen(id),
-      hasCursor: () => this.stream.cursor !== undefined,
-      highestId: () => this.store.highestId,
-      isUnread: (id: number) => this.store.isUnread(id),
-      setUnreadCount: (count: number, unseen?: number) => {
-        const before = [this.store.unreadCount, this.store.unseenCount];
-        if (this.store.setUnreadCount(count, unseen)) {
-          if (before[0] !== count) this.events.emit("unread_count", count);
-          if (before[1] !== this.store.unseenCount) this.events.emit("unseen_count", this.store.unseenCount);
-          this.changed();
-        }
-      },
-      reachable: () => {
-        if (this._state !== "open") {
-          this.setState("open");
-          this.events.emit("open", { cursor: this.stream.cursor });
-        }
-      },
-      polled: () => {
-        void this.flushRestQueue();
-      },
-      failed: (error: unknown, attempt: number, delay: number) => {
-        this.events.emit("poll_error", { error });
-        this.setState("reconnecting");
-        this.events.emit("reconnecting", { attempt, delay, reason: error instanceof Error ? error.message : String(error) });
-      },
-      unauthorized: () => {
-        this.setState("closed");
-        this.events.emit("closed", { cause: "unauthorized" as CloseCause, reason: "no valid credential" });
-        this.clearProbe();
-        this.stopWaitingForCredential();
-        this.credentialWait = this.auth.onChange(() => {
-          this.stopWaitingForCredential();
-          if (!this.active || this._transport !== "polling") return;
-          this.setState("connecting");
-          this.events.emit("connecting", { attempt: 0 });
-          this.poller?.start();
-          this.scheduleProbe();
-        });
-      },
-    };
-  }
-
-  private stopWaitingForCredential(): void {
-    this.credentialWait?.();
-    this.credentialWait = null;
-  }
-
-  private queueForRest(frame: NotificationsClientFrame): void {
-    if (frame.type === "ping" || frame.type === "ack") return;
-    const { dropped } = this.restQueue.push(frame);
-    if (dropped) this.events.emit("dropped", { frame: dropped });
-  }
-
-  private async flushRestQueue(): Promise<void> {
-    for (const frame of this.restQueue.drain()) await this.sendOverRest(frame);
-  }
-
-  private flushRestQueueToSocket(): void {
-    for (const frame of this.restQueue.drain()) this.stream.send(frame);
-  }
-
-  /** One action over REST; its answer is delivered as the frame the socket would have pushed. */
-  private async sendOverRest(frame: NotificationsClientFrame): Promise<void> {
-    const state = (data: Omit<StateResult, "not_found">): NotificationsServerFrame => ({ type: "notifications_state", data });
-    switch (frame.type) {
-      case "ping":
-      case "ack": // receipts are for the socket: REST reads make their own
-        return;
-      case "mark_all_as_read":
-        return this.answerOverRest(frame, () => this.api.markAllAsRead(), (data) => ({ type: "notifications_read", data: { ...data, all: true } }));
-      case "mark_all_seen":
-        return this.answerOverRest(frame, () => this.api.markAllSeen(), state);
-      case "mark_as_read": {
-        // Ids go one request each, which every server version answers; a group needs issue 13's `/read/`.
-        if (!("group_key" in frame.data)) return this.markEachOverRest(frame.data.ids);
-        const groupKey = frame.data.group_key;
-        return this.answerOverRest(frame, () => this.api.markRead({ groupKey }), (data) => ({ type: "notifications_read", data }));
-      }
-      default: {
-        const action = REST_ACTIONS[frame.type];
-        const targets: ActionTargets = "group_key" in frame.data ? { groupKey: frame.data.group_key } : frame.data.ids;
-        const until = frame.type === "snooze" ? frame.data.until : undefined;
-        return this.answerOverRest(frame, () => this.api.changeState(action, targets, until), state);
-      }
-    }
-  }
-
-  /** A request for a whole frame: a 404 means none of its ids was the caller's, `not_found` some of them. */
-  private async answerOverRest<T extends { not_found?: number[] }>(
-    frame: NotificationsClientFrame,
-    request: () => Promise<T>,
-    toFrame: (answer: Omit<T, "not_found">) => NotificationsServerFrame,
-  ): Promise<void> {
-    try {
-      const { not_found: notFound, ...answer } = await request();
-      this.stream.deliver(toFrame(answer), { cursor: false });
-      if (notFound?.length) this.deliverNotFound(`no notifications with ids [${notFound.join(", ")}] for this user`);
-    } catch (error) {
-      if (error instanceof ApiError && error.status === 404) this.deliverNotFound("no such notifications for this user");
-      else this.restFailed(frame, error);
-    }
-  }
-
-  private async markEachOverRest(ids: readonly number[]): Promise<void> {
-    const left = [...ids];
-    while (left.length > 0) {
-      const id = left[0] as number;
-      try {
-        const result = await this.api.markAsRead(id);
-        this.stream.deliver({ type: "notifications_read", data: result }, { cursor: false });
-      } catch (error) {
-        if (error instanceof ApiError && error.status === 404) {
-          this.deliverNotFound(`no notifications with ids [${id}] for this user`);
-        } else {
-          this.restFailed({ type: "mark_as_read", data: { ids: left } }, error);
-          return;
-        }
-      }
-      left.shift();
-    }
-  }
-
-  private deliverNotFound(message: string): void {
-    this.stream.deliver({ type: "error", data: { code: "not_found", message } }, { cursor: false });
-  }
-
-  private restFailed(frame: NotificationsClientFrame, error: unknown): void {
-    this.events.emit("poll_error", { error });
-    // Kept for the next successful poll (or the socket, if it comes back first).
-    if (this._transport === "polling") this.queueForRest(frame);
-    else this.stream.send(frame);
-  }
-
   // -- state ----------------------------------------------------------------------------------
-
-  private setState(state: ConnectionState): void {
-    const previous = this._state;
-    if (previous === state) return;
-    this._state = state;
-    this.events.emit("state", { state, previous });
-    this.changed();
-  }
 
   private changed(): void {
     this._snapshot = this.makeSnapshot();
@@ -686,8 +441,8 @@ export class ClarionClient {
       notifications: this.store.notifications,
       unreadCount: this.store.unreadCount,
       unseenCount: this.store.unseenCount,
-      state: this._state,
-      transport: this._transport,
+      state: this.stream.state,
+      transport: this.transport,
     };
   }
 }

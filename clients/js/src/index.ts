@@ -15,6 +15,7 @@ export {
   StreamConnection,
   DEFAULT_HEARTBEAT,
   DEFAULT_RECONNECT,
+  DEFAULT_TRANSPORT_FALLBACK,
   type AttemptFailure,
   type CloseCause,
   type ConnectionState,
@@ -28,6 +29,7 @@ export {
   type StreamLifecycleEvents,
   type StreamOptions,
   type StreamSpec,
+  type TransportFallback,
 } from "./stream.js";
 export { ACK_INTERVAL, Acknowledger, type AckTransport } from "./acks.js";
 export { Auth, CredentialRefusedError, refreshingToken, type RefreshingTokenOptions, type TokenContext, type TokenProvider, type TokenSource } from "./auth.js";
@@ -38,7 +40,9 @@ export { RecentKeys } from "./dedupe.js";
 export { BoundedQueue } from "./queue.js";
 export { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
 export { globalEnvironment, withWebSocket, type Environment, type WebSocketConstructor, type WebSocketLike } from "./env.js";
-export { NotificationPoller, DEFAULT_POLLING, type PollingOptions } from "./polling.js";
+export { NotificationsPolling, DEFAULT_POLLING, type PollingHost, type PollingOptions } from "./polling.js";
+export { decide, type Decision, type Ending, type StreamStanding } from "./reconnect.js";
+export { TransportBlocked, WebSocketTransport, type ConnectRequest, type Transport as FrameTransport, type TransportConnection, type TransportHandlers } from "./transport.js";
 export { NotificationStore, type NotificationsView } from "./store.js";
 export * from "./types.js";
 export * from "./streams.js";

@@ -9,8 +9,10 @@ import type {
   Mute,
   Notification,
   NotificationPage,
+  NotificationsResume,
   Preferences,
   PreferencesChanges,
+  RecentNotificationsData,
   ReadResult,
   StateResult,
   Ticket,
@@ -94,6 +96,22 @@ export class RestApi {
     if (options.cursor) query.set("cursor", options.cursor);
     const qs = query.toString();
     return this.request<NotificationPage>("GET", `/api/notifications/${qs ? `?${qs}` : ""}`);
+  }
+
+  /**
+   * What was published after `after` (a cursor from a frame, an item or an earlier answer),
+   * oldest first: the socket's resume over HTTP. A cursor the server did not issue is a 400
+   * ({@link ApiError}) naming `after`.
+   */
+  notificationsAfter(after: string, limit?: number): Promise<NotificationsResume> {
+    const query = new URLSearchParams({ after });
+    if (limit != null) query.set("limit", String(limit));
+    return this.request<NotificationsResume>("GET", `/api/notifications/?${query.toString()}`);
+  }
+
+  /** The `recent_notifications` data a socket's connect without a cursor sends first. */
+  notificationsSnapshot(): Promise<RecentNotificationsData> {
+    return this.request<RecentNotificationsData>("GET", "/api/notifications/snapshot/");
   }
 
   /** Groups instead of items (`?grouped=true`): the same filters, page-number pagination. */

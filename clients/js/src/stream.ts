@@ -1,9 +1,10 @@
 /**
- * One WebSocket stream (`/ws/notifications/`, later `/ws/projects/<id>/`, ...): connect with a
- * fresh credential and the stream's last cursor, reconnect with capped, jittered backoff,
- * detect dead sockets with application pings, queue actions while not connected, and drop
- * frames already delivered. What is specific to a stream (its path, which frames carry a
- * cursor or an id) comes in a {@link StreamSpec}; everything else is shared.
+ * One stream (`/ws/notifications/`, `/ws/projects/<id>/`, ...): connect with a fresh credential
+ * and the stream's last cursor, reconnect with capped, jittered backoff, detect dead connections
+ * with application pings, queue actions while not connected, and drop frames already delivered.
+ * What carries the frames is a {@link Transport} (a WebSocket; for notifications, polling after
+ * it); what to do when a connection ends is `decide` (`reconnect.ts`). What is specific to a
+ * stream (its path, which frames carry a cursor or an id) comes in a {@link StreamSpec}.
  */
 import type { RenewResult } from "./auth.js";
 import { CredentialRefusedError } from "./auth.js";
@@ -11,9 +12,21 @@ import { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from "./backoff.js
 import { type CursorStore, MemoryCursorStore } from "./cursors.js";
 import { RecentKeys } from "./dedupe.js";
 import { Emitter, type Handler, type Unsubscribe } from "./emitter.js";
-import { type Environment, globalEnvironment, type WebSocketLike, WS_OPEN } from "./env.js";
+import { type Environment, globalEnvironment } from "./env.js";
 import { BoundedQueue } from "./queue.js";
-import { CloseCode, type Frame, HEARTBEAT_TIMEOUT_CODE, shouldReconnect } from "./types.js";
+import { decide, type Ending } from "./reconnect.js";
+import {
+  type CredentialSource,
+  type SocketCredential,
+  type Transport,
+  TransportBlocked,
+  type TransportConnection,
+  type TransportHandlers,
+  WebSocketTransport,
+} from "./transport.js";
+import { CloseCode, type Frame, HEARTBEAT_TIMEOUT_CODE } from "./types.js";
+
+export type { CredentialSource, SocketCredential } from "./transport.js";
 
 export type ConnectionState = "connecting" | "open" | "reconnecting" | "closed";
 
@@ -47,24 +60,6 @@ export interface StreamSpec<S extends Frame = Frame> {
   ping?: Frame;
 }
 
-export interface SocketCredential {
-  /** The query parameter that carries it. */
-  param: "token" | "ticket";
-  value: string;
-  /** The access token behind it, named when the server refuses it. */
-  token: string | null;
-}
-
-/** Where a stream gets a credential for every connect; see `ClarionClient` for the real one. */
-export interface CredentialSource {
-  /** A credential for the next connect; null when there is none. May throw {@link CredentialRefusedError}. */
-  socketCredential(): Promise<SocketCredential | null>;
-  /** The server refused `token`; whether a different one is available. */
-  renew(token: string | null): Promise<RenewResult>;
-  /** Notified when the application sets a new credential. */
-  onChange(listener: () => void): Unsubscribe;
-}
-
 export interface ReconnectOptions extends BackoffOptions {
   /** Consecutive failed attempts before giving up (state `closed`, cause `max_attempts`). Default Infinity. */
   maxAttempts: number;
@@ -93,7 +88,26 @@ export interface StreamOptions {
   dedupeSize?: number;
   /** Source of randomness for jitter, in [0, 1). */
   random?: () => number;
+  /**
+   * What carries the stream, first choice first (default: a WebSocket to `url`). Later ones are
+   * fallbacks, taken and left under `fallback`.
+   */
+  transports?: Transport[];
+  /** When to fall back to the next transport and how often to try the first again; `false`: never. */
+  fallback?: TransportFallback | false;
 }
+
+export interface TransportFallback {
+  /**
+   * Fall back after this many consecutive attempts whose transport never opened, while no
+   * connection has opened since connect(); at once when the transport is blocked. Default 3.
+   */
+  afterFailures: number;
+  /** While on a fallback, try the first transport again this often (ms). Default 60 s. */
+  retryInterval: number;
+}
+
+export const DEFAULT_TRANSPORT_FALLBACK: TransportFallback = { afterFailures: 3, retryInterval: 60_000 };
 
 export const DEFAULT_RECONNECT: ReconnectOptions = { ...DEFAULT_BACKOFF, maxAttempts: Infinity };
 export const DEFAULT_HEARTBEAT: HeartbeatOptions = { interval: 25_000, timeout: 10_000 };
@@ -110,6 +124,8 @@ export interface StreamLifecycleEvents<S extends Frame> {
   attempt_failed: AttemptFailure;
   /** Every frame delivered (after dedupe). */
   frame: S;
+  /** Switched to another transport (`websocket`, `polling`). */
+  transport: { transport: string; reason: string };
   /** A frame dropped because its identity was already delivered. */
   duplicate: S;
   /** An action evicted from the full queue; it will not be sent. */
@@ -136,10 +152,13 @@ export type SendResult = "sent" | "queued" | "dropped";
 
 export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> {
   readonly spec: StreamSpec<S>;
-  private readonly options: Required<Omit<StreamOptions, "reconnect" | "heartbeat">> & {
+  private readonly options: Required<Omit<StreamOptions, "reconnect" | "heartbeat" | "transports" | "fallback" | "url" | "credentials">> & {
     reconnect: ReconnectOptions;
     heartbeat: HeartbeatOptions | false;
+    credentials: CredentialSource;
   };
+  private readonly transports: Transport[];
+  private readonly fallback: TransportFallback | false;
   /** Untyped inside: frame event names are only known per stream; `on` and `emit` give the types. */
   private readonly events = new Emitter<Record<string, unknown>>();
   private readonly queue: BoundedQueue<C | Frame>;
@@ -148,7 +167,11 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
   private _state: ConnectionState = "closed";
   /** Bumped whenever the current attempt chain must stop; stale callbacks compare and bail out. */
   private generation = 0;
-  private ws: WebSocketLike | null = null;
+  /** Which of `transports` carries the stream now. */
+  private current = 0;
+  private conn: TransportConnection | null = null;
+  /** A connection of the first transport tried while on a fallback; it takes over once open. */
+  private probe: TransportConnection | null = null;
   private attempts = 0;
   private transportFailures = 0;
   private once = false;
@@ -156,6 +179,7 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
   private waitingForNetwork = false;
   private retryTimer: ReturnType<typeof setTimeout> | null = null;
   private connectTimer: ReturnType<typeof setTimeout> | null = null;
+  private probeTimer: ReturnType<typeof setTimeout> | null = null;
   private pingTimer: ReturnType<typeof setInterval> | null = null;
   private deadline: ReturnType<typeof setTimeout> | null = null;
   private envSubscriptions: Unsubscribe[] = [];
@@ -164,10 +188,10 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
   constructor(spec: StreamSpec<S>, options: StreamOptions) {
     this.spec = spec;
     const heartbeat = options.heartbeat === false ? false : { ...DEFAULT_HEARTBEAT, ...options.heartbeat };
+    const environment = options.environment ?? globalEnvironment();
     this.options = {
-      url: options.url,
       credentials: options.credentials,
-      environment: options.environment ?? globalEnvironment(),
+      environment,
       cursors: options.cursors ?? new MemoryCursorStore(),
       reconnect: { ...DEFAULT_RECONNECT, ...options.reconnect },
       heartbeat,
@@ -176,12 +200,19 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
       dedupeSize: options.dedupeSize ?? 2000,
       random: options.random ?? Math.random,
     };
+    this.transports = options.transports?.length ? options.transports : [new WebSocketTransport(options.url, options.credentials, environment)];
+    this.fallback = options.fallback === false ? false : { ...DEFAULT_TRANSPORT_FALLBACK, ...options.fallback };
     this.queue = new BoundedQueue(this.options.queueSize);
     this.seen = new RecentKeys(this.options.dedupeSize);
   }
 
   get state(): ConnectionState {
     return this._state;
+  }
+
+  /** The name of the transport carrying the stream now (`websocket`, `polling`). */
+  get transport(): string {
+    return (this.transports[this.current] as Transport).name;
   }
 
   /** The cursor the next connect resumes from. */
@@ -207,17 +238,22 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
   }
 
   /**
-   * Start connecting (no-op unless `closed`). With `once`, a single attempt: if it fails before
-   * opening the stream goes back to `closed` (cause `probe_failed`) instead of retrying.
+   * Start connecting (no-op unless `closed`), on the first transport. With `once`, a single
+   * attempt: if it fails before opening the stream goes back to `closed` (cause `probe_failed`).
    */
   connect(options: { once?: boolean } = {}): void {
     if (this._state !== "closed") return;
+    this.start(0, options.once ?? false);
+  }
+
+  private start(transport: number, once: boolean): void {
     this.stopWaitingForCredential();
     this.generation++;
     this.attempts = 0;
     this.transportFailures = 0;
-    this.once = options.once ?? false;
+    this.once = once;
     this._everOpened = false;
+    this.current = transport;
     this.subscribeEnvironment();
     this.setState("connecting");
     this.emit("connecting", { attempt: 0 });
@@ -228,11 +264,6 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
   disconnect(): void {
     this.queue.clear();
     this.shutdown("client");
-  }
-
-  /** Close without dropping queued actions (they can be taken with {@link takeQueued}). */
-  suspend(): void {
-    this.shutdown("suspended");
   }
 
   /** Forget the cursor and the delivered identities, e.g. when another user signs in. */
@@ -253,15 +284,9 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
     return dropped === frame ? "dropped" : "queued";
   }
 
-  /** Remove and return the queued actions, oldest first (to send them some other way). */
-  takeQueued(): Array<C | Frame> {
-    return this.queue.drain();
-  }
-
   /**
-   * Deliver a frame as if it came from the socket: dedupe, then emit. Frames from the socket
-   * also move the cursor; others only when `cursor: true`.
-   * Returns false when it was a duplicate.
+   * Deliver a frame as if the server sent it: dedupe, then emit. Frames from a connection also
+   * move the cursor; others only when `cursor: true`. Returns false when it was a duplicate.
    */
   deliver(frame: S, options: { cursor?: boolean } = {}): boolean {
     if (options.cursor !== false) {
@@ -288,14 +313,14 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
 
   /** Send a ping now, and reconnect if nothing answers within the heartbeat timeout. */
   checkAlive(): void {
-    const ws = this.ws;
-    if (!ws || this._state !== "open" || this.options.heartbeat === false) return;
+    const conn = this.conn;
+    if (!conn || this._state !== "open" || this.options.heartbeat === false) return;
     if (!this.trySend(this.spec.ping ?? { type: "ping" })) return;
     if (this.deadline === null) {
       const generation = this.generation;
       this.deadline = setTimeout(() => {
         this.deadline = null;
-        if (generation === this.generation && this.ws === ws) this.abandon(ws, HEARTBEAT_TIMEOUT_CODE, "heartbeat timeout", true);
+        if (generation === this.generation && this.conn === conn) this.abandon(conn, HEARTBEAT_TIMEOUT_CODE, "heartbeat timeout", true);
       }, this.options.heartbeat.timeout);
     }
   }
@@ -309,64 +334,56 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
       this.waitingForNetwork = true;
       return;
     }
-    const WebSocketImpl = this.options.environment.WebSocket;
-    if (!WebSocketImpl) {
-      this.failAttempt(generation, { reason: "no WebSocket implementation", transportOpened: false, blocked: true });
-      return;
-    }
-
-    let credential: SocketCredential | null;
+    const transport = this.transports[this.current] as Transport;
+    let transportOpened = false;
+    let conn: TransportConnection | null = null;
+    const handlers: TransportHandlers = {
+      opened: () => {
+        if (this.conn !== conn || conn === null) return;
+        transportOpened = true;
+        if (this.spec.openOnFirstFrame === false) this.markOpen();
+      },
+      frame: (frame) => {
+        if (this.conn !== conn || conn === null) return;
+        this.clearDeadline(); // any frame proves the connection alive
+        if (this._state !== "open") this.markOpen();
+        this.deliver(frame as S);
+      },
+      closed: (code, reason) => {
+        if (this.conn !== conn || conn === null) return;
+        this.ended(conn, { code, reason, transportOpened, blocked: false });
+      },
+    };
     try {
-      credential = await this.options.credentials.socketCredential();
+      conn = await transport.connect({ path: this.spec.path, params: this.spec.params, cursor: this.cursor }, handlers);
     } catch (error) {
       if (generation !== this.generation) return;
-      if (error instanceof CredentialRefusedError) return this.unauthorized(generation, error.token, undefined);
-      // The token provider or the ticket endpoint is unreachable: a transient failure.
-      this.scheduleRetry(generation, { reason: `no credential: ${errorText(error)}` });
+      if (error instanceof TransportBlocked) {
+        this.ended(null, { reason: error.message, transportOpened: false, blocked: true });
+      } else if (error instanceof CredentialRefusedError) {
+        void this.unauthorized(generation, error.token, undefined);
+      } else {
+        // The token provider or the ticket endpoint is unreachable: a transient failure.
+        this.retryOrStop(generation, { reason: `no credential: ${errorText(error)}` });
+      }
       return;
     }
-    if (generation !== this.generation) return;
-    if (!credential) {
+    if (generation !== this.generation) {
+      conn?.close(CloseCode.NORMAL, "stale attempt");
+      return;
+    }
+    if (!conn) {
       this.waitForCredential(undefined);
       return;
     }
-
-    let ws: WebSocketLike;
-    try {
-      ws = new WebSocketImpl(this.buildUrl(credential)); // buildUrl throws when no server URL is known
-    } catch (error) {
-      // A Content-Security-Policy or a sandbox refuses WebSockets synchronously.
-      this.failAttempt(generation, { reason: `WebSocket refused: ${errorText(error)}`, transportOpened: false, blocked: true });
-      return;
-    }
-    this.ws = ws;
-    let transportOpened = false;
-    const openOnFirstFrame = this.spec.openOnFirstFrame ?? true;
-
+    this.conn = conn;
+    const opened = conn;
     this.connectTimer = setTimeout(() => {
       this.connectTimer = null;
-      if (this.ws === ws && this._state !== "open") this.abandon(ws, HEARTBEAT_TIMEOUT_CODE, "connect timeout", transportOpened);
+      // No frame within the timeout, handshake or not: the server sends its first frame at once,
+      // so the path carries nothing (a buffering proxy), and that counts as the transport failing.
+      if (this.conn === opened && this._state !== "open") this.abandon(opened, HEARTBEAT_TIMEOUT_CODE, "connect timeout", false);
     }, this.options.connectTimeout);
-
-    ws.onopen = () => {
-      if (this.ws !== ws) return;
-      transportOpened = true;
-      if (!openOnFirstFrame) this.markOpen();
-    };
-    ws.onmessage = (event) => {
-      if (this.ws !== ws) return;
-      this.clearDeadline(); // any frame proves the connection alive
-      const frame = parseFrame(event.data);
-      if (this._state !== "open") this.markOpen();
-      if (frame) this.deliver(frame as S);
-    };
-    ws.onerror = () => {
-      // Always followed by a close event, which carries the code we act on.
-    };
-    ws.onclose = (event) => {
-      if (this.ws !== ws) return;
-      this.socketClosed(ws, event.code, event.reason ?? "", transportOpened, credential);
-    };
   }
 
   private markOpen(): void {
@@ -379,70 +396,69 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
     this.emit("open", { cursor: this.cursor });
     this.startHeartbeat();
     for (const frame of this.queue.drain()) {
-      if (!this.trySend(frame)) {
-        this.queue.push(frame);
-      }
+      if (!this.trySend(frame)) this.queue.push(frame);
     }
+    if (this.current > 0) this.scheduleProbe();
   }
 
-  /** Stop using a socket that did not close by itself (dead or too slow), and act as if it closed. */
-  private abandon(ws: WebSocketLike, code: number, reason: string, transportOpened: boolean): void {
-    detach(ws);
-    try {
-      ws.close(code, reason);
-    } catch {
-      // Closing a socket that is already gone may throw in some implementations; it is gone either way.
-    }
-    this.socketClosed(ws, code, reason, transportOpened, null);
+  /** Stop using a connection that did not close by itself (dead or too slow), and act as if it closed. */
+  private abandon(conn: TransportConnection, code: number, reason: string, transportOpened: boolean): void {
+    this.requeue(conn.close(code, reason));
+    this.ended(conn, { code, reason, transportOpened, blocked: false });
   }
 
-  private socketClosed(
-    ws: WebSocketLike,
-    code: number,
-    reason: string,
-    transportOpened: boolean,
-    credential: SocketCredential | null,
-  ): void {
+  /** A connection ended (or could not be made): report it, then do what `decide` says. */
+  private ended(conn: TransportConnection | null, how: { code?: number; reason: string; transportOpened: boolean; blocked: boolean }): void {
     const generation = this.generation;
-    detach(ws);
-    this.ws = null;
+    if (conn) this.requeue(conn.close(how.code ?? CloseCode.NORMAL, how.reason));
+    this.conn = null;
     this.clearTimer("connectTimer");
     this.stopHeartbeat();
     const wasOpen = this._state === "open";
     if (!wasOpen) {
-      // 4401/4403/4404 come after a completed handshake: WebSockets work, the credential or path does not.
-      this.failAttempt(generation, { code, reason, transportOpened, blocked: false }, false);
+      if (!how.transportOpened) this.transportFailures++;
+      this.emit("attempt_failed", { ...how, transportFailures: this.transportFailures });
       if (generation !== this.generation) return;
     }
-    if (code === CloseCode.UNAUTHORIZED) {
-      void this.unauthorized(generation, credential?.token ?? null, code);
-      return;
-    }
-    if (!shouldReconnect(code)) {
-      this.shutdown("terminal", code, reason);
-      return;
-    }
-    if (this.once && !wasOpen) {
-      this.shutdown("probe_failed", code, reason);
-      return;
-    }
-    this.scheduleRetry(generation, { code, reason });
+    const ending: Ending = { code: how.code, transportOpened: how.transportOpened, blocked: how.blocked, wasOpen };
+    this.act(generation, ending, conn?.token ?? null, how.reason);
   }
 
-  /** Report a failed attempt; unless `andRetry` is false, go on with the retry policy. */
-  private failAttempt(
-    generation: number,
-    failure: Omit<AttemptFailure, "transportFailures">,
-    andRetry = true,
-  ): void {
-    if (!failure.transportOpened) this.transportFailures++;
-    this.emit("attempt_failed", { ...failure, transportFailures: this.transportFailures });
-    if (!andRetry || generation !== this.generation) return;
-    if (this.once) {
-      this.shutdown("probe_failed", failure.code, failure.reason);
-      return;
+  private act(generation: number, ending: Ending, token: string | null, reason: string): void {
+    const decision = decide(ending, {
+      attempts: this.attempts,
+      maxAttempts: this.options.reconnect.maxAttempts,
+      transportFailures: this.transportFailures,
+      fallback: this.fallback !== false && this.current + 1 < this.transports.length ? this.fallback : null,
+      once: this.once,
+    });
+    switch (decision.action) {
+      case "renew":
+        void this.unauthorized(generation, token, ending.code);
+        return;
+      case "stop":
+        this.shutdown(decision.cause, ending.code, reason);
+        return;
+      case "fallback":
+        this.switchTransport(this.current + 1, reason);
+        void this.attempt(this.generation);
+        return;
+      case "retry":
+        this.scheduleRetry(generation, { code: ending.code, reason });
     }
-    this.scheduleRetry(generation, { code: failure.code, reason: failure.reason });
+  }
+
+  /** Retry after a failure that is no connection's (no credential service), unless the policy stops. */
+  private retryOrStop(generation: number, info: { code?: number; reason: string }): void {
+    this.act(generation, { code: info.code, transportOpened: false, blocked: false, wasOpen: false }, null, info.reason);
+  }
+
+  private switchTransport(index: number, reason: string): void {
+    this.clearTimer("probeTimer");
+    this.current = index;
+    this.transportFailures = 0;
+    this.attempts = 0;
+    this.emit("transport", { transport: this.transport, reason });
   }
 
   private async unauthorized(generation: number, token: string | null, code: number | undefined): Promise<void> {
@@ -451,7 +467,7 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
       result = await this.options.credentials.renew(token);
     } catch (error) {
       if (generation !== this.generation) return;
-      this.scheduleRetry(generation, { code, reason: `token refresh failed: ${errorText(error)}` });
+      this.retryOrStop(generation, { code: undefined, reason: `token refresh failed: ${errorText(error)}` });
       return;
     }
     if (generation !== this.generation) return;
@@ -459,22 +475,21 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
       this.waitForCredential(code);
       return;
     }
-    if (this.once) {
-      this.shutdown("probe_failed", code, "unauthorized");
-      return;
-    }
     // A different token exists; still back off, so a server that refuses every token is not hammered.
-    this.scheduleRetry(generation, { code, reason: "unauthorized; retrying with a new token" });
+    this.retryOrStop(generation, { reason: "unauthorized; retrying with a new token" });
   }
 
   /** 4401 and no other token: closed until the application sets a credential. */
   private waitForCredential(code: number | undefined): void {
     // A single-attempt connect stays single-attempt when it resumes with the new credential.
     const once = this.once;
+    const current = this.current;
     this.shutdown("unauthorized", code, "no valid credential");
     this.credentialWait = this.options.credentials.onChange(() => {
       this.stopWaitingForCredential();
-      this.connect({ once });
+      // Back on the transport that was refused: a client that polls because WebSockets are
+      // blocked would otherwise fail its way back to polling.
+      if (this._state === "closed") this.start(current, once);
     });
   }
 
@@ -485,12 +500,8 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
 
   private scheduleRetry(generation: number, info: { code?: number; reason?: string }): void {
     if (generation !== this.generation) return;
-    const { reconnect } = this.options;
-    if (this.attempts >= reconnect.maxAttempts) {
-      this.shutdown("max_attempts", info.code, info.reason);
-      return;
-    }
-    const delay = backoffDelay(this.attempts, reconnect, this.options.random);
+    const transport = this.transports[this.current] as Transport;
+    const delay = Math.max(transport.minRetryDelay, backoffDelay(this.attempts, this.options.reconnect, this.options.random));
     this.attempts++;
     this.setState("reconnecting");
     this.emit("reconnecting", { attempt: this.attempts, delay, ...info });
@@ -514,25 +525,106 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
     void this.attempt(this.generation);
   }
 
+  // -- back to the first transport --------------------------------------------------------------
+
+  /** While on a fallback, try the first transport again every `retryInterval`. */
+  private scheduleProbe(): void {
+    this.clearTimer("probeTimer");
+    if (this.fallback === false || this.current === 0) return;
+    const generation = this.generation;
+    this.probeTimer = setTimeout(() => {
+      this.probeTimer = null;
+      if (generation === this.generation) void this.tryFirstTransport(generation);
+    }, this.fallback.retryInterval);
+  }
+
+  /**
+   * One attempt on the first transport beside the fallback. Once its first frame arrives it
+   * carries the stream: the fallback connection is closed, and the first frame resumes from the
+   * cursor the fallback left (what both delivered is dropped by dedupe).
+   */
+  private async tryFirstTransport(generation: number): Promise<void> {
+    const transport = this.transports[0] as Transport;
+    let probe: TransportConnection | null = null;
+    let settled = false;
+    const failed = () => {
+      if (settled) return;
+      settled = true;
+      if (this.probe === probe) this.probe = null;
+      if (probe) probe.close(CloseCode.NORMAL, "probe failed");
+      this.clearTimer("connectTimer");
+      if (generation === this.generation && this.current > 0) this.scheduleProbe();
+    };
+    const handlers: TransportHandlers = {
+      opened: () => {},
+      frame: (frame) => {
+        if (probe === null) return;
+        if (!settled) {
+          if (this.probe !== probe) return;
+          settled = true;
+          this.probe = null;
+          this.clearTimer("connectTimer");
+          this.takeOver(probe);
+        }
+        if (this.conn === probe) {
+          this.clearDeadline();
+          this.deliver(frame as S);
+        }
+      },
+      closed: (code, reason) => {
+        if (!settled) return failed();
+        if (this.conn === probe && probe !== null) this.ended(probe, { code, reason, transportOpened: true, blocked: false });
+      },
+    };
+    try {
+      probe = await transport.connect({ path: this.spec.path, params: this.spec.params, cursor: this.cursor }, handlers);
+    } catch {
+      failed();
+      return;
+    }
+    if (probe === null || generation !== this.generation || this.current === 0) {
+      probe?.close(CloseCode.NORMAL, "not needed");
+      if (probe === null) failed();
+      return;
+    }
+    this.probe = probe;
+    const pending = probe;
+    this.connectTimer = setTimeout(() => {
+      this.connectTimer = null;
+      if (this.probe === pending) failed();
+    }, this.options.connectTimeout);
+  }
+
+  private takeOver(probe: TransportConnection): void {
+    const previous = this.conn;
+    this.conn = probe;
+    if (previous) this.requeue(previous.close(CloseCode.NORMAL, "back to the first transport"));
+    this.clearTimer("retryTimer"); // the fallback may have been between attempts
+    this.waitingForNetwork = false;
+    this.stopHeartbeat();
+    this.switchTransport(0, `${(this.transports[0] as Transport).name} connected`);
+    this.markOpen();
+  }
+
+  private requeue(frames: Frame[]): void {
+    for (const frame of frames) this.queue.push(frame);
+  }
+
   private shutdown(cause: CloseCause, code?: number, reason?: string): void {
     this.generation++;
     this.stopWaitingForCredential();
     this.clearTimer("retryTimer");
     this.clearTimer("connectTimer");
+    this.clearTimer("probeTimer");
     this.stopHeartbeat();
     this.waitingForNetwork = false;
     for (const unsubscribe of this.envSubscriptions) unsubscribe();
     this.envSubscriptions = [];
-    const ws = this.ws;
-    this.ws = null;
-    if (ws) {
-      detach(ws);
-      try {
-        ws.close(CloseCode.NORMAL, cause);
-      } catch {
-        // see abandon()
-      }
+    for (const conn of [this.conn, this.probe]) {
+      if (conn) this.requeue(conn.close(CloseCode.NORMAL, cause));
     }
+    this.conn = null;
+    this.probe = null;
     if (this._state === "closed") return;
     this.setState("closed");
     this.emit("closed", { cause, code, reason });
@@ -563,7 +655,7 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
       env.onNetworkChange((online) => {
         if (online) {
           this.retryNow();
-          this.checkAlive();
+          this.poke();
         } else if (this.retryTimer !== null) {
           this.clearTimer("retryTimer");
           this.waitingForNetwork = true;
@@ -576,31 +668,23 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
         if (!visible) return;
         // A tab coming back (often from a sleeping laptop) may hold a dead socket or a long backoff.
         this.retryNow();
-        this.checkAlive();
+        this.poke();
       }),
     );
+  }
+
+  /** Ask the connection for a sign of life now (a poll polls at once), with or without a heartbeat. */
+  private poke(): void {
+    if (this.options.heartbeat !== false) this.checkAlive();
+    else if (this._state === "open") this.trySend(this.spec.ping ?? { type: "ping" });
   }
 
   // -- helpers --------------------------------------------------------------------------------
 
   private trySend(frame: Frame): boolean {
-    const ws = this.ws;
-    if (!ws || this._state !== "open" || ws.readyState !== WS_OPEN) return false;
-    try {
-      ws.send(JSON.stringify(frame));
-      return true;
-    } catch {
-      return false;
-    }
-  }
-
-  private buildUrl(credential: SocketCredential): string {
-    const query = new URLSearchParams(this.spec.params);
-    query.set(credential.param, credential.value);
-    const cursor = this.cursor;
-    if (cursor) query.set("cursor", cursor);
-    const base = typeof this.options.url === "function" ? this.options.url() : this.options.url;
-    return `${base.replace(/\/+$/, "")}${this.spec.path}?${query.toString()}`;
+    const conn = this.conn;
+    if (!conn || this._state !== "open") return false;
+    return conn.send(frame);
   }
 
   private setState(state: ConnectionState): void {
@@ -610,29 +694,11 @@ export class StreamConnection<S extends Frame = Frame, C extends Frame = Frame> 
     this.emit("state", { state, previous });
   }
 
-  private clearTimer(name: "retryTimer" | "connectTimer" | "deadline"): void {
+  private clearTimer(name: "retryTimer" | "connectTimer" | "deadline" | "probeTimer"): void {
     const timer = this[name];
     if (timer !== null) clearTimeout(timer);
     this[name] = null;
   }
-}
-
-function detach(ws: WebSocketLike): void {
-  ws.onopen = null;
-  ws.onmessage = null;
-  ws.onerror = null;
-  ws.onclose = null;
-}
-
-function parseFrame(data: unknown): Frame | null {
-  if (typeof data !== "string") return null;
-  try {
-    const value = JSON.parse(data) as unknown;
-    if (value && typeof value === "object" && typeof (value as Frame).type === "string") return value as Frame;
-  } catch {
-    // Not JSON: the server never sends that; ignore rather than tear down a working socket.
-  }
-  return null;
 }
 
 function errorText(error: unknown): string {

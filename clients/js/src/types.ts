@@ -326,6 +326,20 @@ export interface Counts {
   unseen_count: number;
 }
 
+/**
+ * `GET /api/notifications/?after=<cursor>` (docs/protocol.md, "Polling resume"): what was published
+ * after the cursor, oldest first, at most `limit`, with the cursor to ask from next. When the
+ * cursor cannot be resumed (`cursor_expired`), `results` is empty and `snapshot` is the fresh
+ * `recent_notifications` data the socket would have sent.
+ */
+export interface NotificationsResume extends Counts {
+  results: Notification[];
+  cursor: string;
+  has_more: boolean;
+  cursor_expired?: "retention" | "too_many_missed";
+  snapshot?: RecentNotificationsData;
+}
+
 /** One row of `GET /api/notifications/?grouped=true`. */
 export interface NotificationGroup {
   /** `null` for a single notification without a key. */

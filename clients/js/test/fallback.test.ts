@@ -38,7 +38,8 @@ async function failHandshakes(count: number): Promise<void> {
   await settle();
 }
 
-const listRequests = (api: FakeApi) => api.requestsTo("/api/notifications/").filter((r) => r.method === "GET").length;
+const pollRequests = (api: FakeApi) => api.requests.filter((r) => r.path === "/api/notifications/" && r.query.has("after")).length;
+const notifications = (log: string[]) => log.filter((l) => l.startsWith("notification "));
 
 beforeEach(() => {
   vi.useFakeTimers();
@@ -49,7 +50,7 @@ afterEach(() => {
 });
 
 describe("polling when there is no WebSocket", () => {
-  it("emits the same events as the socket: snapshot, new notifications, reads made elsewhere", async () => {
+  it("emits the same events as the socket: the snapshot, what followed it, reads made elsewhere", async () => {
     const { client, api, log } = setup({ WebSocket: null });
     api.add(notification(1, { is_read: true }), notification(2), notification(3));
     const states: string[] = [];
@@ -61,7 +62,7 @@ describe("polling when there is no WebSocket", () => {
     expect(client.state).toBe("open");
     expect(log).toEqual(["transport polling", "snapshot 3,2 unread=2"]);
     expect(states).toEqual(["connecting", "open", "open"]); // open before the snapshot, as on a socket
-    expect(client.unreadCount).toBe(2);
+    expect(client.cursor).toBe("cur-3"); // the snapshot's position
 
     api.add(notification(4), notification(5));
     api.notifications[1]!.is_read = true; // read in another tab
@@ -69,28 +70,37 @@ describe("polling when there is no WebSocket", () => {
     expect(log.slice(2)).toEqual(["notification 4", "notification 5", "read 2 unread=3"]);
     expect(client.notifications.map((n) => n.id)).toEqual([5, 4, 3, 2]);
     expect(client.unreadCount).toBe(3);
+    expect(client.cursor).toBe("cur-5");
 
     await vi.advanceTimersByTimeAsync(POLL); // nothing changed: nothing emitted
     expect(log).toHaveLength(5);
     expect(FakeWebSocket.instances).toHaveLength(0);
   });
 
-  it("never reports old, already-read notifications as new", async () => {
-    const { client, api, log } = setup({ WebSocket: null, fallback: { pageSize: 2, pollInterval: POLL } });
-    api.add(...[1, 2, 3, 4, 5].map((id) => notification(id, { is_read: true })));
+  it("reports what was created and read elsewhere between two polls, once (no guessing from ids or read state)", async () => {
+    const { client, api, log } = setup({ WebSocket: null });
+    api.add(notification(1));
     client.connect("good-token");
+    await settle();
+    api.add(notification(2, { is_read: true, is_seen: true }), notification(3));
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(notifications(log)).toEqual(["notification 2", "notification 3"]);
+    expect(client.unreadCount).toBe(2);
     await vi.advanceTimersByTimeAsync(POLL * 3);
-    expect(log.filter((l) => l.startsWith("notification"))).toEqual([]);
+    expect(notifications(log)).toEqual(["notification 2", "notification 3"]);
   });
 
-  it("reads further pages when a whole page is new, and reports oldest first", async () => {
+  it("reads page after page in one poll while the server says more follow, oldest first", async () => {
     const { client, api, log } = setup({ WebSocket: null, fallback: { pageSize: 2, pollInterval: POLL } });
     api.add(notification(1));
     client.connect("good-token");
     await settle();
-    api.add(notification(2), notification(3), notification(4), notification(5));
+    api.add(notification(2), notification(3), notification(4), notification(5), notification(6));
+    const before = pollRequests(api);
     await vi.advanceTimersByTimeAsync(POLL);
-    expect(log.filter((l) => l.startsWith("notification"))).toEqual(["notification 2", "notification 3", "notification 4", "notification 5"]);
+    expect(notifications(log)).toEqual(["notification 2", "notification 3", "notification 4", "notification 5", "notification 6"]);
+    expect(pollRequests(api) - before).toBe(3);
+    expect(api.requests.filter((r) => r.query.has("after")).map((r) => r.query.get("limit"))).toContain("2");
   });
 
   it("marks read over REST and emits what the socket would have pushed", async () => {
@@ -108,31 +118,28 @@ describe("polling when there is no WebSocket", () => {
     await settle();
     expect(log.slice(2)).toEqual(["read 2 unread=2", "error not_found", "read 1,3 unread=0 all"]);
     expect(client.unreadCount).toBe(0);
-    // The next poll sees them read and does not report them again.
-    await vi.advanceTimersByTimeAsync(POLL);
+    await vi.advanceTimersByTimeAsync(POLL); // the counts agree: nothing to report
     expect(log).toHaveLength(5);
   });
 
   it("keeps an action that failed over REST and sends it after the next successful poll", async () => {
     const { client, api } = setup({ WebSocket: null });
-    const errors = vi.fn();
-    client.on("poll_error", errors);
     api.add(notification(1));
     client.connect("good-token");
     await settle();
     api.down = true;
     client.markAsRead(1);
     await settle();
-    expect(errors).toHaveBeenCalled();
     expect(api.notifications[0]!.is_read).toBe(false);
     api.down = false;
-    await vi.advanceTimersByTimeAsync(POLL * 2);
+    await vi.advanceTimersByTimeAsync(POLL * 3);
     expect(api.notifications[0]!.is_read).toBe(true);
     expect(client.unreadCount).toBe(0);
   });
 
-  it("reports failed polls as reconnecting, backs off no faster than the interval, and recovers", async () => {
-    const { client, api } = setup({ WebSocket: null });
+  it("reports failed polls as reconnecting, backs off no faster than the interval, and resumes where it stopped", async () => {
+    const { client, api, log } = setup({ WebSocket: null });
+    api.add(notification(1));
     client.connect("good-token");
     await settle();
     api.down = true;
@@ -142,8 +149,12 @@ describe("polling when there is no WebSocket", () => {
     expect(client.state).toBe("reconnecting");
     expect(reconnecting[0]).toBeGreaterThanOrEqual(POLL);
     api.down = false;
-    await vi.advanceTimersByTimeAsync(reconnecting[0]!);
+    api.add(notification(2), notification(3)); // during the outage
+    await vi.advanceTimersByTimeAsync(reconnecting[0]! + 1);
     expect(client.state).toBe("open");
+    expect(notifications(log)).toEqual(["notification 2", "notification 3"]);
+    expect(log.filter((l) => l.startsWith("snapshot"))).toEqual(["snapshot 1 unread=1", "snapshot  unread=1"]); // the resume's
+    expect(client.unreadCount).toBe(3);
   });
 
   it("stops polling on 401 when no other token exists, and resumes after setToken()", async () => {
@@ -160,29 +171,44 @@ describe("polling when there is no WebSocket", () => {
     client.setToken("good-token");
     await settle();
     expect(client.state).toBe("open");
+    expect(client.transport).toBe("polling");
   });
 
   it("skips polls while offline and polls at once when the network returns", async () => {
     const { client, api, env } = setup({ WebSocket: null });
     client.connect("good-token");
     await settle();
-    const before = listRequests(api);
+    await vi.advanceTimersByTimeAsync(POLL);
+    const before = pollRequests(api);
     env.setOnline(false);
     await vi.advanceTimersByTimeAsync(POLL * 3);
-    expect(listRequests(api)).toBe(before);
+    expect(pollRequests(api)).toBe(before);
     env.setOnline(true);
     await settle();
-    expect(listRequests(api)).toBe(before + 1);
+    expect(pollRequests(api)).toBe(before + 1);
   });
 
   it("polls right away when the page becomes visible", async () => {
     const { client, api, env } = setup({ WebSocket: null });
     client.connect("good-token");
     await settle();
-    const before = listRequests(api);
+    await vi.advanceTimersByTimeAsync(POLL);
+    const before = pollRequests(api);
     env.setVisible(true);
     await settle();
-    expect(listRequests(api)).toBe(before + 1);
+    expect(pollRequests(api)).toBe(before + 1);
+  });
+
+  it("answers a cursor it cannot resume as the socket does: an error, then a fresh snapshot", async () => {
+    const { client, api, log } = setup({ WebSocket: null });
+    api.add(notification(1), notification(2));
+    client.connect("good-token");
+    await settle();
+    api.expiredBelow = 10;
+    api.add(notification(12));
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(log.slice(2)).toEqual(["error cursor_expired", "snapshot 12,2,1 unread=3"]);
+    expect(client.cursor).toBe("cur-12");
   });
 });
 
@@ -209,29 +235,64 @@ describe("switching between WebSocket and polling", () => {
     expect(client.transport).toBe("polling");
   });
 
-  it("keeps retrying WebSockets, not polling, once a socket has opened", async () => {
-    const { client } = setup();
+  it("counts a socket that opens but carries no frame as failed: a buffering proxy leads to polling", async () => {
+    const { client } = setup({ connectTimeout: 1000 });
     client.connect("good-token");
+    for (let i = 0; i < 3; i++) {
+      for (let tick = 0; tick < 10 && FakeWebSocket.instances.length < i + 1; tick++) await vi.advanceTimersByTimeAsync(1);
+      FakeWebSocket.last().open(); // handshake done, then silence
+      await vi.advanceTimersByTimeAsync(1000);
+    }
     await settle();
-    FakeWebSocket.last().open().receive({ type: "recent_notifications", data: { notifications: [], unread_count: 0, cursor: "c" } });
-    FakeWebSocket.last().serverClose(1012);
-    await failHandshakes(6);
-    expect(client.transport).toBe("websocket");
-    expect(client.state).toBe("reconnecting");
+    expect(client.transport).toBe("polling");
   });
 
-  it("retries a WebSocket periodically and goes back to it, resuming from the polled position", async () => {
+  it("socket, then polling when the socket is blocked mid-stream, then socket: every notification once, in order", async () => {
+    const { client, api, log } = setup();
+    api.add(notification(1));
+    client.connect("good-token");
+    await settle();
+    FakeWebSocket.last().open().receive({ type: "recent_notifications", data: { notifications: [notification(1)], unread_count: 1, unseen_count: 1, cursor: "cur-1" } });
+    api.add(notification(2));
+    FakeWebSocket.last().receive({ type: "notification", data: notification(2) });
+    FakeWebSocket.last().serverClose(1006); // the path to the server now drops WebSockets
+    api.add(notification(3), notification(4, { is_read: true, is_seen: true })); // 4: read in another tab at once
+    await failHandshakes(3);
+    expect(client.transport).toBe("polling");
+    expect(notifications(log)).toEqual(["notification 2", "notification 3", "notification 4"]);
+    expect(client.cursor).toBe("cur-4");
+
+    api.add(notification(5));
+    await vi.advanceTimersByTimeAsync(POLL);
+    expect(notifications(log)).toEqual(["notification 2", "notification 3", "notification 4", "notification 5"]);
+
+    await vi.advanceTimersByTimeAsync(RETRY - POLL); // the WebSocket is tried again, from the polled position
+    const ws = FakeWebSocket.last();
+    expect(ws.query.get("cursor")).toBe("cur-5");
+    ws.open().receive({ type: "recent_notifications", data: { notifications: [], unread_count: 4, unseen_count: 4, cursor: "cur-5", resumed: true } });
+    api.add(notification(6));
+    ws.receive({ type: "notification", data: notification(6) });
+    expect(client.transport).toBe("websocket");
+    expect(notifications(log)).toEqual(["notification 2", "notification 3", "notification 4", "notification 5", "notification 6"]);
+    expect(client.notifications.map((n) => n.id)).toEqual([6, 5, 4, 3, 2, 1]);
+    expect(client.unreadCount).toBe(5);
+    expect(log.filter((l) => l.startsWith("transport"))).toEqual(["transport polling", "transport websocket"]);
+
+    const polls = pollRequests(api);
+    await vi.advanceTimersByTimeAsync(POLL * 4);
+    expect(pollRequests(api)).toBe(polls); // polling stopped
+  });
+
+  it("keeps polling while the WebSocket probe still fails, and drops what both delivered", async () => {
     const { client, api, log } = setup();
     api.add(notification(1), notification(2));
     client.connect("good-token");
     await failHandshakes(3);
     expect(client.transport).toBe("polling");
-    expect(client.cursor).toBe("cur-2"); // adopted from the newest polled notification
-
     await vi.advanceTimersByTimeAsync(RETRY);
     const probe = FakeWebSocket.last();
     expect(FakeWebSocket.instances).toHaveLength(4);
-    probe.fail(); // still blocked: keep polling, try again later
+    probe.fail();
     await settle();
     expect(client.transport).toBe("polling");
     expect(client.state).toBe("open");
@@ -240,47 +301,12 @@ describe("switching between WebSocket and polling", () => {
     await vi.advanceTimersByTimeAsync(RETRY);
     const ws = FakeWebSocket.last();
     expect(ws).not.toBe(probe);
-    // The adopted cursor stays put while polling: the socket replays the whole polling period.
-    expect(ws.query.get("cursor")).toBe("cur-2");
     ws.open();
-    ws.receive({ type: "recent_notifications", data: { notifications: [], unread_count: 2, cursor: "cur-2", resumed: true } });
-    ws.receive({ type: "notification", data: notification(3) }); // delivered by polling already: dropped
+    ws.receive({ type: "recent_notifications", data: { notifications: [], unread_count: 3, unseen_count: 3, cursor: "cur-2", resumed: true } });
+    ws.receive({ type: "notification", data: notification(3) }); // polled already: dropped
     ws.receive({ type: "notification", data: notification(4) });
     expect(client.transport).toBe("websocket");
-    expect(log.filter((l) => l.startsWith("notification"))).toEqual(["notification 3", "notification 4"]);
-    expect(log.filter((l) => l.startsWith("transport"))).toEqual(["transport polling", "transport websocket"]);
-
-    const polls = listRequests(api);
-    await vi.advanceTimersByTimeAsync(POLL * 4);
-    expect(listRequests(api)).toBe(polls); // polling stopped
-  });
-
-  it("after an earlier socket session, polls only what is new and leaves the socket's cursor for the replay", async () => {
-    const { client, api, log } = setup();
-    api.add(notification(1, { is_read: true }), notification(5));
-    client.connect("good-token");
-    await settle();
-    FakeWebSocket.last().open().receive({ type: "recent_notifications", data: { notifications: [notification(5)], unread_count: 1, cursor: "cur-5" } });
-    client.disconnect();
-    api.add(notification(6), notification(7, { is_read: true })); // while away; 7 was read in another tab
-    client.connect();
-    await failHandshakes(3);
-    expect(client.transport).toBe("polling");
-    // No second snapshot; the unread newcomer is reported. The read one is not news while polling...
-    expect(log).toEqual(["snapshot 5 unread=1", "transport polling", "notification 6"]);
-    expect(client.unreadCount).toBe(2);
-    expect(client.cursor).toBe("cur-5");
-
-    // ...and the socket's replay from its own cursor delivers it later, without repeating 6.
-    await vi.advanceTimersByTimeAsync(RETRY);
-    const ws = FakeWebSocket.last().open();
-    expect(ws.query.get("cursor")).toBe("cur-5");
-    ws.receive({ type: "recent_notifications", data: { notifications: [], unread_count: 2, cursor: "cur-5", resumed: true } });
-    ws.receive({ type: "notification", data: notification(6) });
-    ws.receive({ type: "notification", data: notification(7, { is_read: true }) });
-    expect(log.slice(3)).toEqual(["transport websocket", "snapshot  unread=2", "notification 7"]);
-    expect(client.notifications.map((n) => n.id)).toEqual([7, 6, 5]);
-    expect(client.unreadCount).toBe(2);
+    expect(notifications(log)).toEqual(["notification 3", "notification 4"]);
   });
 
   it("does not poll at all with fallback: false", async () => {

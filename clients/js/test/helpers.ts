@@ -190,6 +190,20 @@ export class FakeApi {
 
   add(...items: Notification[]): void {
     this.notifications.push(...items);
+    for (const n of items) this.published = Math.max(this.published, n.id);
+  }
+
+  /** The log's head: the highest position published (ids and positions are one here). */
+  head(): number {
+    return this.published;
+  }
+
+  private published = 0;
+  /** Cursors at or below this cannot be resumed (as past RESUME_LIMIT or retention). */
+  expiredBelow = 0;
+
+  private expired(after: number): boolean {
+    return after < this.expiredBelow;
   }
 
   unread(): number {
@@ -218,6 +232,29 @@ export class FakeApi {
 
   private route(method: string, url: URL): Response {
     const path = url.pathname;
+    if (method === "GET" && path === "/api/notifications/snapshot/") {
+      const unread = [...this.notifications].filter((n) => !n.is_read).sort((a, b) => b.id - a.id).slice(0, 20);
+      return json(200, { notifications: unread.map((n) => ({ ...n })), ...this.counts(), cursor: cursorFor(this.head()) });
+    }
+    if (method === "GET" && path === "/api/notifications/" && url.searchParams.has("after")) {
+      // The log position of a notification is its id here: cursors are `cur-<id>` (cursorFor).
+      const match = /^cur-(\d+)$/.exec(url.searchParams.get("after") ?? "");
+      if (!match) return json(400, { after: ["cursor is not one the server issued"] });
+      const after = Number(match[1]);
+      const limit = Number(url.searchParams.get("limit") ?? 100);
+      if (this.expired(after)) {
+        const unread = [...this.notifications].filter((n) => !n.is_read).sort((a, b) => b.id - a.id).slice(0, 20);
+        const snapshot = { notifications: unread, ...this.counts(), cursor: cursorFor(this.head()), cursor_expired: "too_many_missed" };
+        return json(200, { results: [], cursor: snapshot.cursor, has_more: false, ...this.counts(), cursor_expired: "too_many_missed", snapshot });
+      }
+      const following = [...this.notifications].filter((n) => n.id > after).sort((a, b) => a.id - b.id);
+      const page = following.slice(0, limit);
+      const more = following.length > limit;
+      const position = more ? (page.at(-1) as Notification).id : this.head();
+      const upto = this.notifications.filter((n) => n.id <= position);
+      const counts = { unread_count: upto.filter((n) => !n.is_read).length, unseen_count: upto.filter((n) => !n.is_read && !n.is_seen).length };
+      return json(200, { results: page.map((n) => ({ ...n })), cursor: cursorFor(position), has_more: more, ...counts });
+    }
     if (method === "GET" && path === "/api/notifications/") {
       let items = [...this.notifications].sort((a, b) => b.id - a.id);
       if (url.searchParams.get("unread") === "true") items = items.filter((n) => !n.is_read);

@@ -254,11 +254,15 @@ class _Shard:
         self._reader: asyncio.Task | None = None
 
     async def add(self, channels: list[str]) -> None:
-        """Subscribe and return once the master confirmed it (a PING answered after them)."""
-        async with self._lock:
-            if self.broken:
-                raise redis.ConnectionError(f"shard {self.name} is broken")
-            try:
+        """Subscribe and return once the master confirmed it (a PING answered after them).
+
+        Only the writes are serialized: many sockets connecting at once wait for their
+        confirmations together (holding the lock across the round trip made 1,000 connects
+        take 8 s instead of 2.6 s)."""
+        try:
+            async with self._lock:
+                if self.broken:
+                    raise redis.ConnectionError(f"shard {self.name} is broken")
                 by_slot = defaultdict(list)  # one SSUBSCRIBE may not span slots (CROSSSLOT)
                 for channel in channels:
                     by_slot[key_slot(channel.encode())].append(channel)
@@ -267,10 +271,10 @@ class _Shard:
                 self.channels.update(channels)
                 if self._reader is None:
                     self._reader = asyncio.get_running_loop().create_task(self._read(), name="clarion-shard")
-                await self._confirmed()
-            except _ERRORS:
-                self._break()
-                raise
+            await self._confirmed()
+        except _ERRORS:
+            self._break()
+            raise
 
     async def remove(self, channel: str) -> None:
         self.channels.discard(channel)

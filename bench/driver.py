@@ -209,8 +209,11 @@ async def run(args) -> Path:
     quick = args.quick
     params = Params()
     if quick:
+        # A smoke run checks the machinery, not the figures: bulk requests of 200 entries (200
+        # users to prepare instead of 1,000), and ack pauses just past the once-a-second ack and
+        # receipts flush, so each broadcast still holds one of each.
         params = Params(bcasts=3, burst=20, unicasts=20, hol_rounds=1, hol_per_round=20, create_seconds=2.0,
-                        create_sequential=5, bulk_requests=2)
+                        create_sequential=5, bulk_requests=2, bulk_size=200, ack_pause=1.2)
     if args.bcasts:
         params.bcasts = args.bcasts
     if args.ack_jitter:

@@ -5,6 +5,7 @@ It needs the ``websockets`` library and ``clarion.protocol``, never Django.
 """
 
 from clarion.client.backoff import Backoff
+from clarion.client.polling import Polling
 from clarion.client.connection import NOTIFICATIONS_PATH, Client, TokenProvider
 from clarion.client.errors import ActionQueueFull, AuthenticationError, ClientError, ConnectFailed, StreamClosed
 from clarion.client.events import (
@@ -24,6 +25,7 @@ from clarion.client.events import (
 __all__ = [
     "Client",
     "Backoff",
+    "Polling",
     "TokenProvider",
     "NOTIFICATIONS_PATH",
     "ClientError",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -28,6 +29,7 @@ from clarion.client.actions import (
     ids_frames,
     mark_as_read_frames,
 )
+from clarion.client import polling
 from clarion.client.backoff import Backoff
 from clarion.client.dedupe import SeenIds
 from clarion.client.errors import AuthenticationError, ClientError, ConnectFailed, StreamClosed
@@ -56,7 +58,16 @@ _END = object()  # queued after the last event; events() ends (or raises) when i
 
 
 class _AttemptFailed(Exception):
-    """One connection attempt failed in a way the next attempt may not (server down, timeout)."""
+    """One connection attempt failed in a way the next attempt may not (server down, timeout).
+    ``handshake``: the WebSocket handshake itself failed (what counts toward polling)."""
+
+    def __init__(self, message: str, *, handshake: bool = False):
+        super().__init__(message)
+        self.handshake = handshake
+
+
+class _TrySocket(Exception):
+    """Polling ran ``retry_interval``: time to try the WebSocket again."""
 
 
 class Client:
@@ -90,6 +101,7 @@ class Client:
         open_timeout: float = 10.0,
         max_frame_bytes: int = 2**24,
         acknowledge: bool = True,
+        fallback: polling.Polling | None = polling.Polling(),
     ):
         if (token is None) == (token_provider is None):
             raise ValueError("give exactly one of token and token_provider")
@@ -128,6 +140,12 @@ class Client:
         self._heartbeat_failure: str | None = None
         self._error: ClientError | None = None
         self._closed = False
+        # Polling when handshakes keep failing: the notification stream only (the one REST resumes).
+        self._fallback = fallback if self._path == NOTIFICATIONS_PATH else None
+        scheme, netloc, base_path = self._base
+        self._rest = polling.Rest(urlunsplit(({"ws": "http", "wss": "https"}[scheme], netloc, base_path, "", "")),
+                                  timeout=open_timeout)
+        self._transport = "websocket"
 
     # -- public API -----------------------------------------------------------------
 
@@ -144,6 +162,11 @@ class Client:
     @property
     def connected(self) -> bool:
         return self._ready
+
+    @property
+    def transport(self) -> str:
+        """``websocket``, or ``polling`` while WebSocket handshakes fail (see ``fallback``)."""
+        return self._transport
 
     def start(self) -> None:
         if self._closed:
@@ -219,12 +242,24 @@ class Client:
 
     async def _run(self) -> None:
         refused_in_a_row = 0
+        handshakes_failed = 0  # in a row: at ``fallback.after_failures``, poll instead
         try:
             while True:
+                poll = self._fallback is not None and handshakes_failed >= self._fallback.after_failures
                 try:
-                    code, reason, worked = await self._session()
+                    code, reason, worked = await (self._poll_session() if poll else self._session())
+                    if not poll:
+                        handshakes_failed = 0  # the handshake completed: WebSockets get through
+                except _TrySocket:
+                    # One attempt: if its handshake fails too, polling goes on at once.
+                    handshakes_failed = self._fallback.after_failures - 1
+                    continue
                 except _AttemptFailed as failure:
                     code, reason, worked = None, str(failure), False
+                    if failure.handshake:
+                        handshakes_failed += 1
+                        if self._fallback is not None and handshakes_failed == self._fallback.after_failures:
+                            continue  # poll now: the next handshake would most likely fail the same way
                 if code == CloseCode.UNAUTHORIZED:
                     refused_in_a_row += 1
                     self._check_refusal(refused_in_a_row)
@@ -239,6 +274,8 @@ class Client:
                 if delay is None:
                     raise ConnectFailed(f"gave up after {self._backoff.failures} failed connection attempts "
                                         f"in a row; the last: {describe_close(code, reason)}")
+                if poll:  # a failed poll: never poll faster than the interval
+                    delay = max(delay, self._fallback.interval)
                 await self._deliver(Disconnected(code, reason, delay))
                 await asyncio.sleep(delay)
         except ClientError as error:
@@ -275,11 +312,12 @@ class Client:
             status = error.response.status_code
             if 400 <= status < 500 and status not in (408, 429):
                 raise ConnectFailed(f"the server refused the WebSocket handshake at {url} with HTTP {status}")
-            raise _AttemptFailed(f"handshake answered HTTP {status}") from None
+            raise _AttemptFailed(f"handshake answered HTTP {status}", handshake=True) from None
         except (OSError, TimeoutError, InvalidHandshake) as error:
-            raise _AttemptFailed(_describe_exception(error)) from None
+            raise _AttemptFailed(_describe_exception(error), handshake=True) from None
 
         self._ws = ws
+        self._transport = "websocket"
         self._heartbeat_failure = None
         activity = asyncio.Event()
         heartbeat = None
@@ -311,6 +349,52 @@ class Client:
                 await asyncio.gather(heartbeat, return_exceptions=True)
             # Normally already closed by the server; on close() or an error, a clean 1000.
             await ws.close()
+
+    async def _poll_session(self) -> tuple[int | None, str, bool]:
+        """Polling, from the token until ``retry_interval`` has passed (raises _TrySocket) or a
+        poll fails: then the close code a socket would have had, the reason, and whether a poll
+        was answered."""
+        token = await self._get_token()
+        loop = asyncio.get_running_loop()
+        until = loop.time() + self._fallback.retry_interval
+        first = True
+        self._transport = "polling"
+        try:
+            while True:
+                try:
+                    if self._cursor is None:
+                        frames, position = await polling.snapshot(self._rest, token)
+                    else:
+                        try:
+                            frames, position = await polling.read_after(
+                                self._rest, token, self._cursor, self._fallback.page_size, resumed=first)
+                        except polling.CursorRefused as refused:
+                            # What a socket says of a cursor it did not issue, then a fresh snapshot.
+                            error = json.dumps({"type": "error", "data": {"code": "invalid_cursor", "message": (
+                                f"{refused}; sending a fresh snapshot instead")}})
+                            frames, position = await polling.snapshot(self._rest, token)
+                            frames = [error, *frames]
+                except polling.HttpError as error:
+                    if error.status == 401:
+                        return int(CloseCode.UNAUTHORIZED), "poll refused: 401", not first
+                    if error.status in (403, 404):
+                        raise ConnectFailed(f"polling {self._rest.url('/api/notifications/')} answered HTTP "
+                                            f"{error.status}: is this a Clarion server with polling resume?")
+                    return int(CloseCode.TRY_AGAIN_LATER), f"poll answered HTTP {error.status}", not first
+                except polling.Unreachable as error:
+                    return None, f"poll failed: {error}", not first
+                if first:
+                    await self._deliver(Connected(self._rest.url("/api/notifications/"), self._cursor, "polling"))
+                for text in frames:
+                    await self._handle(text)
+                self._cursor = position  # past what this reader cannot see, as a resumed socket is
+                first = False
+                await self._flush_pending()
+                if loop.time() + self._fallback.interval > until:
+                    raise _TrySocket()
+                await asyncio.sleep(self._fallback.interval)
+        finally:
+            self._ready = False
 
     async def _get_token(self) -> str:
         if self._token_provider is None:
@@ -414,6 +498,10 @@ class Client:
     async def _act(self, frames: list[str]) -> None:
         if self._closed:
             raise ClientError("the client is closed")
+        if self._ready and self._transport == "polling" and not len(self._pending):
+            self._pending.add(frames)
+            await self._flush_pending()
+            return
         ws = self._ws
         if self._ready and ws is not None and not len(self._pending):
             try:
@@ -427,6 +515,17 @@ class Client:
     async def _flush_pending(self) -> None:
         # A frame leaves the queue only once sent: if the socket drops meanwhile, it waits on.
         while len(self._pending):
+            if self._transport == "polling":
+                # Over REST, its answer handed over as the frame the socket would have pushed; a
+                # request that fails leaves it queued for the next poll (or the next socket).
+                try:
+                    answers = await polling.carry(self._rest, await self._get_token(), self._pending.peek())
+                except (polling.HttpError, polling.Unreachable, _AttemptFailed):
+                    return
+                self._pending.pop()
+                for text in answers:
+                    await self._handle(text)
+                continue
             await self._ws.send(self._pending.peek())
             self._pending.pop()
 

@@ -195,10 +195,12 @@ class UnknownFrame:
 
 @dataclass(frozen=True)
 class Connected:
-    """A socket opened. ``cursor`` is the position it resumes from (None: a fresh snapshot follows)."""
+    """A socket opened, or polling began. ``cursor`` is the position it resumes from (None: a
+    fresh snapshot follows); ``transport`` is ``websocket`` or ``polling``."""
 
     url: str
     cursor: str | None
+    transport: str = "websocket"
 
 
 @dataclass(frozen=True)

@@ -256,8 +256,9 @@ async function start(): Promise<void> {
   const c = new ClarionClient({
     // A restarted server is found within seconds, not after a 30 s backoff.
     reconnect: { maxDelay: 10_000 },
-    // When WebSockets are blocked, poll often enough that the page still feels live.
-    fallback: { pollInterval: 5_000 },
+    // When WebSockets are blocked, poll often enough that the page still feels live, and try
+    // the socket again soon: a path that dropped it (a network change) often lets it back.
+    fallback: { pollInterval: 5_000, retryInterval: 15_000 },
   });
   client = c;
   const found = route(location.pathname);

@@ -9,6 +9,7 @@ import uuid
 
 import pytest
 
+from clarion.protocol import encode_cursor
 from tests.integration.harness import frames_until_quiet, next_frame, private_server
 
 pytestmark = pytest.mark.integration
@@ -170,6 +171,12 @@ async def test_bad_after_and_limit_are_field_errors(server, tokens):
     for path, field in cases:
         status, body = server.request("GET", path, token=token)
         assert status == 400 and list(body) == [field], (path, status, body)
+    # a position past the stream's (another stream's cursor, say): nothing, and the position, as a socket
+    status, body = server.request("GET", f"/api/notifications/?after={encode_cursor(10**12)}", token=token)
+    assert status == 200 and body["results"] == [] and body["has_more"] is False
+    assert body["cursor"] != encode_cursor(10**12)
+    async with server.socket(token, cursor=encode_cursor(10**12)) as ws:
+        assert (await next_frame(ws))["data"]["cursor"] == body["cursor"]
     # without after, the list is what it was
     status, body = server.request("GET", "/api/notifications/?page_size=2", token=token)
     assert status == 200 and set(body) == {"next", "previous", "results"}

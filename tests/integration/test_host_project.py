@@ -313,6 +313,19 @@ def test_the_documented_worker_mails_an_unread_deadline_to_the_roles_readers_thr
         worker.wait(10)
 
 
+def test_the_sites_own_sign_in_refuses_an_account_the_lockout_locked(site, server):
+    """Step 4's AUTHENTICATION_BACKENDS: the site's own authenticate() counts failures and then
+    refuses the right password; over REST the server answers 429 for the same name."""
+    code = ("from django.contrib.auth import authenticate; "
+            "[authenticate(username='eli', password='wrong') for _ in range(10)]; "
+            "print('signed in' if authenticate(username='eli', password=%r) else 'refused')" % USERS["eli"][1])
+    out = site.manage("shell", "-c", code)
+    assert "refused" in out.splitlines() and "sign-in locked for username 'eli'" in out, out
+    for _ in range(10):
+        assert _request(f"http://{server}/api/auth/token/", {"username": "nobody-here", "password": "x"})[0] == 401
+    assert _request(f"http://{server}/api/auth/token/", {"username": "nobody-here", "password": "x"})[0] == 429
+
+
 async def test_a_manager_creates_over_rest_and_the_editor_receives_it(server, tokens):
     eli = await _open(server, tokens["eli"])
     try:

@@ -80,3 +80,19 @@ def test_a_zero_limit_turns_the_lockout_off(people, settings):
 def test_a_malformed_limit_fails_the_system_checks(settings):
     settings.CLARION = {"SIGNIN_LOCKOUT_WINDOW": "15 minutes"}
     assert "clarion.E006" in [message.id for message in run_checks()]
+
+
+def test_failures_anywhere_count_and_a_locked_account_cannot_sign_in_to_the_django_admin(people, settings):
+    """Every authenticate() counts (Django's user_login_failed), the admin's login form included,
+    and LockoutBackend makes every authenticate() refuse a locked name, the right password too."""
+    settings.CLARION = {"SIGNIN_LOCKOUT_FAILURES": 3}
+    people["dave"].is_staff = people["dave"].is_superuser = True
+    people["dave"].save()
+    admin = Client()
+    for _ in range(3):
+        page = admin.post("/django-admin/login/", {"username": "dave", "password": "wrong"})
+        assert page.status_code == 200 and "_auth_user_id" not in admin.session
+    assert _token("dave", "pw-dave").status_code == 429  # the admin's failures locked the API too
+    admin.post("/django-admin/login/", {"username": "dave", "password": "pw-dave", "next": "/django-admin/"})
+    assert "_auth_user_id" not in admin.session  # the right password signs nobody in while locked
+    assert _token("carol", "pw-carol").status_code == 200

@@ -65,13 +65,10 @@ class ThrottledTokenObtainPairView(TokenObtainPairView):
         except lockout.Locked as locked:
             return Response({"detail": locked.message}, status=status.HTTP_429_TOO_MANY_REQUESTS,
                             headers={"Retry-After": str(locked.retry_after)})
-        try:
-            response = super().post(request, *args, **kwargs)
-        except AuthenticationFailed:
-            lockout.failed(username, AuthRateThrottle().get_ident(request))
-            raise
+        # A wrong password is counted by the user_login_failed signal that authenticate() sends.
+        response = super().post(request, *args, **kwargs)
         if response.status_code == status.HTTP_200_OK:
-            lockout.succeeded(username)
+            lockout.succeeded(username)  # simplejwt signs in without login(): no user_logged_in
         return response
 
 

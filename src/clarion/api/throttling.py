@@ -6,9 +6,9 @@ client needs one per connect, so the limit bounds a reconnect loop, not a guess.
 the counts in Django's default cache (Redis on a scale-out deployment, so processes share them).
 """
 
-from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
+from clarion.auth.client_address import client_address
 from clarion.conf import clarion_settings
 from clarion.projects.access import is_admin
 from clarion.roles import role_of
@@ -18,11 +18,7 @@ class _ClarionRateThrottle(SimpleRateThrottle):
     setting = ""
 
     def get_ident(self, request):
-        # DRF trusts X-Forwarded-For whole when NUM_PROXIES is unset, so a client could name a
-        # new address per request and never be throttled: use the socket's peer address then.
-        if api_settings.NUM_PROXIES is None:
-            return request.META.get("REMOTE_ADDR") or "unknown"
-        return super().get_ident(request)
+        return client_address(request)
 
     def get_rate(self):
         return getattr(clarion_settings, self.setting)

@@ -2,11 +2,17 @@
 within SIGNIN_LOCKOUT_WINDOW seconds, that username is refused (429, Retry-After) until the
 window that began with its first failure has passed, even with the right password.
 
-Why by hand, not django-axes: axes locks through an authentication backend and a middleware of
-its own and keeps attempts in database tables; Clarion needs the count in Django's cache (Redis
-on a scale-out deployment, so every process shares it), the answer as an HTTP 429 of its two
-sign-in endpoints (POST /api/auth/token/ and the web UI's POST /ui/session/), and nothing a host
-project must add to AUTHENTICATION_BACKENDS. What it does is a counter with an expiry.
+Failures are counted from Django's ``user_login_failed`` signal, so every ``authenticate()`` of
+the process counts (the token endpoint, the web UI's sign-in, the Django admin's login form, a
+host project's own login views); a success (``user_logged_in``, or the token endpoint's explicit
+call) resets the count. Clarion's two sign-in endpoints ask ``check`` first and answer 429;
+``LockoutBackend``, first in AUTHENTICATION_BACKENDS, makes every other ``authenticate()``
+refuse a locked username too (the standalone server lists it; a host project adds it).
+
+Why by hand, not django-axes: axes keeps attempts in database tables and answers lockouts from
+a middleware of its own; Clarion needs the count in Django's cache (Redis on a scale-out
+deployment, so every process shares it) and the answer as an HTTP 429 of its own endpoints.
+What it does is a counter with an expiry and two signal receivers.
 
 The per-address throttle (clarion.api.throttling.AuthRateThrottle) stays beside it. It cannot
 stop guessing on its own: behind a reverse proxy on the same machine every client has the
@@ -23,8 +29,11 @@ import math
 import time
 from dataclasses import dataclass
 
+from django.contrib.auth.backends import ModelBackend
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 
+from clarion.auth.client_address import client_address
 from clarion.conf import clarion_settings
 
 logger = logging.getLogger("clarion.security")
@@ -50,7 +59,7 @@ def _enabled() -> bool:
 
 def _keys(username: str) -> tuple[str, str, str]:
     # Hashed: a username is user input of any length and alphabet, cache keys are not.
-    digest = hashlib.sha256(str(username)[:_MAX_USERNAME].casefold().encode()).hexdigest()[:32]
+    digest = hashlib.sha256(str(username)[:_MAX_USERNAME].strip().casefold().encode()).hexdigest()[:32]
     return tuple(_KEY.format(kind=kind, digest=digest) for kind in ("start", "count", "locked"))
 
 
@@ -102,3 +111,42 @@ def succeeded(username: str) -> None:
     if not _enabled():
         return
     cache.delete_many(list(_keys(username)[:2]))
+
+
+# -- every authenticate() of the process -------------------------------------------------------
+
+
+def _username_of(credentials: dict) -> str | None:
+    from django.contrib.auth import get_user_model
+
+    value = credentials.get(get_user_model().USERNAME_FIELD, credentials.get("username"))
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        return None
+    return str(value)
+
+
+def on_login_failed(sender, credentials, request=None, **kwargs):
+    username = _username_of(credentials)
+    if username:
+        failed(username, client_address(request))
+
+
+def on_logged_in(sender, request=None, user=None, **kwargs):
+    if user is not None:
+        succeeded(user.get_username())
+
+
+class LockoutBackend(ModelBackend):
+    """First in AUTHENTICATION_BACKENDS: a locked username is refused by every authenticate(),
+    before any password is checked (Django stops at a backend's PermissionDenied). It signs
+    nobody in itself; it is a ModelBackend otherwise, so that sessions stored under its name
+    (``Client.force_login`` and ``login()`` pick the first backend) load their user."""
+
+    def authenticate(self, request, username=None, password=None, **credentials):
+        name = _username_of({"username": username, **credentials})
+        if name:
+            try:
+                check(name)
+            except Locked:
+                raise PermissionDenied() from None
+        return None

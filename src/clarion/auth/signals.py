@@ -1,4 +1,5 @@
-"""Saving a user with a new password or as inactive, or deleting one, ends their sessions.
+"""Saving a user with a new password or as inactive, or deleting one, ends their sessions; and
+every failed or successful sign-in reaches the per-account lockout (clarion.auth.lockout).
 
 Connected in ClarionConfig.ready. Only ``save()`` and ``delete()`` send these signals: a
 queryset ``update(is_active=False)`` bypasses them, so code that deactivates users in bulk
@@ -6,9 +7,10 @@ calls clarion.auth.revocation.end_sessions for each (docs/security.md).
 """
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_delete, post_save, pre_save
 
-from clarion.auth import revocation
+from clarion.auth import lockout, revocation
 
 _WATCHED = ("password", "is_active")
 _FLAG = "_clarion_end_sessions"
@@ -51,3 +53,6 @@ def connect() -> None:
     pre_save.connect(_before_save, sender=model, dispatch_uid="clarion.auth.before_save")
     post_save.connect(_after_save, sender=model, dispatch_uid="clarion.auth.after_save")
     post_delete.connect(_after_delete, sender=model, dispatch_uid="clarion.auth.after_delete")
+    # Failed and successful sign-ins through any authenticate()/login() (clarion.auth.lockout).
+    user_login_failed.connect(lockout.on_login_failed, dispatch_uid="clarion.auth.lockout.failed")
+    user_logged_in.connect(lockout.on_logged_in, dispatch_uid="clarion.auth.lockout.logged_in")

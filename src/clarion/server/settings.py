@@ -160,6 +160,9 @@ if REDIS_URL:
     CACHES = {"default": {"BACKEND": "clarion.cache.RedisClusterCache" if redis_client.is_cluster(REDIS_URL)
                           else "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
 
+# The per-account sign-in lockout first: a locked username is refused by every authenticate(),
+# the Django admin's login form included (clarion.auth.lockout).
+AUTHENTICATION_BACKENDS = ["clarion.auth.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
 AUTH_PASSWORD_VALIDATORS = [] if DEBUG else [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
 ]

@@ -173,12 +173,10 @@ def ui_session(request):
         response = JsonResponse({"detail": locked.message}, status=429)
         response["Retry-After"] = str(locked.retry_after)
         return response
-    user = authenticate(request, username=username, password=password)
+    user = authenticate(request, username=username, password=password)  # a failure is counted by its signal
     if user is None:
-        lockout.failed(username, throttle.get_ident(request))
         return JsonResponse({"detail": "Wrong username or password."}, status=401)
-    lockout.succeeded(username)
-    login(request, user)
+    login(request, user)  # resets the count (user_logged_in)
     ui_sessions.begin(request.session)
     return JsonResponse({"username": user.get_username()})
 

@@ -139,3 +139,40 @@ async def test_lost_shard_connections_are_replaced_then_every_socket_resyncs(two
     assert await until(lambda: len(resynced) >= 6)
     await publisher.publish(groups.ALL_USERS, sequenced(1, groups.ALL_USERS))
     assert await until(lambda: all(s.seqs == [1] for s in sockets.values()))
+
+
+@pytest.mark.cluster
+@pytest.mark.cluster_only
+async def test_a_subscribe_still_on_its_way_is_not_taken_for_a_lost_one(monkeypatch):
+    """The periodic slot-map check ran while thousands of sockets connected and resynced them
+    all every 5 s (bench cluster scenario, N=5,000): a channel being subscribed is not missing."""
+    from clarion.realtime import broker_redis_cluster
+
+    made = broker(url=REDIS_CLUSTER_TEST_URL)
+    resyncs = []
+
+    class FakeHub:
+        def resync(self):
+            resyncs.append(1)
+
+    made.bind(FakeHub())
+    release = asyncio.Event()
+    real_initialized = broker_redis_cluster.RedisClusterBroker._ensure_initialized
+
+    async def slow_start(self):  # the first subscribes of a process wait for the slot map
+        await real_initialized(self)
+        await release.wait()
+
+    monkeypatch.setattr(broker_redis_cluster.RedisClusterBroker, "_ensure_initialized", slow_start)
+    try:
+        joining = asyncio.get_running_loop().create_task(made.subscribe(groups.user_group(77)))
+        await asyncio.sleep(0.1)
+        await made._repair()  # the periodic check, while the subscribe waits
+        assert resyncs == []
+        release.set()
+        await joining
+        await made._repair()
+        assert resyncs == [] and not made._trouble.is_set()
+    finally:
+        release.set()
+        await made.close()

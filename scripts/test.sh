@@ -20,9 +20,14 @@ CLARION_TEST_BACKEND=scaleout .venv/bin/python -m pytest "$@" || status=$?
 echo "== pass 3/3: Redis Cluster (the tests marked cluster: the message path across two processes, Redis faults, a master killed)"
 CLARION_TEST_BACKEND=cluster .venv/bin/python -m pytest -m cluster "$@" || status=$?
 echo "== TypeScript client: unit tests (vitest) and typecheck"
-(cd clients/js && npm ci --no-audit --no-fund --loglevel=error && npm test && npm run typecheck) || status=$?
+# npm ci only when node_modules is older than the lock file (as clients/web/scripts/ensure-built.sh)
+(cd clients/js && { [ -d node_modules ] && [ ! package-lock.json -nt node_modules/.package-lock.json ] \
+   || npm ci --no-audit --no-fund --loglevel=error; } && npm test && npm run typecheck) || status=$?
 echo "== smoke: benchmark suite, --quick (checks the machinery works; asserts no speed)"
-.venv/bin/python -m pip install -q -r bench/requirements.txt
+if [ ! -f .venv/.installed-bench ] || [ bench/requirements.txt -nt .venv/.installed-bench ]; then
+  .venv/bin/python -m pip install -q -r bench/requirements.txt
+  touch .venv/.installed-bench
+fi
 smoke_out="$(mktemp -d)/bench-quick.json"
 .venv/bin/python -m bench run --quick --out "$smoke_out" || status=$?
 exit $status

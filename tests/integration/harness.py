@@ -79,6 +79,11 @@ def _template(env: dict) -> Path:
     return _template_dir
 
 
+def redis_prefix(database_name: str) -> str:
+    """The Redis key prefix of the backend made with this database name (scale-out)."""
+    return f"clarion-{database_name}"
+
+
 def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
     """Environment for servers and CLI calls: a migrated, seeded backend of the suite's kind
     (a copy of the run's template: its SQLite file, or a PostgreSQL database made from it)."""
@@ -103,6 +108,9 @@ def prepare_backend(data_dir: Path, database_name: str = "clarion_it") -> dict:
     if SCALEOUT:
         env["DATABASE_URL"] = recreate_database(database_name, template=TEMPLATE_DATABASE)
         env["REDIS_URL"] = REDIS_URL
+        # Backends share one Redis: each its own keys and channels, as two sites would have, so
+        # that one test's presence, limits or lockouts are not another's (room ids repeat).
+        env["CLARION_REDIS_PREFIX"] = redis_prefix(database_name)
     return env
 
 

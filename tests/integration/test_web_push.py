@@ -28,8 +28,11 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from tests.conftest import SCALEOUT
 from tests.integration.harness import (
-    DEMO_PASSWORD, REDIS_URL, ServerProcess, frames_until_quiet, free_port, next_frame, prepare_backend, run_cli,
+    DEMO_PASSWORD, REDIS_URL, ServerProcess, frames_until_quiet, free_port, next_frame, prepare_backend,
+    redis_prefix, run_cli,
 )
+
+ONLINE_INDEX = redis_prefix("clarion_push") + ":{online}-index"  # the servers fixture's backend
 
 pytestmark = pytest.mark.integration
 
@@ -239,7 +242,7 @@ async def _until_online(user_id, expected: bool, timeout: float = 5.0):
     try:
         deadline = time.monotonic() + timeout
         while True:
-            keys = await client.smembers("clarion:{online}-index")
+            keys = await client.smembers(ONLINE_INDEX)
             found = False
             for key in keys:
                 found = found or bool(await client.sismember(key, str(user_id)))
@@ -467,7 +470,7 @@ async def test_a_process_writes_its_online_set_again_after_redis_lost_it(servers
         await _until_online(ids["frank"], True)
         client = redis_client.connect(REDIS_URL, decode_responses=True)
         try:
-            for key in await client.smembers("clarion:{online}-index"):
+            for key in await client.smembers(ONLINE_INDEX):
                 if await client.sismember(key, frank):
                     await client.delete(key)
         finally:

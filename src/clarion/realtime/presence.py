@@ -126,7 +126,8 @@ def get_presence() -> Presence:
     presence = _presences.get(loop)
     if presence is None:
         options = redis_options()
-        store = MemoryPresenceStore() if options is None else RedisPresenceStore(options["url"])
+        store = (MemoryPresenceStore() if options is None
+                 else RedisPresenceStore(options["url"], options.get("prefix", "clarion")))
         presence = _presences[loop] = Presence(store)
     return presence
 

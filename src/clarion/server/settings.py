@@ -144,6 +144,9 @@ elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# What every key and channel of this site starts with: two sites (or two test databases) can
+# share one Redis without hearing each other's groups or counting each other's limits.
+REDIS_PREFIX = os.environ.get("CLARION_REDIS_PREFIX", "clarion")
 # Clarion's sockets are fed by its own per-process hub, not by Channels' layers (see
 # docs/decisions/0005-fanout-hub.md); the layer stays configured for host code that uses it.
 CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -158,7 +161,8 @@ if REDIS_URL:
         raise ImproperlyConfigured(str(exc)) from None
     # Throttles and the sign-in lockout count in this cache: shared by every process.
     CACHES = {"default": {"BACKEND": "clarion.cache.RedisClusterCache" if redis_client.is_cluster(REDIS_URL)
-                          else "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+                          else "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL,
+                          "KEY_PREFIX": REDIS_PREFIX}}
 
 # The per-account sign-in lockout first: a locked username is refused by every authenticate(),
 # the Django admin's login form included (clarion.auth.lockout).
@@ -268,11 +272,11 @@ if REDIS_URL:
     # Several server processes: their hubs meet in Redis pub/sub (sharded on a cluster).
     if redis_client.is_cluster(REDIS_URL):
         CLARION["BROKER"] = "clarion.realtime.broker_redis_cluster.RedisClusterBroker"
-        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL,
+        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL, "prefix": REDIS_PREFIX,
                                      "buckets": int(os.environ.get("CLARION_REDIS_BUCKETS", "16"))}
     else:
         CLARION["BROKER"] = "clarion.realtime.broker_redis.RedisBroker"
-        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL}
+        CLARION["BROKER_OPTIONS"] = {"url": REDIS_URL, "prefix": REDIS_PREFIX}
 
 LOGGING = {
     "version": 1,

@@ -11,6 +11,7 @@ process must give back by itself, and all that is needed is three short scripts.
   sockets every LEASE / 3 s, so the slots of a process that was killed lapse within LEASE.
 - Cool-down: a key with an expiry; the socket script refuses while it exists.
 - Chat: a token bucket (tokens and time in a hash).
+Each is one round trip of about 0.1 ms in Redis; at most IN_FLIGHT calls are sent at once.
 All the keys of one user share a hash tag, so a script touching several stays in one slot of a
 Redis Cluster. Times come from Redis (TIME), so processes on machines whose clocks differ agree.
 
@@ -30,7 +31,13 @@ logger = logging.getLogger("clarion.limits")
 
 LEASE = 60.0  # seconds a socket slot stays counted without renewal (a killed process's slots)
 RETRY = 5.0  # seconds after a failure before Redis is asked again
-TIMEOUT = 0.5  # a connect must not wait longer than this on Redis
+# Seconds one call may take once it is sent. Not shorter: in a connect storm the event loop
+# itself is late to read the answers (0.5 s switched to local counting during 5,000 connects).
+TIMEOUT = 2.0
+# Calls in flight at once. redis-py's pool raises MaxConnectionsError beyond its 100
+# connections instead of waiting, which a storm of connects reached at once; a call takes
+# ~0.1 ms in Redis, so a few connections serve any rate this process can make.
+IN_FLIGHT = 16
 
 # KEYS: sockets zset, cool-down key. ARGV: member, limit (0: count nothing), lease ms.
 # Returns 1 admitted, 0 over the limit, -1 cooling down.
@@ -86,6 +93,7 @@ class SharedLimits:
         from clarion.realtime.redis_client import connect
 
         self._redis = connect(url, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+        self._gate = asyncio.Semaphore(IN_FLIGHT)
         self._prefix = prefix
         self._admit = self._redis.register_script(_ADMIT)
         self._renew = self._redis.register_script(_RENEW)
@@ -112,7 +120,8 @@ class SharedLimits:
         if time.monotonic() < self._down_until:
             raise Unavailable()
         try:
-            result = await asyncio.wait_for(script(keys=keys, args=args), TIMEOUT * 2)
+            async with self._gate:
+                result = await asyncio.wait_for(script(keys=keys, args=args), TIMEOUT)
         except Exception as exc:  # any failure of Redis: count locally, never refuse for it
             self._down_until = time.monotonic() + RETRY
             if not self._degraded:
@@ -147,7 +156,8 @@ class SharedLimits:
                 del self._slots[user_key]
         try:
             if time.monotonic() >= self._down_until:
-                await asyncio.wait_for(self._redis.zrem(self._user_keys(user_key)[0], member), TIMEOUT * 2)
+                async with self._gate:
+                    await asyncio.wait_for(self._redis.zrem(self._user_keys(user_key)[0], member), TIMEOUT)
         except Exception:
             pass  # not renewed any more: the lease lapses by itself
 
@@ -155,8 +165,9 @@ class SharedLimits:
         if time.monotonic() < self._down_until:
             raise Unavailable()
         try:
-            await asyncio.wait_for(self._redis.set(self._user_keys(user_key)[1], 1, px=max(1, int(seconds * 1000))),
-                                   TIMEOUT * 2)
+            async with self._gate:
+                await asyncio.wait_for(self._redis.set(self._user_keys(user_key)[1], 1,
+                                                       px=max(1, int(seconds * 1000))), TIMEOUT)
         except Exception as exc:
             self._down_until = time.monotonic() + RETRY
             raise Unavailable() from exc

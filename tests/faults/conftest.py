@@ -79,14 +79,19 @@ def fault_env(private_postgres, private_redis, fault_template, tmp_path):
     return env
 
 
-@pytest.fixture
-def servers(fault_env, tmp_path):
-    """Two server processes on the private services."""
+def two_servers(env: dict, logs: Path):
+    """Two server processes on ``env``, stopped afterwards (a generator for fixtures)."""
     started = []
     try:
         for name in ("a", "b"):
-            started.append(ServerProcess(fault_env, tmp_path / f"server-{name}.log").start())
+            started.append(ServerProcess(env, logs / f"server-{name}.log").start())
         yield started
     finally:
         for server in started:
             server.stop()
+
+
+@pytest.fixture
+def servers(fault_env, tmp_path):
+    """Two server processes on the private services."""
+    yield from two_servers(fault_env, tmp_path)

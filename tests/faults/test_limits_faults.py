@@ -6,22 +6,15 @@ import asyncio
 
 import pytest
 
-from tests.integration.harness import ServerProcess, close_code, next_frame
+from tests.faults.conftest import two_servers
+from tests.integration.harness import close_code, next_frame
 
 PER_USER = 2
 
 
 @pytest.fixture
 def limited_servers(fault_env, tmp_path):
-    env = {**fault_env, "CLARION_MAX_CONNECTIONS_PER_USER": str(PER_USER)}
-    started = []
-    try:
-        for name in ("a", "b"):
-            started.append(ServerProcess(env, tmp_path / f"limited-{name}.log").start())
-        yield started
-    finally:
-        for server in started:
-            server.stop()
+    yield from two_servers({**fault_env, "CLARION_MAX_CONNECTIONS_PER_USER": str(PER_USER)}, tmp_path)
 
 
 async def _snapshot(ws) -> dict:

@@ -18,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import uuid
 from pathlib import Path
 
 from websockets.asyncio.client import connect
@@ -231,3 +232,19 @@ async def close_code(ws, timeout: float = 5.0) -> int | None:
             await asyncio.wait_for(ws.recv(), timeout)
     except ConnectionClosed as closed:
         return closed.rcvd.code if closed.rcvd else None
+
+
+def user_id(server, token) -> int:
+    """The id of the user a token names (GET /api/me/)."""
+    status, me = server.request("GET", "/api/me/", token=token)
+    assert status == 200, me
+    return me["id"]
+
+
+def new_project(server, tokens, title: str, **fields) -> dict:
+    """A fresh project created by dave (admin): alice a member, carol its advisor; bob not in it."""
+    alice, carol = user_id(server, tokens["alice"]), user_id(server, tokens["carol"])
+    body = {"title": f"{title} {uuid.uuid4().hex[:6]}", "advisor": carol, "members": [alice], **fields}
+    status, created = server.request("POST", "/api/projects/", body, tokens["dave"])
+    assert status == 201, created
+    return created

@@ -6,17 +6,15 @@ Every stream must still come out with no gap, no duplicate and one order: the li
 a resume from the starting cursor and the seqs in the database all agree.
 """
 
-import asyncio
 import concurrent.futures
 import re
 import urllib.request
-import uuid
 
 import pytest
 
 from clarion.protocol import decode_cursor
-from tests.integration.harness import frames_until_quiet, next_frame
-from tests.integration.test_streams import first, user_id
+from tests.integration.harness import frames_until_quiet, new_project, next_frame, user_id
+from tests.integration.test_streams import first
 
 pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
 
@@ -24,11 +22,7 @@ PER_STREAM = 60
 
 
 def _project(server, tokens):
-    alice, carol = user_id(server, tokens["alice"]), user_id(server, tokens["carol"])
-    status, body = server.request("POST", "/api/projects/", {
-        "title": f"Busy {uuid.uuid4().hex[:6]}", "advisor": carol, "members": [alice]}, tokens["dave"])
-    assert status == 201, body
-    return body["id"]
+    return new_project(server, tokens, "Busy")["id"]
 
 
 async def _collect(ws, kind: str, count: int) -> list[dict]:

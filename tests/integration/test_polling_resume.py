@@ -10,15 +10,11 @@ import uuid
 import pytest
 
 from clarion.protocol import encode_cursor
-from tests.integration.harness import frames_until_quiet, next_frame, private_server
+from tests.integration.harness import frames_until_quiet, new_project, next_frame, private_server, user_id
 
 pytestmark = pytest.mark.integration
 
 
-def user_id(server, token):
-    status, me = server.request("GET", "/api/me/", token=token)
-    assert status == 200
-    return me["id"]
 
 
 def poll_all(server, path, cursor, token, limit=2):
@@ -56,12 +52,7 @@ async def replayed(server, token, cursor, item_type, path="/ws/notifications/"):
 
 @pytest.fixture
 def project(server, tokens):
-    alice, carol = user_id(server, tokens["alice"]), user_id(server, tokens["carol"])
-    status, body = server.request("POST", "/api/projects/", {
-        "title": f"Polling {uuid.uuid4().hex[:6]}", "status": "in_progress", "advisor": carol, "members": [alice],
-    }, tokens["dave"])
-    assert status == 201, body
-    return body
+    return new_project(server, tokens, "Polling", status="in_progress")
 
 
 # -- notifications -------------------------------------------------------------------------

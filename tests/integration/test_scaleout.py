@@ -1,6 +1,5 @@
 """Two server processes on PostgreSQL + Redis: groups, reads and resume span processes."""
 
-import asyncio
 import concurrent.futures
 import json
 

@@ -8,26 +8,17 @@ import uuid
 
 import pytest
 
-from tests.integration.harness import close_code, frames_until_quiet, next_frame
+from tests.integration.harness import close_code, frames_until_quiet, new_project, next_frame, user_id
 
 pytestmark = pytest.mark.integration
 
 
-def user_id(server, token):
-    status, me = server.request("GET", "/api/me/", token=token)
-    assert status == 200
-    return me["id"]
 
 
 @pytest.fixture
 def project(server, tokens):
     """A fresh project: alice a member, carol the advisor; bob is not in it."""
-    alice, carol = user_id(server, tokens["alice"]), user_id(server, tokens["carol"])
-    status, body = server.request("POST", "/api/projects/", {
-        "title": f"Greenhouse {uuid.uuid4().hex[:6]}", "status": "in_progress", "advisor": carol, "members": [alice],
-    }, tokens["dave"])
-    assert status == 201, body
-    return body
+    return new_project(server, tokens, "Greenhouse", status="in_progress")
 
 
 async def first(ws, expected_type):

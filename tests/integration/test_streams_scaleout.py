@@ -7,8 +7,8 @@ import uuid
 
 import pytest
 
-from tests.integration.harness import ServerProcess, close_code, next_frame
-from tests.integration.test_streams import first, until, user_id
+from tests.integration.harness import ServerProcess, close_code, user_id
+from tests.integration.test_streams import first, until
 
 pytestmark = [pytest.mark.integration, pytest.mark.scaleout, pytest.mark.cluster]
 

@@ -32,7 +32,7 @@ from clarion.client.actions import (
 from clarion.client import polling
 from clarion.client.backoff import Backoff
 from clarion.client.dedupe import SeenIds
-from clarion.client.errors import AuthenticationError, ClientError, ConnectFailed, StreamClosed
+from clarion.client.errors import AuthenticationError, ClientError, ConnectFailed, StreamClosed, describe
 from clarion.client.events import (
     Connected,
     Disconnected,
@@ -314,7 +314,7 @@ class Client:
                 raise ConnectFailed(f"the server refused the WebSocket handshake at {url} with HTTP {status}")
             raise _AttemptFailed(f"handshake answered HTTP {status}", handshake=True) from None
         except (OSError, TimeoutError, InvalidHandshake) as error:
-            raise _AttemptFailed(_describe_exception(error), handshake=True) from None
+            raise _AttemptFailed(describe(error), handshake=True) from None
 
         self._ws = ws
         self._transport = "websocket"
@@ -407,7 +407,7 @@ class Client:
             raise
         except Exception as error:
             # The provider may be down for the same reason the server is (a restart): retry.
-            raise _AttemptFailed(f"the token provider failed: {_describe_exception(error)}") from None
+            raise _AttemptFailed(f"the token provider failed: {describe(error)}") from None
         if not isinstance(token, str) or not token:
             raise AuthenticationError(f"the token provider returned {type(token).__name__}, not a token")
         return token
@@ -550,11 +550,3 @@ def _cursor_of(event) -> str | None:
     return None
 
 
-def _describe_exception(error: BaseException) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

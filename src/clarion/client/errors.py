@@ -23,3 +23,14 @@ class ConnectFailed(ClientError):
 
 class ActionQueueFull(ClientError):
     """Too many actions are waiting for a connection; raised to the caller of the action."""
+
+
+def describe(error: BaseException) -> str:
+    """A network failure in a few words, for a one-line message (socket and polling alike)."""
+    if isinstance(error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, TimeoutError):
+        return "timed out"
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__

@@ -19,6 +19,8 @@ import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
+from clarion.client.errors import describe
+
 
 @dataclass(frozen=True)
 class Polling:
@@ -88,7 +90,7 @@ class Rest:
                 payload = None
             raise HttpError(error.code, payload) from None
         except (OSError, TimeoutError) as error:
-            raise Unreachable(_describe(getattr(error, "reason", error))) from None
+            raise Unreachable(describe(getattr(error, "reason", error))) from None
 
 
 # A client frame (its type) -> the REST action that does the same, and the frame its answer becomes.
@@ -171,14 +173,6 @@ async def snapshot(rest: Rest, token: str) -> tuple[list[str], str]:
     return [_frame("recent_notifications", data)], data["cursor"]
 
 
-def _describe(error) -> str:
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    if isinstance(error, OSError) and error.strerror:
-        return error.strerror
-    return str(error) or type(error).__name__
 
 
 def _frame(kind: str, data) -> str:

@@ -21,6 +21,9 @@ def main(argv=None) -> int:
                      help="broadcast-ack: each client acks after a random 0..S s (plus --ack-delay) instead of at once")
     run.add_argument("--ack-delay", type=float, default=0.0,
                      help="broadcast-ack: each client waits this long before its ack (plus --ack-jitter)")
+    run.add_argument("--unicast-rate", type=float, default=0.0,
+                     help="one-to-one and head-of-line: personal notifications per second (default 100); lower"
+                          " it to measure latency below the rate where REST requests queue")
     run.add_argument("--procs", help="server processes for multiproc (default 1,2,4) and cluster (default 2,4); "
                                      "--quick: 2")
     run.add_argument("--burst-clients", type=int, default=1000,

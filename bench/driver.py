@@ -220,6 +220,8 @@ async def run(args) -> Path:
         params.ack_jitter = args.ack_jitter
     if args.ack_delay:
         params.ack_delay = args.ack_delay
+    if getattr(args, "unicast_rate", 0):
+        params.unicast_rate = args.unicast_rate
     clients = [int(x) for x in args.clients.split(",")] if args.clients else ([200] if quick else [1000, 5000, 10000])
     stacks = args.stacks.split(",") if args.stacks else list(STACKS)
     wanted = args.scenarios.split(",") if args.scenarios else [w for w in ALL_SCENARIOS if w not in OPT_IN_SCENARIOS]

@@ -11,9 +11,11 @@ backoff reset and are queued actions sent, because the server closes a refused c
 from __future__ import annotations
 
 import asyncio
+import errno
 import inspect
 import json
 import logging
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -55,6 +57,13 @@ ACK_INTERVAL = 1.0  # seconds: the protocol's "at most one ack a second per sock
 TokenProvider = Callable[[], Awaitable[str] | str]
 
 _END = object()  # queued after the last event; events() ends (or raises) when it reads it
+
+
+def _unreachable(error: BaseException) -> bool:
+    """Whether no TCP connection was made: refused, no route, no such host."""
+    if isinstance(error, (ConnectionRefusedError, socket.gaierror)):
+        return True
+    return isinstance(error, OSError) and error.errno in (errno.ECONNREFUSED, errno.EHOSTUNREACH, errno.ENETUNREACH)
 
 
 class _AttemptFailed(Exception):
@@ -314,7 +323,9 @@ class Client:
                 raise ConnectFailed(f"the server refused the WebSocket handshake at {url} with HTTP {status}")
             raise _AttemptFailed(f"handshake answered HTTP {status}", handshake=True) from None
         except (OSError, TimeoutError, InvalidHandshake) as error:
-            raise _AttemptFailed(describe(error), handshake=True) from None
+            # Only what fails after the server was reached counts toward polling: a server that
+            # refuses connections is down (a restart), and its REST API would refuse the same.
+            raise _AttemptFailed(describe(error), handshake=not _unreachable(error)) from None
 
         self._ws = ws
         self._transport = "websocket"

@@ -27,10 +27,13 @@ def project(server, tokens):
 async def test_project_events_and_chat_cross_processes(server, second_server, tokens, project):
     pid = project["id"]
     async with second_server.socket(tokens["bob"], path=f"/ws/projects/{pid}/") as stream, \
-            second_server.socket(tokens["bob"], path=f"/ws/collaboration/project-{pid}/") as room_b, \
-            server.socket(tokens["alice"], path=f"/ws/collaboration/project-{pid}/") as room_a:
+            second_server.socket(tokens["bob"], path=f"/ws/collaboration/project-{pid}/") as room_b:
         await first(stream, "project_snapshot")
         await first(room_b, "room_snapshot")
+        # Bob is in once his presence state arrives; a join recorded before it may not list him
+        # (his entry is written after his handshake, on the other process).
+        await until(room_b, lambda f: f["type"] == "presence" and f["data"]["event"] == "state")
+        room_a = await server.socket(tokens["alice"], path=f"/ws/collaboration/project-{pid}/")
         await first(room_a, "room_snapshot")
         server.request("POST", f"/api/projects/{pid}/comments/", {"text": "from A"}, tokens["carol"])
         event = await until(stream, lambda f: f["type"] == "project_event")
@@ -41,6 +44,7 @@ async def test_project_events_and_chat_cross_processes(server, second_server, to
         await room_a.send('{"type":"send_message","data":{"body":"hello B"}}')
         message = await until(room_b, lambda f: f["type"] == "chat_message")
         assert message["data"]["body"] == "hello B"
+        await room_a.close()
 
 
 async def test_removal_on_one_process_disconnects_sockets_on_the_other(server, second_server, tokens, project):

@@ -13,6 +13,7 @@ import sys
 
 from clarion.cli.errors import CommandFailed
 from clarion.cli.setup import django_setup
+from clarion.client.threads import in_daemon_thread
 
 DEFAULT_URL = "ws://127.0.0.1:8000"  # where `clarion serve` listens by default
 MAX_DELAY = 10.0  # seconds between reconnect attempts, at most
@@ -73,7 +74,8 @@ def _local_token_provider(username):
 
     async def provider():
         # A fresh token before every connect, so that reconnecting hours later still works.
-        return await asyncio.to_thread(mint)
+        # A daemon thread: a query waiting on SQLite's lock must not hold up Ctrl+C.
+        return await in_daemon_thread(mint)
 
     return provider
 

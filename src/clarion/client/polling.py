@@ -12,15 +12,14 @@ Requests run on a thread with the standard library's urllib: the client needs no
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
 from clarion.client.errors import describe
+from clarion.client.threads import in_daemon_thread
 
 
 @dataclass(frozen=True)
@@ -75,28 +74,7 @@ class Rest:
         return await self._request("POST", path, token, body)
 
     async def _request(self, method: str, path: str, token: str, body: dict | None = None):
-        # A daemon thread, not asyncio.to_thread: asyncio.run() waits for the default
-        # executor's threads at exit, so a request in flight (up to ``timeout``) held up Ctrl+C
-        # of `clarion listen`. An abandoned request's answer is dropped.
-        loop = asyncio.get_running_loop()
-        answer = loop.create_future()
-
-        def settle(outcome, failed):
-            if not answer.done():
-                (answer.set_exception if failed else answer.set_result)(outcome)
-
-        def work():
-            try:
-                outcome, failed = self._blocking(method, path, token, body), False
-            except BaseException as error:  # handed to the awaiting task, raised there
-                outcome, failed = error, True
-            try:
-                loop.call_soon_threadsafe(settle, outcome, failed)
-            except RuntimeError:
-                pass  # the loop is closed: nobody waits any more
-
-        threading.Thread(target=work, name="clarion-poll", daemon=True).start()
-        return await answer
+        return await in_daemon_thread(self._blocking, method, path, token, body)
 
     def _blocking(self, method, path, token, body):
         data = None if body is None else json.dumps(body).encode()

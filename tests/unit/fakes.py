@@ -1,3 +1,4 @@
+import asyncio
 import json
 
 
@@ -18,3 +19,13 @@ class RecordingOutbox:
     @property
     def seqs(self):
         return [f["seq"] for f in self.frames]
+
+
+async def wait_for(predicate, timeout=3.0) -> bool:
+    """Whether ``predicate()`` became true within ``timeout`` seconds (polled every 20 ms)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            return False
+        await asyncio.sleep(0.02)
+    return True

@@ -12,7 +12,7 @@ from clarion.realtime.broker_redis_cluster import RedisClusterBroker
 from clarion.realtime.hub import Hub
 
 from tests.settings import REDIS_CLUSTER_TEST_URL
-from tests.unit.fakes import RecordingOutbox as Socket
+from tests.unit.fakes import RecordingOutbox as Socket, wait_for
 
 
 def broker(buckets=16, url="redis+cluster://127.0.0.1:7000"):
@@ -67,12 +67,7 @@ def sequenced(seq, group):
 
 
 async def until(predicate, timeout=5.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
+    return await wait_for(predicate, timeout)
 
 
 @pytest.fixture

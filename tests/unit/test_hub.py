@@ -16,7 +16,7 @@ from clarion.realtime.outbox import Outbox
 
 from tests.conftest import CLUSTER, SCALEOUT
 from tests.settings import REDIS_CLUSTER_TEST_URL
-from tests.unit.fakes import RecordingOutbox as Socket
+from tests.unit.fakes import RecordingOutbox as Socket, wait_for
 
 
 def event(seq, group="g"):
@@ -152,13 +152,6 @@ async def pair(request):
         await second.broker.close()
 
 
-async def wait_for(predicate, timeout=3.0):
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            return False
-        await asyncio.sleep(0.02)
-    return True
 
 
 async def test_broker_delivers_published_events_in_order_to_subscribed_hubs(pair):

@@ -72,6 +72,13 @@ class Listener:
             self.process.send_signal(sig)
         try:
             return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            # PYTHONFAULTHANDLER (set by listeners()) makes SIGABRT print every thread's stack.
+            self.process.send_signal(signal.SIGABRT)
+            self.process.wait(5)
+            time.sleep(0.5)  # the reader thread takes the last lines
+            raise AssertionError(f"clarion listen did not exit within {timeout}s of signal {sig}; "
+                                 f"stderr:\n{''.join(self.stderr)}") from None
         finally:
             if self.process.poll() is None:
                 self.process.kill()
@@ -83,7 +90,7 @@ def listeners():
     started = []
 
     def start(env, *args):
-        started.append(Listener(env, *args))
+        started.append(Listener({**env, "PYTHONFAULTHANDLER": "1"}, *args))
         return started[-1]
 
     yield start

@@ -15,12 +15,19 @@ from tests.integration.harness import clarion_command, free_port, run_cli
 pytestmark = pytest.mark.integration
 
 
+def _sigint_as_at_a_terminal():
+    # A shell without job control starts a background command with SIGINT ignored, and
+    # scripts/test.sh runs the embedded pass in the background: Ctrl+C would never reach
+    # `clarion listen` there (a program must keep an inherited SIG_IGN, as nohup relies on).
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Listener:
     """`clarion listen` in a subprocess; stdout and stderr are read line by line in threads."""
 
     def __init__(self, env, *args):
         self.process = subprocess.Popen(clarion_command("listen", *args), env=env, stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True)
+                                        stderr=subprocess.PIPE, text=True, preexec_fn=_sigint_as_at_a_terminal)
         self.lines = queue.Queue()
         self.stderr = []
         self._status = threading.Condition()

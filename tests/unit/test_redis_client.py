@@ -1,6 +1,8 @@
 """REDIS_URL: which client a URL names, and one clear line for a URL that names none."""
 
+import asyncio
 import re
+import uuid
 import subprocess
 import sys
 
@@ -56,3 +58,15 @@ def test_the_server_refuses_a_malformed_cluster_url_in_one_line(tmp_path):
     assert result.stderr.strip().splitlines() == [
         "clarion migrate: error: ImproperlyConfigured: REDIS_URL 'redis+cluster://nohost': node 'nohost' is not "
         "host:port (expected redis+cluster://[user:password@]host:port[,host:port...])"]
+
+
+async def test_more_commands_in_flight_than_pooled_connections_wait_for_one_instead_of_failing():
+    # 150 blocking pops at once on one client: redis-py 8's default pool refuses the 101st with
+    # MaxConnectionsError; Clarion's waits until one of the first hundred is answered.
+    client = redis_client.connect("redis://127.0.0.1:6379/0", socket_timeout=5)
+    try:
+        answers = await asyncio.gather(*(client.blpop([f"clarion-test-pool-{uuid.uuid4().hex}"], timeout=0.2)
+                                         for _ in range(150)))
+    finally:
+        await client.aclose()
+    assert answers == [None] * 150

@@ -21,6 +21,8 @@ import redis
 import redis.asyncio as aioredis
 
 CLUSTER_SCHEMES = {"redis+cluster": False, "rediss+cluster": True}  # scheme -> TLS
+MAX_POOLED_CONNECTIONS = 100  # per client and process: redis-py's own default cap
+DEFAULT_POOL_WAIT = 5.0  # seconds a command waits for a pooled connection when none is free
 
 
 class InvalidRedisURL(ValueError):
@@ -95,7 +97,13 @@ def connect(url: str, **options):
         parsed = parse_cluster_url(url)
         return RedisCluster(startup_nodes=[ClusterNode(host, port) for host, port in parsed.nodes],
                             **parsed.client_options(), **options)
-    return aioredis.Redis.from_url(url, **options)
+    # A blocking pool: redis-py 8's default pool raises MaxConnectionsError once 100 commands
+    # are in flight, so a join storm (presence, publishes) would turn into errors. Past the
+    # cap a command now waits for a connection, as long as it would wait for an answer.
+    wait = options.get("socket_timeout") or DEFAULT_POOL_WAIT
+    pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=MAX_POOLED_CONNECTIONS,
+                                                    timeout=wait, **options)
+    return aioredis.Redis.from_pool(pool)
 
 
 def connect_sync(url: str, **options):

@@ -34,9 +34,10 @@ RETRY = 5.0  # seconds after a failure before Redis is asked again
 # Seconds one call may take once it is sent. Not shorter: in a connect storm the event loop
 # itself is late to read the answers (0.5 s switched to local counting during 5,000 connects).
 TIMEOUT = 2.0
-# Calls in flight at once. redis-py's pool raises MaxConnectionsError beyond its 100
-# connections instead of waiting, which a storm of connects reached at once; a call takes
-# ~0.1 ms in Redis, so a few connections serve any rate this process can make.
+# Calls in flight at once. A call takes ~0.1 ms in Redis, so a few connections serve any
+# rate this process can make; more would only queue in the pool (a single server's pool waits,
+# see redis_client.connect) or fail in a cluster node's, which raises MaxConnectionsError past
+# its cap, as a storm of connects once reached.
 IN_FLIGHT = 16
 
 # KEYS: sockets zset, cool-down key. ARGV: member, limit (0: count nothing), lease ms.

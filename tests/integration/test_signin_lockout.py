@@ -15,9 +15,10 @@ from tests.integration.harness import DEMO_PASSWORD, SCALEOUT, ServerProcess, pr
 
 pytestmark = pytest.mark.integration
 
-# Seconds: long enough for 10 checks of the real password hasher on a loaded 2-core machine
-# (10 s was not, once), short enough to wait out twice.
-WINDOW = 15
+# Seconds: long enough for 10 checks of the real password hasher and the check after them on a
+# loaded 2-core machine (10 s was not, once; 15 s was not, once, beside the other test pass),
+# short enough to wait out once per pass.
+WINDOW = 30
 PASSWORD = DEMO_PASSWORD  # of the demo users; each test locks a different one
 
 
@@ -135,9 +136,8 @@ def test_behind_a_proxy_the_lockout_holds_whatever_address_each_guess_claims(beh
     victim, bystander = "alice", "bob"
     addresses = [f"198.51.100.{i + 1}" for i in range(10)]
     _fail_ten_times([server], victim, addresses)
-    retry_after = _assert_locked(*_sign_in(server, victim, PASSWORD, "198.51.100.200"))
+    _assert_locked(*_sign_in(server, victim, PASSWORD, "198.51.100.200"))
     assert _sign_in(server, bystander, PASSWORD, "198.51.100.201")[0] == 200
     log = server.log()
     assert re.search(rf"sign-in locked for username '{victim}'.*from 198\.51\.100\.\d+", log), log[-2000:]
-    time.sleep(retry_after + 0.5)
-    assert _sign_in(server, victim, PASSWORD, "198.51.100.202")[0] == 200
+    # That the lock ends with its window is the loopback test's: the same code, half the wait.

@@ -8,6 +8,8 @@ def _backend_lacking(item) -> bool:
         return not CLUSTER
     if item.get_closest_marker("embedded"):  # means something on SQLite only: the first pass runs it
         return SCALEOUT
+    if item.get_closest_marker("once"):  # the same on every backend: the shorter, first pass runs it
+        return SCALEOUT
     return "scaleout" in item.keywords and not SCALEOUT
 
 

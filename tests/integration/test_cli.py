@@ -4,8 +4,8 @@ import pytest
 
 from tests.integration.harness import clarion_command, run_cli
 
-# Argument parsing and messages, the same on every backend: run once, in the scale-out pass.
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+# Argument parsing and messages, the same on every backend: run once, in the embedded pass.
+pytestmark = [pytest.mark.integration, pytest.mark.once]
 
 COMMANDS = ["serve", "migrate", "seed-demo", "adduser", "send", "token", "listen"]
 

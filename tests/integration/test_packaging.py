@@ -2,7 +2,8 @@
 (issue 12). Built and installed into a new virtual environment, away from this checkout: what a
 user who was handed the wheel gets.
 
-Slow (a build and an install with its dependencies), so it runs once, in the scale-out pass.
+Slow (a build and an install with its dependencies) and the same on every backend (the installed
+server runs on its embedded default), so it runs once, in the embedded pass.
 """
 
 import os
@@ -18,7 +19,7 @@ import pytest
 
 from tests.integration.harness import free_port
 
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+pytestmark = [pytest.mark.integration, pytest.mark.once]
 
 REPO = Path(__file__).resolve().parents[2]
 STATIC = "clarion/server/static/clarion-ui/"

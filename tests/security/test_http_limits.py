@@ -12,8 +12,8 @@ import pytest
 
 from tests.integration.harness import ServerProcess, prepare_backend
 
-# The HTTP server's limits, before any request reaches the backend: run once, in the scale-out pass.
-pytestmark = [pytest.mark.integration, pytest.mark.scaleout]
+# The HTTP server's limits, before any request reaches the backend: run once, in the embedded pass.
+pytestmark = [pytest.mark.integration, pytest.mark.once]
 
 TIMEOUT = 1.0
 LIMIT = 24

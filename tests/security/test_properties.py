@@ -71,7 +71,7 @@ def _check_accepted(frame: ClientFrame, table):
         assert isinstance(frame.position, dict) and len(json.dumps(frame.position)) <= 4 * 512
 
 
-@pytest.mark.scaleout  # parsing, the same on every backend: run once, in the scale-out pass
+@pytest.mark.once  # parsing, the same on every backend: run once, in the embedded pass
 @pytest.mark.parametrize("endpoint", sorted(TABLES))
 @settings(max_examples=400, deadline=None)
 @given(text=texts)
@@ -177,7 +177,7 @@ def hostile_frames(draw):
     return '{"type": %s, "data": {%s: %s}}' % (frame_type, json.dumps(draw(st.sampled_from(FRAME_FIELDS))), value)
 
 
-@pytest.mark.scaleout  # parsing, the same on every backend: run once, in the scale-out pass
+@pytest.mark.once  # parsing, the same on every backend: run once, in the embedded pass
 @pytest.mark.parametrize("endpoint", sorted(TABLES))
 @settings(max_examples=150, deadline=None)
 @given(text=hostile_frames())

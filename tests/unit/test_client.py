@@ -34,8 +34,8 @@ from clarion.protocol import CloseCode, ErrorCode
 from tests.integration.harness import free_port
 
 # The client against a scripted server in this process: no backend in sight, so once is enough
-# (the scale-out pass).
-pytestmark = pytest.mark.scaleout
+# (the embedded pass).
+pytestmark = pytest.mark.once
 
 
 class Highest(random.Random):

@@ -394,3 +394,44 @@ def test_a_role_notification_to_60_students_40_of_whom_read_in_time_gives_exactl
     """)
     assert int(count.strip().splitlines()[-1]) == 20
     assert json.dumps(report)  # the endpoint answered a JSON document
+
+
+def test_a_server_stopped_while_planning_a_bulk_exits_promptly_and_the_next_plans_the_rest_once(
+        tmp_path_factory, smtp):
+    """SIGTERM while the worker plans 1,000 notifications: the server exits within seconds (it
+    used to finish the whole round first, 15 s and a kill under load), and the server started
+    after it plans every one of them, once."""
+    # Mail only after an hour: this is about planning, not 1,000 mails to the sink.
+    env = _env(prepare_backend(tmp_path_factory.mktemp("stop-data"), "clarion_stop_planning"), smtp,
+               CLARION_EMAIL_UNREAD_AFTER="3600")
+    logs = tmp_path_factory.mktemp("stop-logs")
+    server = ServerProcess(env, logs / "server.log").start()
+    try:
+        dave, alice = server.token("dave"), _id(server, server.token("alice"))
+        prefix = _title("Stop")
+        status, body = server.request("POST", "/api/notifications/bulk/", {"notifications": [
+            {"recipient_type": "user", "recipient_id": alice, "title": f"{prefix} {n:04d}"} for n in range(1000)]},
+            dave)
+        assert status == 201, body
+        time.sleep(0.3)  # the worker's next round (every 0.2 s here) is planning them
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        server.process.wait(15)
+        stopped_in = time.monotonic() - started
+    finally:
+        server.stop()
+    assert stopped_in < 5, f"the server took {stopped_in:.1f} s to stop"
+
+    count_rows = f"""
+        from clarion.delivery.models import Delivery
+        rows = Delivery.objects.filter(channel="push", notification__title__startswith={prefix!r})
+        print(rows.count(), rows.values("notification_id").distinct().count())
+    """
+    restarted = ServerProcess(env, logs / "server-2.log", port=server.port).start()
+    try:
+        deadline = time.monotonic() + 60
+        while (counts := run_python(env, count_rows).split()) != ["1000", "1000"] and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        restarted.stop()
+    assert counts == ["1000", "1000"]  # a push row for each (alice has no subscription), none twice

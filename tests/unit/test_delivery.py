@@ -359,3 +359,25 @@ def test_a_category_mailed_to_no_one_by_default_reaches_only_readers_who_turned_
     assert _email(note, alice) is None  # no row: announcements are not mailed by default
     assert _email(note, bob).status == "sent"
     assert [m.to for m in mail.outbox] == [["bob@example.edu"]]
+
+
+def test_a_round_told_to_stop_keeps_what_it_planned_and_the_next_round_plans_the_rest_once(cast):
+    """A server shutting down stops planning at the next notification (it used to finish a
+    whole batch first); nothing planned is lost and nothing is planned twice."""
+    alice = cast["alice"]
+    notes = [clarion.send_notification_to_user(alice, f"due {n}", category="deadline") for n in range(5)]
+    asked = []
+
+    def stopping():
+        asked.append(1)
+        return len(asked) > 3
+
+    planned, settled = worker.run_round(stopping=stopping)
+    assert settled == 0 and mail.outbox == []  # no sending after a stop
+    emailed = set(Delivery.objects.filter(channel="email").values_list("notification_id", flat=True))
+    assert 0 < len(emailed) < len(notes)  # it stopped part-way through the email walk
+    assert emailed == {note.pk for note in notes[:len(emailed)]}  # in log order, none skipped
+    worker.run_round()
+    rows = Delivery.objects.filter(channel="email")
+    assert sorted(rows.values_list("notification_id", flat=True)) == sorted(note.pk for note in notes)
+    assert len(mail.outbox) == len(notes)

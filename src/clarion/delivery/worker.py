@@ -116,9 +116,12 @@ def _messages(channel: str, rows: list[Delivery]) -> list[Message]:
     return out
 
 
-def run_round(now: datetime | None = None) -> tuple[int, int]:
-    """(rows planned, rows settled) in one round."""
-    planned = planner.plan(now)
+def run_round(now: datetime | None = None, stopping=planner.never_stopping) -> tuple[int, int]:
+    """(rows planned, rows settled) in one round; when ``stopping`` says so mid-plan, it sends
+    nothing (a batch being sent is still finished: its claim would hold the rows otherwise)."""
+    planned = planner.plan(now, stopping)
+    if stopping():
+        return planned, 0
     settled = send_due(now)
     return planned, settled
 
@@ -138,7 +141,7 @@ async def _run(stopping: asyncio.Event) -> None:
     while not stopping.is_set():
         busy = False
         try:
-            planned, settled = await sync_to_async(_round_in_thread)()
+            planned, settled = await sync_to_async(_round_in_thread)(stopping.is_set)
             busy = settled >= clarion_settings.DELIVERY_BATCH or planned > 0
         except Exception:  # the database or the mail server may be down; the next round retries
             logger.warning("delivery round failed; retrying", exc_info=True)
@@ -147,16 +150,16 @@ async def _run(stopping: asyncio.Event) -> None:
                 await asyncio.wait_for(stopping.wait(), clarion_settings.DELIVERY_INTERVAL)
 
 
-def _round_in_thread() -> tuple[int, int]:
+def _round_in_thread(stopping=planner.never_stopping) -> tuple[int, int]:
     close_old_connections()
     try:
-        return run_round()
+        return run_round(stopping=stopping)
     finally:
         close_old_connections()
 
 
 # A round may be sending mail when the server stops: let it finish (its claim would otherwise
-# hold its rows until the lease lapses), within the grace.
+# hold its rows until the lease lapses), within the grace. Planning stops at the next notification.
 STOP_GRACE_SECONDS = 15.0
 _worker = PerLoop("clarion-delivery", _run, STOP_GRACE_SECONDS, logger)
 ensure_started = _worker.ensure_started

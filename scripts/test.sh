@@ -13,6 +13,7 @@ fi
 status=0
 echo "== web UI: build clients/web into the server's static files (the browser tests drive it)"
 bash clients/web/scripts/ensure-built.sh || status=$?
+
 typescript_tests() {
   echo "== TypeScript client: unit tests (vitest) and typecheck"
   # npm ci only when node_modules is older than the lock file (as clients/web/scripts/ensure-built.sh)
@@ -20,12 +21,14 @@ typescript_tests() {
      || npm ci --no-audit --no-fund --loglevel=error; } && npm test && npm run typecheck)
 }
 
+# Before any pass starts: pip must not change the virtualenv under a running pass.
+if [ ! -f .venv/.installed-bench ] || [ bench/requirements.txt -nt .venv/.installed-bench ]; then
+  .venv/bin/python -m pip install -q -r bench/requirements.txt
+  touch .venv/.installed-bench
+fi
+
 bench_smoke() {
   echo "== smoke: benchmark suite, --quick (checks the machinery works; asserts no speed)"
-  if [ ! -f .venv/.installed-bench ] || [ bench/requirements.txt -nt .venv/.installed-bench ]; then
-    .venv/bin/python -m pip install -q -r bench/requirements.txt
-    touch .venv/.installed-bench
-  fi
   # A Redis and databases of its own (bench/stacks.py): nothing the test passes use.
   .venv/bin/python -m bench run --quick --out "$(mktemp -d)/bench-quick.json"
 }
